@@ -1,0 +1,112 @@
+"""The rule registry: the single source of truth for which callables are primitives.
+
+A rule is ordinary Python.  ``defvjp(np.sin, lambda g, ans, x: g * np.cos(x))`` registers
+the vector-Jacobian product of ``np.sin`` for its first argument; the parameters after
+``g, ans`` mirror the primitive's own signature (defaults included), so the code
+generator can bind a call's arguments to them and inline the lambda's body with names
+substituted.  Rules that are not single-expression lambdas are called, not inlined.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class Primitive:
+    """Everything the compiler knows about one primitive callable."""
+
+    fn: Any
+    name: str
+    vjps: dict[int, Callable | None] = field(default_factory=dict)  # param index -> rule
+    jvps: dict[int, Callable | None] = field(default_factory=dict)
+    nondiff: bool = False        # outputs carry no derivative (shapes, comparisons, constructors)
+    seq_params: tuple[int, ...] = ()   # params that take a sequence of arrays (np.stack)
+    signature: inspect.Signature | None = None   # parameters after (g, ans)
+    user: bool = False           # registered by a user through srcgrad.defvjp
+
+    def param_names(self) -> list[str]:
+        return list(self.signature.parameters) if self.signature else []
+
+
+_REGISTRY: dict[int, Primitive] = {}
+_KEEPALIVE: list[Any] = []
+
+
+def _key(fn) -> int:
+    return id(fn)
+
+
+def lookup(fn) -> Primitive | None:
+    """The primitive registered for ``fn``, or None."""
+    prim = _REGISTRY.get(_key(fn))
+    if prim is not None and prim.fn is fn:
+        return prim
+    return None
+
+
+def all_primitives() -> list[Primitive]:
+    return list(_REGISTRY.values())
+
+
+def _qualname(fn) -> str:
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    if isinstance(fn, type(len)) and module == "builtins":
+        return name
+    if module.startswith("numpy"):
+        module = "numpy"
+    return f"{module}.{name}" if module else name
+
+
+def _rule_signature(rule: Callable, skip: int) -> inspect.Signature:
+    params = list(inspect.signature(rule).parameters.values())[skip:]
+    return inspect.Signature(params)
+
+
+def _entry(fn, name) -> Primitive:
+    prim = lookup(fn)
+    if prim is None:
+        prim = Primitive(fn=fn, name=name or _qualname(fn))
+        _REGISTRY[_key(fn)] = prim
+        _KEEPALIVE.append(fn)
+    elif name:
+        prim.name = name
+    return prim
+
+
+def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (), user: bool = True):
+    """Register vector-Jacobian products ``vjp(g, ans, *args, **kwargs)``, one per argument.
+
+    ``None`` marks an argument as non-differentiable.  Returns ``fn`` so it can decorate.
+    """
+    prim = _entry(fn, name)
+    rules = [r for r in vjps if r is not None]
+    if rules:
+        prim.signature = _rule_signature(rules[0], 2)
+    prim.vjps = {i: r for i, r in enumerate(vjps)}
+    prim.seq_params = tuple(seq_params)
+    prim.nondiff = False
+    prim.user = user
+    return fn
+
+
+def defjvp(fn, *jvps, name: str | None = None):
+    """Register Jacobian-vector products ``jvp(t, ans, *args, **kwargs)``, one per argument."""
+    prim = _entry(fn, name)
+    rules = [r for r in jvps if r is not None]
+    if rules and prim.signature is None:
+        prim.signature = _rule_signature(rules[0], 2)
+    prim.jvps = {i: r for i, r in enumerate(jvps)}
+    return fn
+
+
+def defnondiff(fn, name: str | None = None, signature_of: Callable | None = None):
+    """Register ``fn`` as a primitive whose outputs carry no derivative."""
+    prim = _entry(fn, name)
+    prim.nondiff = True
+    if signature_of is not None:
+        prim.signature = inspect.signature(signature_of)
+    return fn
