@@ -1,0 +1,13 @@
+"""srcgrad: source-transformation automatic differentiation for Python and NumPy.
+
+``srcgrad.grad(f)`` reads ``f``'s source, lowers it to a small SSA IR and emits an
+explicit adjoint function as readable Python; ``srcgrad.show`` prints it.
+"""
+
+from srcgrad import rules as _rules  # noqa: F401  (registers the built-in rules)
+from srcgrad.api import grad, show, value_and_grad, vjp
+from srcgrad.errors import SrcgradError
+from srcgrad.rules.registry import defjvp, defvjp
+
+__all__ = ["grad", "value_and_grad", "vjp", "show", "defvjp", "defjvp", "SrcgradError"]
+__version__ = "0.1.0"

@@ -1,0 +1,310 @@
+"""The public API: grad, value_and_grad, vjp, show; wrt handling and caching.
+
+A derivative is compiled once per function, differentiated arguments and argument
+*kinds* (float scalar, int, array of a given rank and dtype); later calls with the same
+kinds reuse the generated function.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+
+from srcgrad import ir
+from srcgrad.errors import SrcgradError, WrtError
+from srcgrad.transforms import activity, emit, parse, reverse, simplify
+from srcgrad.transforms.lower import lower
+
+
+# --------------------------------------------------------------------------- kinds
+def arg_kind(value):
+    """(kind, ndim) describing an argument for specialization."""
+    if isinstance(value, (bool, np.bool_)):
+        return ("bool", None)
+    if isinstance(value, (int, np.integer)):
+        return ("int", None)
+    if isinstance(value, (float, np.floating)):
+        return ("float", None)
+    if isinstance(value, np.ndarray):
+        if np.issubdtype(value.dtype, np.floating):
+            return ("array", value.ndim)
+        if np.issubdtype(value.dtype, np.integer):
+            return ("intarray", value.ndim)
+        return ("otherarray", value.ndim)
+    return ("other", None)
+
+
+def _is_float(value) -> bool:
+    kind, _ = arg_kind(value)
+    return kind in ("float", "array")
+
+
+# --------------------------------------------------------------------------- compiled pair
+@dataclass
+class Compiled:
+    """One specialization: the IR, the generated source and the callable."""
+
+    ir: ir.Function
+    source: str
+    function: object
+    params: list[str]
+
+
+class Transformed:
+    """A function together with its parse, cached per argument kinds."""
+
+    def __init__(self, fn):
+        if _is_numba_dispatcher(fn):
+            fn = fn.py_func
+        if not callable(fn) or not hasattr(fn, "__code__"):
+            raise SrcgradError(
+                f"cannot differentiate {fn!r}: not a Python function with source; "
+                f"register a rule with srcgrad.defvjp", construct=repr(fn))
+        self.fn = fn
+        self.parsed = parse.parse_function(fn)
+        self.param_names = [p for p in inspect.signature(fn).parameters]
+        self.cache: dict = {}
+        self.last = None
+
+    def lower(self, kinds: dict) -> ir.Function:
+        return lower(self.parsed, kinds)
+
+    def compile(self, kinds_key: tuple, wrt: tuple[int, ...]) -> Compiled:
+        key = (kinds_key, wrt)
+        if key in self.cache:
+            self.last = self.cache[key]
+            return self.last
+        kinds = dict(zip(self.param_names, kinds_key))
+        fn_ir = self.lower(kinds)
+        wrt_names = [fn_ir.params[i] for i in wrt]
+        active = activity.analyse(fn_ir, wrt_names)
+        fn_name = f"{self.fn.__name__}_vjp" if self.fn.__name__.isidentifier() else "f_vjp"
+        tree, namespace = reverse.build_vjp(fn_ir, active, wrt_names, fn_name)
+        tree = simplify.simplify(tree)
+        source = emit.unparse(emit.module([tree])) + "\n"
+        function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
+        compiled = Compiled(fn_ir, source, function, fn_ir.params)
+        self.cache[key] = compiled
+        self.last = compiled
+        return compiled
+
+
+@functools.lru_cache(maxsize=None)
+def _numba_dispatcher_type():
+    try:
+        from numba.core.registry import CPUDispatcher
+        return CPUDispatcher
+    except Exception:                      # numba missing or changed
+        return None
+
+
+def _is_numba_dispatcher(fn) -> bool:
+    cls = _numba_dispatcher_type()
+    return cls is not None and isinstance(fn, cls)
+
+
+_TRANSFORMED: dict[int, Transformed] = {}
+
+
+def _transformed(fn) -> Transformed:
+    key = id(fn)
+    entry = _TRANSFORMED.get(key)
+    if entry is None or entry[0] is not fn:
+        entry = (fn, Transformed(fn))
+        _TRANSFORMED[key] = entry
+    return entry[1]
+
+
+# --------------------------------------------------------------------------- wrt
+def _normalize_wrt(wrt, params: list[str]) -> tuple[tuple[int, ...], bool]:
+    """Positions to differentiate and whether the caller asked for a tuple."""
+    many = isinstance(wrt, (tuple, list))
+    items = list(wrt) if many else [wrt]
+    out = []
+    for w in items:
+        if isinstance(w, str):
+            if w not in params:
+                raise WrtError(f"wrt names '{w}', but the function's parameters are {params}")
+            out.append(params.index(w))
+        elif isinstance(w, (int, np.integer)) and not isinstance(w, bool):
+            if not -len(params) <= w < len(params):
+                raise WrtError(f"wrt={w} is out of range for a function of {len(params)} parameters")
+            out.append(int(w) % len(params))
+        else:
+            raise WrtError(f"wrt entries must be parameter positions or names, not {w!r}")
+    return tuple(out), many
+
+
+def _check_args(t: Transformed, args, wrt):
+    if len(args) != len(t.param_names):
+        raise SrcgradError(f"{t.fn.__name__}() takes {len(t.param_names)} arguments "
+                           f"({', '.join(t.param_names)}), {len(args)} given")
+    for i in wrt:
+        if not _is_float(args[i]):
+            kind = type(args[i]).__name__
+            if isinstance(args[i], np.ndarray):
+                kind = f"array of {args[i].dtype}"
+            raise WrtError(f"cannot differentiate with respect to '{t.param_names[i]}': it is "
+                           f"{kind}; gradients need float scalars or float arrays "
+                           f"(pass e.g. float({t.param_names[i]}) or an array of float64)")
+
+
+def _cast_like(g, x):
+    """A gradient with its input's shape and float dtype."""
+    if isinstance(x, np.ndarray):
+        g = np.asarray(g, dtype=x.dtype)
+        if g.shape != x.shape:
+            g = np.broadcast_to(g, x.shape).copy()
+        return g
+    if isinstance(x, np.floating):
+        return x.dtype.type(g)
+    return float(g)
+
+
+def _kinds_key(args):
+    return tuple(arg_kind(a) for a in args)
+
+
+def _seed_like(value):
+    if isinstance(value, np.ndarray):
+        return np.ones_like(value)
+    if isinstance(value, np.floating):
+        return value.dtype.type(1)
+    return 1.0
+
+
+def _run(t: Transformed, args, wrt, seed_fn):
+    _check_args(t, args, wrt)
+    compiled = t.compile(_kinds_key(args), wrt)
+    value, grads = compiled.function(*args, seed_fn)
+    return compiled, value, grads
+
+
+class Derivative:
+    """What ``grad`` and ``value_and_grad`` return: a callable with its generated code."""
+
+    def __init__(self, fn, wrt=0, with_value=False, jit=False):
+        self.fn = fn
+        self.transformed = _transformed(fn)
+        self.wrt, self.many = _normalize_wrt(wrt, self.transformed.param_names)
+        self.with_value = with_value
+        self.jit = jit or _is_numba_dispatcher(fn)
+        functools.update_wrapper(self, self.transformed.fn)
+
+    def __call__(self, *args):
+        t = self.transformed
+        _check_args(t, args, self.wrt)
+        compiled = self._compile(args)
+        value, grads = compiled.function(*args, 1.0)
+        value = _scalar_output(value, t.fn)
+        grads = tuple(_cast_like(g, args[i]) for g, i in zip(grads, self.wrt))
+        result = grads if self.many else grads[0]
+        return (value, result) if self.with_value else result
+
+    def _compile(self, args):
+        compiled = self.transformed.compile(_kinds_key(args), self.wrt)
+        if self.jit:
+            from srcgrad.backends import numba as numba_backend
+            return numba_backend.jitted(compiled)
+        return compiled
+
+    @property
+    def source(self) -> str:
+        return self._latest().source
+
+    def _latest(self):
+        t = self.transformed
+        if t.last is None:
+            t.compile(tuple(("float", None) for _ in t.param_names), self.wrt)
+        return t.last
+
+
+def _scalar_output(value, fn):
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise SrcgradError(
+                f"grad needs {fn.__name__} to return a scalar, but it returned an array of shape "
+                f"{value.shape}; use srcgrad.vjp for array outputs")
+        return value.reshape(()).item() if value.ndim else value[()]
+    if isinstance(value, (tuple, list)):
+        raise SrcgradError(f"grad needs {fn.__name__} to return a scalar, not a "
+                           f"{type(value).__name__}; use srcgrad.vjp for several outputs")
+    return value
+
+
+def grad(fn=None, wrt=0, *, jit: bool = False):
+    """The gradient of a scalar function w.r.t. the argument(s) ``wrt`` (positions or names)."""
+    if fn is None:
+        return lambda f: Derivative(f, wrt, jit=jit)
+    return Derivative(fn, wrt, jit=jit)
+
+
+def value_and_grad(fn=None, wrt=0, *, jit: bool = False):
+    """Like ``grad`` but returns ``(value, gradient)``."""
+    if fn is None:
+        return lambda f: Derivative(f, wrt, with_value=True, jit=jit)
+    return Derivative(fn, wrt, with_value=True, jit=jit)
+
+
+def vjp(fn, *primals, jit: bool = False):
+    """``(out, pullback)`` with ``pullback(cotangent) -> tuple`` of one cotangent per primal.
+
+    Non-float primals get ``None``.  The pullback reruns the forward sweep (the generated
+    function keeps both sweeps together).
+    """
+    t = _transformed(fn)
+    wrt = tuple(i for i, a in enumerate(primals) if _is_float(a))
+    _check_args(t, primals, wrt)
+    compiled = t.compile(_kinds_key(primals), wrt)
+    if jit or _is_numba_dispatcher(fn):
+        from srcgrad.backends import numba as numba_backend
+        compiled = numba_backend.jitted(compiled)
+    out = fn(*primals)
+
+    def pullback(cotangent):
+        ct = _copy_tree(cotangent)
+        _check_cotangent(ct, out)
+        _, grads = compiled.function(*primals, ct)
+        result = [None] * len(primals)
+        for g, i in zip(grads, wrt):
+            result[i] = _cast_like(g, primals[i])
+        return tuple(result)
+    return out, pullback
+
+
+def _copy_tree(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_copy_tree(v) for v in value)
+    return value
+
+
+def _check_cotangent(ct, out):
+    if np.shape(ct) != np.shape(out) and not isinstance(out, (tuple, list)):
+        raise SrcgradError(f"the cotangent has shape {np.shape(ct)} but the output has shape "
+                           f"{np.shape(out)}")
+
+
+def show(f, stage: str = "source", *, file=None) -> str:
+    """Print (and return) the generated derivative source, or the IR with ``stage="ir"``."""
+    if isinstance(f, Derivative):
+        t = f.transformed
+        target = f
+    else:
+        t = _transformed(f)
+        target = None
+    if stage == "ir":
+        fn_ir = t.last.ir if t.last is not None else t.lower({})
+        text = ir.format_function(fn_ir)
+    elif stage == "source":
+        if target is None:
+            target = Derivative(f)
+        text = target.source.rstrip("\n")
+    else:
+        raise ValueError(f"unknown stage {stage!r}; use 'source' or 'ir'")
+    print(text, file=file)
+    return text

@@ -1,0 +1,231 @@
+"""Derivative rules for Python's operators, builtins and the ``math`` module.
+
+The compiler lowers ``x + y`` to ``operator.add(x, y)``, ``-x`` to ``operator.neg(x)`` and
+so on, so these rules cover Python arithmetic on floats *and* on NumPy arrays (binary rules
+therefore ``unbroadcast``).  ``math`` functions only take scalars and their rules use
+``math`` too, which keeps scalar code scalar (and cheap under Numba).
+
+Conventions (see ``registry.py``): ``vjp_i(g, ans, *params)`` returns the cotangent of
+parameter ``i``; ``jvp_i(t, ans, *params)`` returns parameter ``i``'s contribution to the
+output tangent, already of the output's shape.  Each rule is a single-expression lambda on
+its own line, because the code generator inlines its body.
+"""
+
+import builtins
+import math
+import operator
+
+import numpy as np
+
+from srcgrad.rules.registry import defjvp, defnondiff, defvjp
+from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
+from srcgrad.runtime.numpy_helpers import (
+    log_or_zero, matmul_grad_a, matmul_grad_b, winner_share, zeros_like,
+)
+
+# ----------------------------------------------------------------- operator: arithmetic
+
+defvjp(operator.add,
+       lambda g, ans, a, b: unbroadcast(g, a),
+       lambda g, ans, a, b: unbroadcast(g, b),
+       name="operator.add", user=False)
+defjvp(operator.add,
+       lambda t, ans, a, b: broadcast_like(t, ans),
+       lambda t, ans, a, b: broadcast_like(t, ans))
+
+defvjp(operator.sub,
+       lambda g, ans, a, b: unbroadcast(g, a),
+       lambda g, ans, a, b: unbroadcast(-g, b),
+       name="operator.sub", user=False)
+defjvp(operator.sub,
+       lambda t, ans, a, b: broadcast_like(t, ans),
+       lambda t, ans, a, b: broadcast_like(-t, ans))
+
+defvjp(operator.mul,
+       lambda g, ans, a, b: unbroadcast(g * b, a),
+       lambda g, ans, a, b: unbroadcast(g * a, b),
+       name="operator.mul", user=False)
+defjvp(operator.mul,
+       lambda t, ans, a, b: t * b,
+       lambda t, ans, a, b: a * t)
+
+defvjp(operator.truediv,
+       lambda g, ans, a, b: unbroadcast(g / b, a),
+       lambda g, ans, a, b: unbroadcast(-g * ans / b, b),
+       name="operator.truediv", user=False)
+defjvp(operator.truediv,
+       lambda t, ans, a, b: t / b,
+       lambda t, ans, a, b: -t * ans / b)
+
+# a // b is piecewise constant: zero derivative (undefined at the jumps).
+defvjp(operator.floordiv,
+       lambda g, ans, a, b: zeros_like(a),
+       lambda g, ans, a, b: zeros_like(b),
+       name="operator.floordiv", user=False)
+defjvp(operator.floordiv,
+       lambda t, ans, a, b: zeros_like(ans),
+       lambda t, ans, a, b: zeros_like(ans))
+
+# a % b == a - b * floor(a / b)
+defvjp(operator.mod,
+       lambda g, ans, a, b: unbroadcast(g, a),
+       lambda g, ans, a, b: unbroadcast(-g * np.floor(a / b), b),
+       name="operator.mod", user=False)
+defjvp(operator.mod,
+       lambda t, ans, a, b: broadcast_like(t, ans),
+       lambda t, ans, a, b: -t * np.floor(a / b))
+
+# d(a**b)/db = a**b * log(a); log_or_zero gives the limit 0 at a == 0.
+defvjp(operator.pow,
+       lambda g, ans, a, b: unbroadcast(g * b * a ** (b - 1), a),
+       lambda g, ans, a, b: unbroadcast(g * ans * log_or_zero(a), b),
+       name="operator.pow", user=False)
+defjvp(operator.pow,
+       lambda t, ans, a, b: t * b * a ** (b - 1),
+       lambda t, ans, a, b: t * ans * log_or_zero(a))
+
+defvjp(operator.matmul,
+       lambda g, ans, a, b: matmul_grad_a(g, a, b),
+       lambda g, ans, a, b: matmul_grad_b(g, a, b),
+       name="operator.matmul", user=False)
+defjvp(operator.matmul,
+       lambda t, ans, a, b: t @ b,
+       lambda t, ans, a, b: a @ t)
+
+defvjp(operator.neg, lambda g, ans, a: -g, name="operator.neg", user=False)
+defjvp(operator.neg, lambda t, ans, a: -t)
+
+defvjp(operator.pos, lambda g, ans, a: g, name="operator.pos", user=False)
+defjvp(operator.pos, lambda t, ans, a: t)
+
+# ----------------------------------------------------------------- builtins
+
+# Subgradient 0 at a == 0.
+defvjp(builtins.abs, lambda g, ans, x: g * np.sign(x), name="abs", user=False)
+defjvp(builtins.abs, lambda t, ans, x: t * np.sign(x))
+
+defvjp(operator.abs, lambda g, ans, a: g * np.sign(a), name="operator.abs", user=False)
+defjvp(operator.abs, lambda t, ans, a: t * np.sign(a))
+
+# max(x, y) / min(x, y) with two arguments; at ties the cotangent is split evenly.
+defvjp(builtins.max,
+       lambda g, ans, x, y: g * winner_share(x, y, ans),
+       lambda g, ans, x, y: g * winner_share(y, x, ans),
+       name="max", user=False)
+defjvp(builtins.max,
+       lambda t, ans, x, y: t * winner_share(x, y, ans),
+       lambda t, ans, x, y: t * winner_share(y, x, ans))
+
+defvjp(builtins.min,
+       lambda g, ans, x, y: g * winner_share(x, y, ans),
+       lambda g, ans, x, y: g * winner_share(y, x, ans),
+       name="min", user=False)
+defjvp(builtins.min,
+       lambda t, ans, x, y: t * winner_share(x, y, ans),
+       lambda t, ans, x, y: t * winner_share(y, x, ans))
+
+# pow(base, exp) with two arguments (three-argument pow is integer-only).
+defvjp(builtins.pow,
+       lambda g, ans, base, exp: unbroadcast(g * exp * base ** (exp - 1), base),
+       lambda g, ans, base, exp: unbroadcast(g * ans * log_or_zero(base), exp),
+       name="pow", user=False)
+defjvp(builtins.pow,
+       lambda t, ans, base, exp: t * exp * base ** (exp - 1),
+       lambda t, ans, base, exp: t * ans * log_or_zero(base))
+
+defvjp(builtins.float, lambda g, ans, x: g, name="float", user=False)
+defjvp(builtins.float, lambda t, ans, x: float(t))
+
+for _fn in (builtins.int, builtins.bool, builtins.len, builtins.range, builtins.round,
+            builtins.isinstance):
+    defnondiff(_fn, name=_fn.__name__)
+
+# ----------------------------------------------------------------- operator: no derivative
+
+for _fn in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
+            operator.not_, operator.truth, operator.is_, operator.is_not, operator.contains):
+    defnondiff(_fn, name=f"operator.{_fn.__name__}")
+
+# ----------------------------------------------------------------- math
+
+defvjp(math.sin, lambda g, ans, x: g * math.cos(x), user=False)
+defjvp(math.sin, lambda t, ans, x: t * math.cos(x))
+
+defvjp(math.cos, lambda g, ans, x: -g * math.sin(x), user=False)
+defjvp(math.cos, lambda t, ans, x: -t * math.sin(x))
+
+defvjp(math.tan, lambda g, ans, x: g * (1 + ans * ans), user=False)
+defjvp(math.tan, lambda t, ans, x: t * (1 + ans * ans))
+
+defvjp(math.exp, lambda g, ans, x: g * ans, user=False)
+defjvp(math.exp, lambda t, ans, x: t * ans)
+
+defvjp(math.expm1, lambda g, ans, x: g * (ans + 1), user=False)
+defjvp(math.expm1, lambda t, ans, x: t * (ans + 1))
+
+# One-argument math.log only; math.log(x, base) does not bind to this signature.
+defvjp(math.log, lambda g, ans, x: g / x, user=False)
+defjvp(math.log, lambda t, ans, x: t / x)
+
+defvjp(math.log1p, lambda g, ans, x: g / (1 + x), user=False)
+defjvp(math.log1p, lambda t, ans, x: t / (1 + x))
+
+defvjp(math.sqrt, lambda g, ans, x: 0.5 * g / ans, user=False)
+defjvp(math.sqrt, lambda t, ans, x: 0.5 * t / ans)
+
+defvjp(math.tanh, lambda g, ans, x: g * (1 - ans * ans), user=False)
+defjvp(math.tanh, lambda t, ans, x: t * (1 - ans * ans))
+
+defvjp(math.sinh, lambda g, ans, x: g * math.cosh(x), user=False)
+defjvp(math.sinh, lambda t, ans, x: t * math.cosh(x))
+
+defvjp(math.cosh, lambda g, ans, x: g * math.sinh(x), user=False)
+defjvp(math.cosh, lambda t, ans, x: t * math.sinh(x))
+
+defvjp(math.asin, lambda g, ans, x: g / math.sqrt(1 - x * x), user=False)
+defjvp(math.asin, lambda t, ans, x: t / math.sqrt(1 - x * x))
+
+defvjp(math.acos, lambda g, ans, x: -g / math.sqrt(1 - x * x), user=False)
+defjvp(math.acos, lambda t, ans, x: -t / math.sqrt(1 - x * x))
+
+defvjp(math.atan, lambda g, ans, x: g / (1 + x * x), user=False)
+defjvp(math.atan, lambda t, ans, x: t / (1 + x * x))
+
+# atan2(y, x) is the angle of the point (x, y).
+defvjp(math.atan2,
+       lambda g, ans, y, x: g * x / (x * x + y * y),
+       lambda g, ans, y, x: -g * y / (x * x + y * y),
+       user=False)
+defjvp(math.atan2,
+       lambda t, ans, y, x: t * x / (x * x + y * y),
+       lambda t, ans, y, x: -t * y / (x * x + y * y))
+
+# Two-argument hypot only.
+defvjp(math.hypot,
+       lambda g, ans, x, y: g * x / ans,
+       lambda g, ans, x, y: g * y / ans,
+       user=False)
+defjvp(math.hypot,
+       lambda t, ans, x, y: t * x / ans,
+       lambda t, ans, x, y: t * y / ans)
+
+defvjp(math.pow,
+       lambda g, ans, x, y: g * y * math.pow(x, y - 1),
+       lambda g, ans, x, y: g * ans * log_or_zero(x),
+       user=False)
+defjvp(math.pow,
+       lambda t, ans, x, y: t * y * math.pow(x, y - 1),
+       lambda t, ans, x, y: t * ans * log_or_zero(x))
+
+# Subgradient 0 at x == 0.
+defvjp(math.fabs, lambda g, ans, x: g * np.sign(x), user=False)
+defjvp(math.fabs, lambda t, ans, x: t * np.sign(x))
+
+# d erf(x)/dx = 2/sqrt(pi) * exp(-x**2);  1.1283791670955126 == 2 / math.sqrt(math.pi)
+defvjp(math.erf, lambda g, ans, x: g * 1.1283791670955126 * math.exp(-x * x), user=False)
+defjvp(math.erf, lambda t, ans, x: t * 1.1283791670955126 * math.exp(-x * x))
+
+for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):
+    defnondiff(_fn)
+
+del _fn

@@ -1,0 +1,388 @@
+"""Small NumPy helpers that derivative rules (and so the generated code) call.
+
+A rule is a single expression that the code generator pastes into the adjoint; anything
+that needs a loop, a branch on shapes or more than one line lives here instead, under a
+name that says what it computes.  Every helper accepts Python floats, NumPy scalars and
+ndarrays, returns a scalar for scalar inputs, and keeps the floating dtype of its inputs
+(float32 stays float32).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from srcgrad.runtime.broadcast import as_scalar, unbroadcast, zeros_like  # noqa: F401 (re-exported)
+
+__all__ = [
+    "zeros_like", "reshape_as", "unreduce", "reduced_count", "centered", "prod_others",
+    "extremum_mask", "winner_share", "log_or_zero", "clip_inside", "clip_below",
+    "clip_above", "inverse_axes", "unconcatenate", "unstack", "dot_grad_a", "dot_grad_b",
+    "matmul_grad_a", "matmul_grad_b", "inner_grad_a", "inner_grad_b", "trace_grad",
+    "diag_grad", "mT", "norm_direction", "solve_grad_a", "solve_grad_b", "solve_jvp_a",
+]
+
+
+# --------------------------------------------------------------------------- shapes
+
+def _float_dtype(*xs):
+    """The floating dtype NumPy would compute in for ``xs`` (float64 for Python floats)."""
+    return np.result_type(*xs, 1.0)
+
+
+def _axes(axis, ndim):
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of indices."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(sorted(int(a) % ndim for a in axis))
+    return (int(axis) % ndim,)
+
+
+def reshape_as(g, x, order="C"):
+    """``g`` reshaped to ``x``'s shape (a scalar if ``x`` is one).
+
+    Why: the cotangent of a reshaping primitive (``np.reshape``, ``ravel``, ``squeeze``,
+    ``expand_dims``, ``np.copy``) is the output cotangent laid back out in the input's
+    shape, with the same ``order`` as the forward reshape.
+    """
+    shape = np.shape(x)
+    if shape == ():
+        return as_scalar(np.reshape(g, ()))
+    if np.shape(g) == shape:
+        return g
+    return np.reshape(g, shape, order=order)
+
+
+def unreduce(g, a, axis=None, keepdims=False):
+    """The cotangent ``g`` of a reduction of ``a`` over ``axis``, repeated over the reduced
+    axes so it has ``a``'s shape.
+
+    Why: every entry of ``a`` that a sum (max, norm, ...) reduced receives the output's
+    cotangent; with ``keepdims=False`` the reduced axes must first be re-inserted.  Returns
+    a fresh writeable array (a scalar if ``a`` is one).
+    """
+    shape = np.shape(a)
+    if shape == ():
+        return as_scalar(np.reshape(g, ()))
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.array(np.broadcast_to(g, shape))
+
+
+def reduced_count(a, axis=None):
+    """How many entries of ``a`` each output of a reduction over ``axis`` combines (an int).
+
+    Why: ``mean``, ``var`` and ``std`` divide by it.
+    """
+    shape = np.shape(a)
+    n = 1
+    for ax in _axes(axis, len(shape)):
+        n *= shape[ax]
+    return n
+
+
+def centered(a, axis=None):
+    """``a`` minus its mean over ``axis`` (kept broadcastable): the direction of the
+    gradient of ``var`` and ``std``."""
+    if np.ndim(a) == 0:
+        return zeros_like(a)
+    return a - np.mean(a, axis=axis, keepdims=True)
+
+
+def prod_others(a, axis=None):
+    """For every entry of ``a``, the product of the *other* entries of its reduction group
+    along ``axis``: the derivative of ``np.prod(a, axis)`` with respect to that entry.
+
+    Why: the textbook ``prod / a`` divides by zero when an entry is 0; exclusive products
+    from the left and from the right give the exact value everywhere.
+    """
+    if np.ndim(a) == 0:
+        return np.ones_like(a)[()] if isinstance(a, np.generic) else 1.0
+    a = np.asarray(a)
+    axes = _axes(axis, a.ndim)
+    kept = [d for d in range(a.ndim) if d not in axes]
+    moved = np.transpose(a, kept + list(axes))
+    flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = (left * right).reshape(moved.shape)
+    return np.transpose(others, inverse_axes(kept + list(axes), a.ndim))
+
+
+def extremum_mask(a, ans, axis=None, keepdims=False):
+    """Weights saying which entries of ``a`` produced the max (or min) ``ans`` over ``axis``:
+    ``1/k`` at each of the ``k`` entries equal to the extremum, 0 elsewhere.
+
+    Why: the cotangent of ``np.max`` flows to the maximal entry; at ties it is split evenly
+    among all maximal entries, so the weights of each reduction group sum to 1 (the
+    directional derivative of ``max`` along a direction that moves all tied entries
+    together).
+    """
+    if np.ndim(a) == 0:
+        return _float_dtype(a).type(1.0)
+    dtype = _float_dtype(a)
+    hit = (a == unreduce(ans, a, axis, keepdims)).astype(dtype)
+    return hit / np.sum(hit, axis=axis, keepdims=True)
+
+
+def winner_share(x, y, ans):
+    """The fraction of ``ans = maximum(x, y)`` (or ``minimum``, or builtin ``max``/``min``)
+    that came from ``x``: 1 where ``x`` alone equals ``ans``, 1/2 at ties, 0 elsewhere.
+
+    Why: the cotangent of an elementwise max/min goes to the operand that won; at ties it
+    is split evenly so the two shares always sum to 1.  Has the broadcast shape of
+    ``x`` and ``y`` and their floating dtype.
+    """
+    share = np.where(x == ans, np.where(x == y, 0.5, 1.0), 0.0).astype(_float_dtype(x, y))
+    return as_scalar(share)
+
+
+def log_or_zero(x):
+    """``log(x)``, with 0 where ``x == 0``.
+
+    Why: the derivative of ``x ** y`` with respect to ``y`` is ``x ** y * log(x)``; at
+    ``x == 0`` (and ``y > 0``) its limit is 0, while the literal product is ``0 * -inf``,
+    which is NaN.  A Python number gives a Python float (so it does not promote float32).
+    """
+    if not isinstance(x, (np.ndarray, np.generic)):
+        return math.log(x) if x != 0 else 0.0
+    return as_scalar(np.log(np.where(x == 0, 1, x)))
+
+
+def _clip_dtype(a, a_min, a_max):
+    return _float_dtype(*[v for v in (a, a_min, a_max) if v is not None])
+
+
+def clip_inside(a, a_min, a_max):
+    """0/1 weights (broadcast shape, floating dtype of the operands): 1 where
+    ``np.clip(a, a_min, a_max)`` passes ``a`` through, i.e. ``a_min <= a <= a_max``;
+    ``None`` bounds are absent.
+
+    Why: the derivative of clip with respect to ``a``.  Entries exactly on a bound count
+    as passed through, so exactly one of ``clip_inside``, ``clip_below`` and
+    ``clip_above`` is 1 for every entry.
+    """
+    inside = np.ones(np.broadcast_shapes(np.shape(a), np.shape(a_min), np.shape(a_max)), bool)
+    if a_min is not None:
+        inside = inside & (a >= a_min)
+    if a_max is not None:
+        inside = inside & (a <= a_max)
+    return as_scalar(inside.astype(_clip_dtype(a, a_min, a_max)))
+
+
+def clip_below(a, a_min, a_max):
+    """0/1 weights: 1 where ``np.clip`` returns ``a_min`` (``a < a_min``, and ``a_min`` is
+    not itself above ``a_max``).  Why: the derivative with respect to ``a_min``."""
+    if a_min is None:
+        return 0.0
+    below = np.asarray(a < a_min)
+    if a_max is not None:
+        below = below & (a_min <= a_max)
+    return as_scalar(below.astype(_clip_dtype(a, a_min, a_max)))
+
+
+def clip_above(a, a_min, a_max):
+    """0/1 weights: 1 where ``np.clip`` returns ``a_max`` (``max(a, a_min) > a_max``).
+    Why: the derivative with respect to ``a_max``."""
+    if a_max is None:
+        return 0.0
+    low = a if a_min is None else np.maximum(a, a_min)
+    return as_scalar(np.asarray(low > a_max).astype(_clip_dtype(a, a_min, a_max)))
+
+
+def inverse_axes(axes, ndim):
+    """The permutation that undoes ``np.transpose(x, axes)`` for an ``ndim``-d ``x``
+    (``None`` for ``axes=None``, whose inverse is again reversing the axes).
+
+    Why: the cotangent of a transpose is the cotangent transposed back.
+    """
+    if axes is None:
+        return None
+    return tuple(int(i) for i in np.argsort([int(a) % ndim for a in axes]))
+
+
+def unconcatenate(g, arrays, axis=0):
+    """The cotangent ``g`` of ``np.concatenate(arrays, axis)`` cut back into one piece per
+    input, each of that input's shape (a tuple).
+
+    Why: each input's cotangent is its own slab of the output's cotangent; with
+    ``axis=None`` the inputs were flattened first.
+    """
+    if axis is None:
+        sizes = [np.size(x) for x in arrays]
+        pieces = np.split(np.ravel(g), np.cumsum(sizes)[:-1])
+    else:
+        sizes = [np.shape(x)[axis] for x in arrays]
+        pieces = np.split(g, np.cumsum(sizes)[:-1], axis=axis)
+    return tuple(reshape_as(p, x) for p, x in zip(pieces, arrays))
+
+
+def unstack(g, arrays, axis=0):
+    """The cotangent ``g`` of ``np.stack(arrays, axis)`` split into one slice per input
+    (a tuple; scalars for scalar inputs).
+
+    Why: input ``k`` is the slice ``k`` of the output along the new ``axis``.
+    """
+    g = np.moveaxis(g, axis, 0)
+    return tuple(reshape_as(g[k], x) for k, x in enumerate(arrays))
+
+
+# --------------------------------------------------------------------------- products
+
+def dot_grad_a(g, a, b):
+    """Cotangent of ``a`` in ``np.dot(a, b)`` for every case ``np.dot`` accepts: scalars
+    (a product), ``b`` 1-d (contract ``a``'s last axis) and ``b`` n-d (contract ``a``'s
+    last axis with ``b``'s second-to-last).  Why: ``g @ b.T`` only covers 2-d operands.
+    """
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a)
+    a_nd, b_nd = np.ndim(a), np.ndim(b)
+    if b_nd == 1:
+        return np.multiply.outer(g, b)
+    b_free = list(range(b_nd - 2)) + [b_nd - 1]
+    return np.tensordot(g, b, axes=(list(range(a_nd - 1, np.ndim(g))), b_free))
+
+
+def dot_grad_b(g, a, b):
+    """Cotangent of ``b`` in ``np.dot(a, b)`` (see ``dot_grad_a``)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * a, b)
+    a_lead = list(range(np.ndim(a) - 1))
+    if np.ndim(b) == 1:
+        return np.tensordot(a, g, axes=(a_lead, a_lead))
+    return np.moveaxis(np.tensordot(a, g, axes=(a_lead, a_lead)), 0, -2)
+
+
+def _matmul_operands(g, a, b):
+    """``a``, ``b`` and ``g`` with matmul's 1-d promotion made explicit (all >= 2-d)."""
+    A = a[None, :] if np.ndim(a) == 1 else a
+    B = b[:, None] if np.ndim(b) == 1 else b
+    G = g
+    if np.ndim(b) == 1:      # re-insert the dropped column axis, then the dropped row axis
+        G = np.expand_dims(G, -1)
+    if np.ndim(a) == 1:
+        G = np.expand_dims(G, -2)
+    return G, A, B
+
+
+def matmul_grad_a(g, a, b):
+    """Cotangent of ``a`` in ``a @ b``: ``g @ b^T``, with matmul's promotion of 1-d
+    operands and its broadcasting of batch axes undone.  Why: the plain formula is only
+    right when both operands are >= 2-d and have the same batch shape.
+    """
+    G, A, B = _matmul_operands(g, a, b)
+    return reshape_as(unbroadcast(G @ mT(B), A), a)
+
+
+def matmul_grad_b(g, a, b):
+    """Cotangent of ``b`` in ``a @ b``: ``a^T @ g`` (see ``matmul_grad_a``)."""
+    G, A, B = _matmul_operands(g, a, b)
+    return reshape_as(unbroadcast(mT(A) @ G, B), b)
+
+
+def inner_grad_a(g, a, b):
+    """Cotangent of ``a`` in ``np.inner(a, b)`` (contracts the last axes of both; a
+    product if either is a scalar)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a)
+    a_nd, b_nd = np.ndim(a), np.ndim(b)
+    return np.tensordot(g, b, axes=(list(range(a_nd - 1, np.ndim(g))), list(range(b_nd - 1))))
+
+
+def inner_grad_b(g, a, b):
+    """Cotangent of ``b`` in ``np.inner(a, b)`` (see ``inner_grad_a``)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * a, b)
+    a_lead = list(range(np.ndim(a) - 1))
+    return np.tensordot(g, a, axes=(a_lead, a_lead))
+
+
+def trace_grad(g, a, offset=0, axis1=0, axis2=1):
+    """Cotangent of ``a`` in ``np.trace(a, offset, axis1, axis2)``: ``g`` placed on the
+    ``offset`` diagonal of the (``axis1``, ``axis2``) planes, zeros elsewhere."""
+    shape = np.shape(a)
+    ax1, ax2 = axis1 % len(shape), axis2 % len(shape)
+    eye = np.eye(shape[ax1], shape[ax2], k=offset, dtype=np.result_type(g))
+    if ax1 > ax2:
+        eye = eye.T
+    eye_shape = [1] * len(shape)
+    eye_shape[ax1], eye_shape[ax2] = shape[ax1], shape[ax2]
+    return np.expand_dims(g, (min(ax1, ax2), max(ax1, ax2))) * eye.reshape(eye_shape)
+
+
+def diag_grad(g, v, k=0):
+    """Cotangent of ``v`` in ``np.diag(v, k)``: for 1-d ``v`` (which built a matrix) the
+    ``k``-th diagonal of ``g``; for 2-d ``v`` (whose diagonal was extracted) ``g`` placed
+    on the ``k``-th diagonal of a zero matrix of ``v``'s shape."""
+    if np.ndim(v) == 1:
+        return np.diagonal(g, k).copy()
+    out = np.zeros(np.shape(v), dtype=np.result_type(g))
+    rows = np.arange(len(g)) + max(-k, 0)
+    out[rows, rows + k] = g
+    return out
+
+
+# --------------------------------------------------------------------------- linalg
+
+def mT(x):
+    """``x`` with its last two axes swapped (the matrix transpose of a stack of matrices)."""
+    return np.swapaxes(x, -1, -2)
+
+
+def _is_vector_norm(x, axis):
+    if axis is None:
+        return np.ndim(x) == 1
+    return isinstance(axis, (int, np.integer)) or len(axis) == 1
+
+
+def norm_direction(x, ans, ord=None, axis=None, keepdims=False):
+    """The derivative of ``ans = np.linalg.norm(x, ord, axis, keepdims)`` with respect to
+    each entry of ``x`` (``x``'s shape).
+
+    Why: the 2-norm and Frobenius norm (``ord`` None, ``'fro'``, or 2 for vectors) have
+    gradient ``x / ans``; the vector 1-norm has ``sign(x)``.  Other orders are refused with
+    an error rather than given a wrong gradient.  At ``x == 0`` the 2-norm gradient is
+    undefined and comes out NaN.
+    """
+    vector = _is_vector_norm(x, axis)
+    if ord is None or (isinstance(ord, str) and ord == "fro") or (vector and ord == 2):
+        return x / unreduce(ans, x, axis, keepdims)
+    if vector and ord == 1:
+        return np.sign(x)
+    raise NotImplementedError(
+        f"srcgrad: no derivative rule for np.linalg.norm with ord={ord!r} "
+        f"on a {'vector' if vector else 'matrix'} norm")
+
+
+def _solve_adjoint(a, g, b):
+    """Solve ``a^T y = g`` with ``b``'s vector/matrix interpretation (NumPy 2: ``b`` is a
+    vector only when it is 1-d, even if ``a`` is a stack of matrices)."""
+    if np.ndim(b) == 1 and np.ndim(a) > 2:
+        return np.linalg.solve(mT(a), np.asarray(g)[..., None])[..., 0]
+    return np.linalg.solve(mT(a), g)
+
+
+def solve_grad_b(g, ans, a, b):
+    """Cotangent of ``b`` in ``ans = np.linalg.solve(a, b)``: ``solve(a^T, g)`` (summed
+    over batch axes that ``a`` broadcast onto ``b``)."""
+    return unbroadcast(_solve_adjoint(a, g, b), b)
+
+
+def solve_grad_a(g, ans, a, b):
+    """Cotangent of ``a`` in ``ans = np.linalg.solve(a, b)``: ``-solve(a^T, g) @ ans^T``
+    (an outer product when ``b`` is a vector)."""
+    y = _solve_adjoint(a, g, b)
+    if np.ndim(b) == 1:
+        return unbroadcast(-y[..., :, None] * ans[..., None, :], a)
+    return unbroadcast(-y @ mT(ans), a)
+
+
+def solve_jvp_a(t, ans, a, b):
+    """Tangent of ``ans = np.linalg.solve(a, b)`` caused by a tangent ``t`` of ``a``:
+    ``-solve(a, t @ ans)`` (``ans`` treated as a column when ``b`` is a vector)."""
+    if np.ndim(b) == 1:
+        return np.linalg.solve(a, -(t @ ans[..., None]))[..., 0]
+    return np.linalg.solve(a, -(t @ ans))

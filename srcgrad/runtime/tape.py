@@ -1,0 +1,36 @@
+"""The runtime tape: per-value stacks plus the few helpers generated loops call.
+
+The forward sweep appends what the reverse sweep will need and the reverse sweep pops
+it back, one stack per recorded value, so nothing of mixed type shares a stack.  In
+plain Python a stack is a list; the Numba backend swaps in typed versions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stack():
+    """A new, empty stack for one recorded value (``append`` / ``pop``)."""
+    return []
+
+
+def reversed_range(start, stop, step):
+    """(start, stop, step) of ``range`` visiting ``range(start, stop, step)`` backwards."""
+    n = len(range(start, stop, step))
+    if n == 0:
+        return 0, 0, 1
+    last = start + (n - 1) * step
+    return last, start - step, -step
+
+
+def add_at(target, index, value):
+    """``target[index] += value`` that also accumulates repeated integer-array indices."""
+    np.add.at(target, index, value)
+
+
+def copy_value(value):
+    """A copy of an array (its contents may be overwritten later); scalars as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value

@@ -1,0 +1,873 @@
+"""Lower: gast to the SSA IR, one primitive per statement, control flow kept structured.
+
+Each user variable maps to its current SSA value in an environment; assignments make
+fresh versions.  Branches merge the variables they change; loops carry the variables
+their body assigns.  Python operators, methods (``x.sum()``) and attributes (``x.T``)
+become calls of the NumPy/operator functions that define them, so the rule registry is
+the only place derivatives live.  Anything outside the supported subset is refused here
+with its location.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import types
+from dataclasses import dataclass
+
+import gast
+import numpy as np
+
+from srcgrad import ir
+from srcgrad.errors import (AliasingError, Loc, NonDifferentiableError, UnknownCalleeError,
+                            UnsupportedSyntaxError)
+from srcgrad.rules import registry
+from srcgrad.transforms.canonicalize import canonicalize
+
+BINOPS = {
+    gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+    gast.Div: operator.truediv, gast.FloorDiv: operator.floordiv, gast.Mod: operator.mod,
+    gast.Pow: operator.pow, gast.MatMult: operator.matmul,
+}
+CMPOPS = {
+    gast.Lt: operator.lt, gast.LtE: operator.le, gast.Gt: operator.gt, gast.GtE: operator.ge,
+    gast.Eq: operator.eq, gast.NotEq: operator.ne,
+}
+UNARY = {gast.USub: operator.neg, gast.UAdd: operator.pos, gast.Not: operator.not_}
+
+# x.method(...) -> numpy function(x, ...)
+METHODS = {
+    "sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod,
+    "var": np.var, "std": np.std, "dot": np.dot, "reshape": np.reshape, "ravel": np.ravel,
+    "flatten": np.ravel, "copy": np.copy, "transpose": np.transpose, "squeeze": np.squeeze,
+    "cumsum": np.cumsum, "clip": np.clip, "trace": np.trace,
+}
+ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "size": np.size, "ndim": np.ndim}
+# functions whose result is a fresh array the function may write in place
+ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.empty_like,
+                              np.ones, np.ones_like, np.full, np.full_like, np.array)}
+INT_PRESERVING = {id(f) for f in (operator.add, operator.sub, operator.mul, operator.floordiv,
+                                  operator.mod, operator.neg, operator.pos, abs, min, max)}
+INT_RESULT = {id(f) for f in (len, int, round, np.size, np.ndim, math.floor, math.ceil)}
+BOOL_RESULT = {id(f) for f in list(CMPOPS.values()) + [operator.not_, bool]}
+
+_MODULE_NAMES = {"numpy": "np", "math": "math", "operator": "operator", "builtins": ""}
+
+
+def spell(fn) -> str:
+    """How generated code names a primitive: ``np.sin``, ``math.exp``, ``abs``."""
+    name = getattr(fn, "__name__", None) or repr(fn)
+    module = getattr(fn, "__module__", None) or ""
+    if isinstance(fn, np.ufunc):
+        return f"np.{fn.__name__}"
+    if module.startswith("numpy.linalg"):
+        return f"np.linalg.{name}"
+    if module.startswith("numpy"):
+        return f"np.{name}"
+    if module in _MODULE_NAMES:
+        prefix = _MODULE_NAMES[module]
+        return f"{prefix}.{name}" if prefix else name
+    return name
+
+
+@dataclass
+class Loop:
+    """Lowering state for the loop being built (its carried names)."""
+
+    carried: dict
+
+
+class Lowerer:
+    def __init__(self, parsed, arg_kinds: dict):
+        self.parsed = parsed
+        self.arg_kinds = arg_kinds
+        self.taken: set[str] = set()
+        self.counters: dict[str, int] = {}
+        self.kinds: dict[str, str] = {}
+        self.ndims: dict[str, int] = {}
+        self.groups: dict[str, int] = {}
+        self.views: dict[str, int] = {}
+        self.poisoned: dict[str, Loc] = {}
+        self.user_names: dict[str, str] = {}
+        self.out: list = []
+        self.env: dict = {}
+        self._group_ids = 0
+        for node in gast.walk(parsed.node):
+            if isinstance(node, gast.Name):
+                self.taken.add(node.id)
+
+    # ------------------------------------------------------------------ helpers
+    def loc(self, node) -> Loc:
+        return self.parsed.loc(node)
+
+    def fresh(self, base: str, user: str | None = None) -> str:
+        """A deterministic new SSA name: ``x``, then ``x_1``, ``x_2``..."""
+        base = base.lstrip("_") or "t"
+        count = self.counters.get(base, 0)
+        while True:
+            name = base if count == 0 else f"{base}_{count}"
+            count += 1
+            if name not in self.taken or (count == 1 and user == base and name not in self.kinds
+                                          and name not in self.user_names):
+                break
+        self.counters[base] = count
+        self.taken.add(name)
+        self.user_names[name] = user or base
+        return name
+
+    def emit(self, stmt):
+        self.out.append(stmt)
+        return stmt
+
+    def refuse(self, node, message, construct=None, cls=UnsupportedSyntaxError):
+        raise cls(message, self.loc(node), construct)
+
+    def kind(self, op) -> str | None:
+        if isinstance(op, ir.Const):
+            v = op.value
+            if isinstance(v, bool):
+                return "bool"
+            if isinstance(v, (int, np.integer)):
+                return "int"
+            if isinstance(v, (float, np.floating)):
+                return "float"
+            if isinstance(v, np.ndarray):
+                return "array"
+            return "other"
+        if isinstance(op, ir.Var):
+            return self.kinds.get(op.name)
+        if isinstance(op, ir.Seq):
+            return "tuple"
+        return None
+
+    # ------------------------------------------------------------------ entry
+    def lower_function(self) -> ir.Function:
+        node = canonicalize(self.parsed)
+        self.node = node
+        params = []
+        if isinstance(node, gast.Lambda):
+            arg_nodes = node.args
+        else:
+            arg_nodes = node.args
+        if arg_nodes.vararg or arg_nodes.kwarg or arg_nodes.kwonlyargs:
+            self.refuse(node, "*args, **kwargs and keyword-only parameters are not supported",
+                        "parameters")
+        for a in arg_nodes.args:
+            name = self.fresh(a.id, a.id)
+            params.append(name)
+            self.env[a.id] = ir.Var(name)
+            kind, ndim = self.arg_kinds.get(a.id, (None, None))
+            if kind:
+                self.kinds[name] = kind
+            if ndim is not None:
+                self.ndims[name] = ndim
+        if isinstance(node, gast.Lambda):
+            result = self.expr(node.body, "result")
+        else:
+            self.block(node.body[:-1])
+            ret = node.body[-1]
+            result = self.expr(ret.value, "result") if ret.value is not None else ir.Const(None)
+            result = self.materialize(result, ret)
+        fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
+                         self.loc(node), self.kinds, self.groups, self.user_names)
+        return fn
+
+    def materialize(self, value, node):
+        """A returned static tuple becomes a Seq operand."""
+        if isinstance(value, tuple):
+            return ir.Seq(tuple(self.materialize(v, node) for v in value))
+        return value
+
+    # ------------------------------------------------------------------ statements
+    def block(self, body):
+        for stmt in body:
+            self.stmt(stmt)
+
+    def stmt(self, node):
+        method = getattr(self, "stmt_" + type(node).__name__, None)
+        if method is None:
+            self.refuse(node, f"the statement '{type(node).__name__}' is not supported",
+                        type(node).__name__)
+        method(node)
+
+    def stmt_Pass(self, node):
+        pass
+
+    def stmt_Assert(self, node):
+        pass                         # assertions do not change values; like python -O
+
+    def stmt_Expr(self, node):
+        if isinstance(node.value, gast.Constant):
+            return                   # docstring or bare constant
+        self.refuse(node, "an expression statement has no value to differentiate; "
+                          "calls for their side effects (print, list.append...) are not supported",
+                    "expression statement")
+
+    def stmt_Assign(self, node):
+        if len(node.targets) != 1:
+            # a = b = value: evaluate once, bind each
+            value = self.expr(node.value, None)
+            for t in node.targets:
+                self.bind(t, value, node)
+            return
+        target = node.targets[0]
+        hint = target.id if isinstance(target, gast.Name) else None
+        if isinstance(target, gast.Subscript):
+            self.store(target, self.expr(node.value, None), node)
+            return
+        self.bind(target, self.expr(node.value, hint), node)
+
+    def stmt_AugAssign(self, node):
+        fn = BINOPS.get(type(node.op))
+        if fn is None:
+            self.refuse(node, "unsupported augmented operator", type(node.op).__name__)
+        target = node.target
+        if isinstance(target, gast.Subscript):
+            current = self.expr(gast.Subscript(value=target.value, slice=target.slice,
+                                               ctx=gast.Load()), None, at=node)
+            value = self.call(fn, [current, self.expr(node.value, None)], {}, node, None)
+            self.store(target, value, node)
+            return
+        if not isinstance(target, gast.Name):
+            self.refuse(node, "unsupported augmented assignment target", "augmented assignment")
+        old = self.lookup(target.id, node)
+        if isinstance(old, ir.Var) and old.name in self.groups:
+            # in place on an owned buffer: u += e is u[...] = u + e
+            value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
+            self.store_into(target.id, old, ir.Index((Ellipsis,)), value, node)
+            return
+        if isinstance(old, ir.Var) and self.kinds.get(old.name) == "array" and old.name in self.param_names():
+            self.refuse(node, f"'{target.id} {_opsym(node.op)}= ...' would modify the caller's "
+                              f"array in place; write '{target.id} = {target.id} {_opsym(node.op)} ...' "
+                              f"or copy it first", "in-place update of an argument", AliasingError)
+        value = self.call(fn, [old, self.expr(node.value, None)], {}, node, target.id)
+        self.bind(target, value, node)
+
+    def param_names(self):
+        return {v.name for k, v in self.env.items() if isinstance(v, ir.Var)} & set(
+            n for n in self.kinds if self.user_names.get(n) == n)
+
+    def bind(self, target, value, node):
+        """Assign ``value`` (an operand or static tuple) to a target pattern."""
+        if isinstance(target, gast.Name):
+            if isinstance(value, ir.Var) and value.name in self.poisoned:
+                pass
+            self.env[target.id] = value
+            return
+        if isinstance(target, (gast.Tuple, gast.List)):
+            elts = target.elts
+            if isinstance(value, tuple):
+                if len(value) != len(elts):
+                    self.refuse(node, f"cannot unpack {len(value)} values into {len(elts)} names",
+                                "unpacking")
+                for t, v in zip(elts, value):
+                    self.bind(t, v, node)
+                return
+            for i, t in enumerate(elts):
+                hint = t.id if isinstance(t, gast.Name) else None
+                item = self.getitem(value, ir.Index((ir.Const(i),)), node, hint)
+                self.bind(t, item, node)
+            return
+        if isinstance(target, gast.Subscript):
+            self.store(target, value, node)
+            return
+        self.refuse(node, f"cannot assign to {type(target).__name__}", "assignment")
+
+    # ------------------------------------------------------------------ in-place stores
+    def store(self, target, value, node):
+        if not isinstance(target.value, gast.Name):
+            self.refuse(node, "in-place stores must write into a named array (u[i] = ...)",
+                        "subscript assignment")
+        name = target.value.id
+        array = self.lookup(name, node)
+        index = self.index(target.slice, node)
+        value = self.as_operand(value, node)
+        self.store_into(name, array, index, value, node)
+
+    def store_into(self, name, array, index, value, node):
+        if not (isinstance(array, ir.Var) and array.name in self.groups):
+            if isinstance(array, ir.Var) and array.name in self.views:
+                self.refuse(node, f"writing into '{name}', a view of another array, is not "
+                                  f"supported; index the original array instead",
+                            "store into a view", AliasingError)
+            self.refuse(node, f"in-place store into '{name}', which is not an array created in "
+                              f"this function; make a private copy first, e.g. "
+                              f"'{name} = {name}.copy()' (np.zeros, np.empty, np.zeros_like also work)",
+                        "in-place store", AliasingError)
+        group = self.groups[array.name]
+        new = self.fresh(name, name)
+        self.emit(ir.Store(new, array, index, value, self.loc(node)))
+        self.kinds[new] = "buffer"
+        self.groups[new] = group
+        if array.name in self.ndims:
+            self.ndims[new] = self.ndims[array.name]
+        # every name bound to this buffer now sees the new version; views of it go stale
+        for user, op in list(self.env.items()):
+            if isinstance(op, ir.Var) and op.name == array.name:
+                self.env[user] = ir.Var(new)
+        for view, g in self.views.items():
+            if g == group:
+                self.poisoned.setdefault(view, self.loc(node))
+
+    # ------------------------------------------------------------------ control flow
+    def stmt_If(self, node):
+        cond = self.condition(node.test)
+        before = dict(self.env)
+        then_body, then_env = self.sub_block(node.body, before)
+        else_body, else_env = self.sub_block(node.orelse, before)
+        self.env = dict(before)
+        self.merge(cond, then_body, then_env, else_body, else_env, before, node)
+
+    def merge(self, cond, then_body, then_env, else_body, else_env, before, node):
+        names = sorted(n for n in set(then_env) | set(else_env)
+                       if then_env.get(n, None) != else_env.get(n, None))
+        outs, ty, ey = [], [], []
+        for n in names:
+            tv, ev = then_env.get(n, _UNDEF), else_env.get(n, _UNDEF)
+            if isinstance(tv, tuple) or isinstance(ev, tuple):
+                if isinstance(tv, tuple) and isinstance(ev, tuple) and len(tv) == len(ev):
+                    tv, ev = ir.Seq(tv), ir.Seq(ev)
+                else:
+                    self.refuse(node, f"'{n}' is a tuple in one branch only", "if")
+            tv = ir.Const(None) if tv is _UNDEF else tv
+            ev = ir.Const(None) if ev is _UNDEF else ev
+            out = self.fresh(n, n)
+            outs.append(out)
+            ty.append(tv)
+            ey.append(ev)
+            self.kinds[out] = _join(self.kind(tv), self.kind(ev))
+            self.join_buffers(out, [tv, ev], node)
+            self.env[n] = ir.Var(out)
+        self.emit(ir.If(cond, then_body, else_body, outs, ty, ey, self.loc(node)))
+
+    def join_buffers(self, out, sources, node):
+        groups = {self.groups[s.name] for s in sources if isinstance(s, ir.Var) and s.name in self.groups}
+        if groups:
+            g = min(groups)
+            self.kinds[out] = "buffer"
+            self.groups[out] = g
+            for name, gg in list(self.groups.items()):
+                if gg in groups:
+                    self.groups[name] = g
+            ndims = {self.ndims.get(s.name) for s in sources if isinstance(s, ir.Var)}
+            if len(ndims) == 1 and None not in ndims:
+                self.ndims[out] = ndims.pop()
+
+    def sub_block(self, body, env):
+        saved_out, saved_env = self.out, self.env
+        self.out, self.env = [], dict(env)
+        try:
+            self.block(body)
+            return self.out, self.env
+        finally:
+            self.out, self.env = saved_out, saved_env
+
+    def condition(self, test):
+        return self.as_operand(self.expr(test, "cond"), test)
+
+    def assigned_names(self, body) -> list[str]:
+        names = []
+        for stmt in body:
+            for n in gast.walk(stmt):
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                    names.append(n.id)
+                elif isinstance(n, (gast.Assign, gast.AugAssign)):
+                    targets = n.targets if isinstance(n, gast.Assign) else [n.target]
+                    for t in targets:
+                        for s in gast.walk(t):
+                            if isinstance(s, gast.Subscript) and isinstance(s.value, gast.Name):
+                                names.append(s.value.id)
+        return sorted(set(names))
+
+    def start_loop(self, names, node):
+        """Create carried values for ``names``; returns (carried, inits)."""
+        carried, inits = [], []
+        for n in names:
+            init = self.env.get(n, _UNDEF)
+            if isinstance(init, tuple):
+                self.refuse(node, f"'{n}' is a tuple that changes inside a loop", "loop")
+            init = ir.Const(None) if init is _UNDEF else init
+            c = self.fresh(n, n)
+            carried.append(c)
+            inits.append(init)
+            self.kinds[c] = self.kind(init) if self.kind(init) != "other" else None
+            if isinstance(init, ir.Var) and init.name in self.groups:
+                self.kinds[c] = "buffer"
+                self.groups[c] = self.groups[init.name]
+                if init.name in self.ndims:
+                    self.ndims[c] = self.ndims[init.name]
+            self.env[n] = ir.Var(c)
+        return carried, inits
+
+    def finish_loop(self, names, carried, body_env, node):
+        yields, outs = [], []
+        for n, c in zip(names, carried):
+            y = body_env.get(n, _UNDEF)
+            if isinstance(y, tuple):
+                self.refuse(node, f"'{n}' becomes a tuple inside a loop", "loop")
+            y = ir.Const(None) if y is _UNDEF else y
+            yields.append(y)
+            out = self.fresh(n, n)
+            outs.append(out)
+            self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
+            self.join_buffers(out, [ir.Var(c), y], node)
+            if c in self.groups:
+                self.kinds[c] = "buffer"
+            self.env[n] = ir.Var(out)
+        return yields, outs
+
+    def stmt_For(self, node):
+        start, stop, step, bind_item = self.iteration_space(node)
+        names = self.assigned_names([node])
+        before = dict(self.env)
+        carried, inits = self.start_loop(names, node)
+        index = self.fresh(node.target.id if isinstance(node.target, gast.Name) else "k",
+                           node.target.id if isinstance(node.target, gast.Name) else None)
+        self.kinds[index] = "int"
+        saved_out = self.out
+        self.out = []
+        try:
+            bind_item(ir.Var(index))
+            self.block(node.body)
+            body, body_env = self.out, dict(self.env)
+        finally:
+            self.out = saved_out
+        self.env = {k: v for k, v in self.env.items()}
+        for n, c in zip(names, carried):
+            self.env[n] = ir.Var(c)
+        yields, outs = self.finish_loop(names, carried, body_env, node)
+        self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
+        del before
+
+    def iteration_space(self, node):
+        """(start, stop, step, binder) for a supported ``for`` header."""
+        it = node.iter
+        target = node.target
+        callee = self.callee_of(it.func) if isinstance(it, gast.Call) else None
+        if callee is range:
+            args = [self.as_operand(self.expr(a, "n"), it) for a in it.args]
+            if len(args) == 1:
+                args = [ir.Const(0), args[0], ir.Const(1)]
+            elif len(args) == 2:
+                args.append(ir.Const(1))
+            if not isinstance(target, gast.Name):
+                self.refuse(node, "the target of a range loop must be a name", "for")
+
+            def bind(index):
+                self.env[target.id] = index
+            return args[0], args[1], args[2], bind
+        if callee is enumerate:
+            seq = self.as_operand(self.expr(it.args[0], "seq"), it)
+            stop = self.length(seq, it)
+            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
+                self.refuse(node, "use 'for i, x in enumerate(...)'", "enumerate")
+
+            def bind(index):
+                self.bind(target.elts[0], index, node)
+                self.bind(target.elts[1], self.getitem(seq, ir.Index((index,)), node, _hint(target.elts[1])), node)
+            return ir.Const(0), stop, ir.Const(1), bind
+        if callee is zip:
+            seqs = [self.as_operand(self.expr(a, "seq"), it) for a in it.args]
+            lengths = [self.length(s, it) for s in seqs]
+            stop = lengths[0]
+            for other in lengths[1:]:
+                stop = self.call(min, [stop, other], {}, it, "n")
+            if not (isinstance(target, gast.Tuple) and len(target.elts) == len(seqs)):
+                self.refuse(node, "unpack one name per zipped sequence", "zip")
+
+            def bind(index):
+                for t, s in zip(target.elts, seqs):
+                    self.bind(t, self.getitem(s, ir.Index((index,)), node, _hint(t)), node)
+            return ir.Const(0), stop, ir.Const(1), bind
+        seq = self.expr(it, "seq")
+        if isinstance(seq, tuple):
+            seq = ir.Seq(seq)
+        seq = self.as_operand(seq, it)
+        stop = self.length(seq, it)
+
+        def bind(index):
+            self.bind(target, self.getitem(seq, ir.Index((index,)), node, _hint(target)), node)
+        return ir.Const(0), stop, ir.Const(1), bind
+
+    def length(self, seq, node):
+        if isinstance(seq, ir.Seq):
+            return ir.Const(len(seq.items))
+        return self.call(len, [seq], {}, node, "n")
+
+    def stmt_While(self, node):
+        if node.orelse:
+            self.refuse(node, "loop 'else' clauses are not supported", "while-else")
+        names = self.assigned_names([node])
+        carried, inits = self.start_loop(names, node)
+        saved_out = self.out
+        self.out = []
+        try:
+            cond = self.condition(node.test)
+            cond_body, cond_env = self.out, dict(self.env)
+            self.out = []
+            self.block(node.body)
+            body, body_env = self.out, dict(self.env)
+        finally:
+            self.out = saved_out
+        for n, c in zip(names, carried):
+            self.env[n] = ir.Var(c)
+        yields, outs = self.finish_loop(names, carried, body_env, node)
+        self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
+        del cond_env
+
+    def stmt_FunctionDef(self, node):
+        self.refuse(node, "nested function definitions are not supported yet", "def")
+
+    # ------------------------------------------------------------------ expressions
+    def lookup(self, name, node):
+        if name in self.env:
+            value = self.env[name]
+            if isinstance(value, ir.Var) and value.name in self.poisoned:
+                where = self.poisoned[value.name]
+                self.refuse(node, f"'{name}' is a view of an array that was written in place at "
+                                  f"line {where.line}; its values changed under it. Copy it "
+                                  f"(.copy()) before the write", "stale view", AliasingError)
+            return value
+        if self.parsed.has_name(name):
+            return self.constant(self.parsed.resolve(name), node, name)
+        self.refuse(node, f"name '{name}' is not defined", "name")
+
+    def constant(self, value, node, name=None):
+        if isinstance(value, (bool, int, float, complex, np.number, type(None))):
+            return ir.Const(value)
+        return _Object(value, name)
+
+    def expr(self, node, hint, at=None):
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            self.refuse(node, f"the expression '{type(node).__name__}' is not supported",
+                        type(node).__name__)
+        return method(node, hint)
+
+    def as_operand(self, value, node):
+        if isinstance(value, tuple):
+            return ir.Seq(tuple(self.as_operand(v, node) for v in value))
+        if isinstance(value, _Object):
+            if isinstance(value.value, np.ndarray) or isinstance(value.value, (tuple, list)):
+                return ir.Const(value.value)
+            self.refuse(node, f"'{value.name}' ({type(value.value).__name__}) cannot be used as a value here",
+                        "value")
+        return value
+
+    def expr_Constant(self, node, hint):
+        return ir.Const(node.value)
+
+    def expr_Name(self, node, hint):
+        return self.lookup(node.id, node)
+
+    def expr_Tuple(self, node, hint):
+        return tuple(self.expr(e, None) for e in node.elts)
+
+    def expr_List(self, node, hint):
+        return ir.Seq(tuple(self.as_operand(self.expr(e, None), e) for e in node.elts), "list")
+
+    def expr_BinOp(self, node, hint):
+        fn = BINOPS.get(type(node.op))
+        if fn is None:
+            self.refuse(node, "unsupported operator", type(node.op).__name__)
+        left = self.as_operand(self.expr(node.left, None), node.left)
+        right = self.as_operand(self.expr(node.right, None), node.right)
+        return self.call(fn, [left, right], {}, node, hint)
+
+    def expr_UnaryOp(self, node, hint):
+        fn = UNARY.get(type(node.op))
+        if fn is None:
+            self.refuse(node, "unsupported unary operator", type(node.op).__name__)
+        operand = self.as_operand(self.expr(node.operand, None), node.operand)
+        if isinstance(operand, ir.Const) and fn is operator.neg and isinstance(operand.value, (int, float)):
+            return ir.Const(-operand.value)
+        return self.call(fn, [operand], {}, node, hint)
+
+    def expr_Compare(self, node, hint):
+        left = self.as_operand(self.expr(node.left, None), node.left)
+        result = None
+        for op, comp in zip(node.ops, node.comparators):
+            fn = CMPOPS.get(type(op))
+            if fn is None:
+                self.refuse(node, "unsupported comparison", type(op).__name__)
+            right = self.as_operand(self.expr(comp, None), comp)
+            value = self.call(fn, [left, right], {}, node, hint if len(node.ops) == 1 else None)
+            result = value if result is None else self.call(operator.and_, [result, value], {}, node, hint)
+            left = right
+        return result
+
+    def expr_BoolOp(self, node, hint):
+        """``a and b`` / ``a or b`` with Python's short-circuit, as structured ifs."""
+        is_and = isinstance(node.op, gast.And)
+        value = self.as_operand(self.expr(node.values[0], None), node.values[0])
+        for rhs in node.values[1:]:
+            before = dict(self.env)
+            cond = value
+            rest_body, rest_val = self.sub_expr(rhs, before)
+            out = self.fresh(hint or "cond", hint)
+            if is_and:
+                stmt = ir.If(cond, rest_body, [], [out], [rest_val], [value], self.loc(node))
+            else:
+                stmt = ir.If(cond, [], rest_body, [out], [value], [rest_val], self.loc(node))
+            self.kinds[out] = _join(self.kind(value), self.kind(rest_val))
+            self.emit(stmt)
+            value = ir.Var(out)
+        return value
+
+    def sub_expr(self, node, env):
+        saved_out, saved_env = self.out, self.env
+        self.out, self.env = [], dict(env)
+        try:
+            value = self.as_operand(self.expr(node, None), node)
+            return self.out, value
+        finally:
+            self.out, self.env = saved_out, saved_env
+
+    def expr_IfExp(self, node, hint):
+        cond = self.condition(node.test)
+        before = dict(self.env)
+        then_body, then_val = self.sub_expr(node.body, before)
+        else_body, else_val = self.sub_expr(node.orelse, before)
+        out = self.fresh(hint or "t", hint)
+        self.kinds[out] = _join(self.kind(then_val), self.kind(else_val))
+        self.emit(ir.If(cond, then_body, else_body, [out], [then_val], [else_val], self.loc(node)))
+        return ir.Var(out)
+
+    def expr_Subscript(self, node, hint):
+        value = self.expr(node.value, None)
+        index = self.index(node.slice, node)
+        if isinstance(value, tuple):
+            if len(index.parts) == 1 and isinstance(index.parts[0], ir.Const):
+                try:
+                    return value[index.parts[0].value]
+                except (IndexError, TypeError):
+                    self.refuse(node, "tuple index out of range", "tuple index")
+            value = ir.Seq(value)
+        value = self.as_operand(value, node)
+        return self.getitem(value, index, node, hint)
+
+    def getitem(self, value, index, node, hint):
+        if isinstance(value, ir.Seq) and len(index.parts) == 1 and isinstance(index.parts[0], ir.Const):
+            return value.items[index.parts[0].value]
+        if isinstance(value, ir.Var) and value.name in self.poisoned:
+            self.lookup_poison(value.name, node)
+        target = self.fresh(hint or (_base(value) + "_i" if isinstance(value, ir.Var) else "t"), hint)
+        self.emit(ir.GetItem(target, value, index, self.loc(node)))
+        src_kind = self.kind(value)
+        if src_kind == "shape" or (src_kind in ("int", "intarray")):
+            self.kinds[target] = "int"
+        elif isinstance(value, ir.Var) and (value.name in self.groups or value.name in self.views):
+            group = self.groups.get(value.name, self.views.get(value.name))
+            ndim = self.ndims.get(value.name)
+            scalar = ndim is not None and len(index.parts) == ndim and all(
+                self.kind(p) == "int" for p in index.parts)
+            if not scalar:
+                self.views[target] = group
+        elif src_kind == "tuple" and isinstance(value, ir.Seq):
+            pass
+        return ir.Var(target)
+
+    def lookup_poison(self, name, node):
+        where = self.poisoned[name]
+        self.refuse(node, f"this reads a view of an array that was written in place at line "
+                          f"{where.line}; its values changed under it. Copy it (.copy()) before "
+                          f"the write", "stale view", AliasingError)
+
+    def index(self, node, at) -> ir.Index:
+        parts = node.elts if isinstance(node, gast.Tuple) else [node]
+        out = []
+        for p in parts:
+            if isinstance(p, gast.Slice):
+                bounds = [None if b is None else self.as_operand(self.expr(b, None), b)
+                          for b in (p.lower, p.upper, p.step)]
+                out.append(ir.Slice(*bounds))
+            elif isinstance(p, gast.Constant) and (p.value is None or p.value is Ellipsis):
+                out.append(p.value)
+            else:
+                v = self.expr(p, None)
+                if isinstance(v, tuple):
+                    self.refuse(at, "tuple-valued indices are not supported", "index")
+                out.append(self.as_operand(v, p))
+        return ir.Index(tuple(out))
+
+    def expr_Attribute(self, node, hint):
+        base = self.expr(node.value, None)
+        if isinstance(base, _Object):
+            try:
+                return self.constant(getattr(base.value, node.attr), node, f"{base.name}.{node.attr}")
+            except AttributeError:
+                self.refuse(node, f"'{base.name}' has no attribute '{node.attr}'", "attribute")
+        fn = ATTRIBUTES.get(node.attr)
+        if fn is None:
+            self.refuse(node, f"the attribute '.{node.attr}' is not supported on arrays", "attribute")
+        return self.call(fn, [self.as_operand(base, node)], {}, node, hint)
+
+    def callee_of(self, func):
+        """The object a call's ``func`` expression denotes, if it is not a method call on a value."""
+        if isinstance(func, gast.Name):
+            if func.id in self.env:
+                return None
+            if self.parsed.has_name(func.id):
+                return self.parsed.resolve(func.id)
+            return None
+        if isinstance(func, gast.Attribute):
+            owner = self.callee_of(func.value)
+            if owner is not None:
+                return getattr(owner, func.attr, _MISSING)
+        return None
+
+    def expr_Call(self, node, hint):
+        func = node.func
+        fn = self.callee_of(func)
+        if fn is None and isinstance(func, gast.Attribute):
+            return self.method_call(node, hint)
+        if fn is None or fn is _MISSING:
+            self.refuse(node, f"cannot resolve the function called here", "call", UnknownCalleeError)
+        args = []
+        for a in node.args:
+            if isinstance(a, gast.Starred):
+                self.refuse(a, "*args in calls are not supported", "call")
+            args.append(self.as_operand(self.expr(a, None), a))
+        kwargs = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                self.refuse(node, "**kwargs in calls are not supported", "call")
+            kwargs[kw.arg] = self.as_operand(self.expr(kw.value, None), kw.value)
+        return self.call(fn, args, kwargs, node, hint)
+
+    def method_call(self, node, hint):
+        func = node.func
+        base = self.as_operand(self.expr(func.value, None), func.value)
+        fn = METHODS.get(func.attr)
+        if fn is None:
+            self.refuse(node, f"the method '.{func.attr}()' is not supported", "method call",
+                        UnknownCalleeError)
+        args = [base] + [self.as_operand(self.expr(a, None), a) for a in node.args]
+        kwargs = {kw.arg: self.as_operand(self.expr(kw.value, None), kw.value) for kw in node.keywords}
+        if fn is np.reshape and len(args) > 2:
+            args = [base, ir.Seq(tuple(args[1:]))]
+        if fn is np.transpose and len(args) > 2:
+            args = [base, ir.Seq(tuple(args[1:]))]
+        return self.call(fn, args, kwargs, node, hint)
+
+    def call(self, fn, args, kwargs, node, hint):
+        """Emit ``target = fn(args)`` for a registered primitive and return its value."""
+        prim = registry.lookup(fn)
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        if prim is None:
+            if fn is float and len(args) == 1:
+                return args[0]
+            raise UnknownCalleeError(
+                f"'{spell(fn) if callable(fn) else name}' has no derivative rule and cannot be "
+                f"differentiated through; register one with srcgrad.defvjp({name}, ...)",
+                self.loc(node), "unknown function")
+        if isinstance(node, gast.Call):
+            self.check_signature(prim, args, kwargs, node)
+        all_const = all(isinstance(a, ir.Const) for a in list(args) + list(kwargs.values()))
+        if all_const and prim.nondiff and fn in (len, np.size, np.ndim) and False:
+            pass
+        target = self.fresh(hint or _short(fn), hint)
+        self.emit(ir.Call(target, fn, spell(fn), list(args), dict(kwargs), self.loc(node)))
+        self.kinds[target] = self.result_kind(fn, args)
+        if id(fn) in ALLOCATORS:
+            self._group_ids += 1
+            self.groups[target] = self._group_ids
+            self.kinds[target] = "buffer"
+            ndim = self.alloc_ndim(fn, args, kwargs)
+            if ndim is not None:
+                self.ndims[target] = ndim
+        elif fn in (np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims) and args and \
+                isinstance(args[0], ir.Var) and (args[0].name in self.groups or args[0].name in self.views):
+            self.views[target] = self.groups.get(args[0].name, self.views.get(args[0].name))
+        return ir.Var(target)
+
+    def check_signature(self, prim, args, kwargs, node):
+        sig = prim.signature
+        if sig is None:
+            return
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            self.refuse(node, f"unsupported arguments for {prim.name}: {exc}", "call")
+
+    def alloc_ndim(self, fn, args, kwargs):
+        if not args:
+            return None
+        a = args[0]
+        if fn in (np.copy, np.zeros_like, np.empty_like, np.ones_like, np.full_like, np.array):
+            return self.ndims.get(a.name) if isinstance(a, ir.Var) else None
+        if isinstance(a, ir.Seq):
+            return len(a.items)
+        if self.kind(a) == "int" or (isinstance(a, ir.Const) and isinstance(a.value, int)):
+            return 1
+        return None
+
+    def result_kind(self, fn, args):
+        kinds = [self.kind(a) for a in args]
+        if id(fn) in BOOL_RESULT:
+            return "bool"
+        if id(fn) in INT_RESULT:
+            return "int"
+        if fn is np.shape:
+            return "shape"
+        if id(fn) in INT_PRESERVING and kinds and all(k in ("int", "bool") for k in kinds):
+            return "int"
+        if fn is operator.and_ or fn is operator.or_:
+            return "bool"
+        return None
+
+
+class _Undefined:
+    def __repr__(self):
+        return "<undefined>"
+
+
+_UNDEF = _Undefined()
+_MISSING = object()
+
+
+@dataclass
+class _Object:
+    """A non-numeric object from the function's namespace (module, function, array...)."""
+
+    value: object
+    name: str | None
+
+
+def _join(a, b):
+    if a == b:
+        return a
+    if {a, b} <= {"int", "bool"}:
+        return "int"
+    return None
+
+
+def _base(op):
+    name = op.name
+    head, _, tail = name.rpartition("_")
+    return head if tail.isdigit() and head else name
+
+
+def _hint(target):
+    return target.id if isinstance(target, gast.Name) else None
+
+
+def _short(fn):
+    name = getattr(fn, "__name__", "t")
+    return {"add": "t", "sub": "t", "mul": "t", "truediv": "t", "neg": "t", "pow": "t",
+            "matmul": "t"}.get(name, name if name.isidentifier() else "t")
+
+
+def _opsym(op):
+    return {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**",
+            gast.MatMult: "@", gast.FloorDiv: "//", gast.Mod: "%"}.get(type(op), "?")
+
+
+def lower(parsed, arg_kinds=None) -> ir.Function:
+    """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim)."""
+    fn = Lowerer(parsed, arg_kinds or {}).lower_function()
+    ir.check(fn)
+    return fn
+
+
+__all__ = ["lower", "spell", "types"]

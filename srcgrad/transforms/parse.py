@@ -1,0 +1,150 @@
+"""Parse: read a function's source with gast and resolve the names it uses.
+
+The result carries the syntax tree, the file and first line (so every node can be
+located in the user's file), and a resolver mapping free names to the objects they
+denote (globals, closure cells, builtins) at transform time.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import linecache
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+
+from srcgrad.errors import Loc, SourceUnavailableError, UnsupportedSyntaxError
+
+
+@dataclass
+class Parsed:
+    """A parsed function: its gast node plus what is needed to locate and resolve names."""
+
+    fn: Any
+    node: Any                      # gast.FunctionDef or gast.Lambda
+    file: str
+    first_line: int                # line of the source's first line in the file
+    col_offset: int                # indentation removed by dedent
+    namespace: dict = field(default_factory=dict)
+
+    def loc(self, node) -> Loc:
+        line = getattr(node, "lineno", None) or 1
+        col = getattr(node, "col_offset", 0) or 0
+        file_line = self.first_line + line - 1
+        text = linecache.getline(self.file, file_line).rstrip("\n")
+        stripped = text.lstrip()
+        return Loc(self.file, file_line, col + self.col_offset - (len(text) - len(stripped)),
+                   stripped)
+
+    def resolve(self, name: str):
+        """The object a free name denotes, or raise KeyError."""
+        if name in self.namespace:
+            return self.namespace[name]
+        return getattr(builtins, name)
+
+    def has_name(self, name: str) -> bool:
+        return name in self.namespace or hasattr(builtins, name)
+
+
+def _closure_vars(fn) -> dict:
+    cells = fn.__closure__ or ()
+    out = {}
+    for name, cell in zip(fn.__code__.co_freevars, cells):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:           # an empty cell: the name is not bound yet
+            pass
+    return out
+
+
+def _source_of(fn):
+    name = getattr(fn, "__qualname__", repr(fn))
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise SourceUnavailableError(
+            f"cannot differentiate {name}: it is not a Python function with source "
+            f"(a builtin or C function?). Register a rule with srcgrad.defvjp instead.",
+            construct=name)
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        raise SourceUnavailableError(
+            f"cannot read the source of {name} (defined at an interactive prompt or with "
+            f"exec?). Define it in a file, or register a rule with srcgrad.defvjp.",
+            construct=name) from None
+    file = inspect.getsourcefile(fn) or code.co_filename
+    return "".join(lines), max(first, 1), file
+
+
+def parse_function(fn) -> Parsed:
+    """Parse ``fn`` (a def or a lambda) into gast, keeping its location and namespace."""
+    source, first_line, file = _source_of(fn)
+    dedented = textwrap.dedent(source)
+    indent = len(source.splitlines()[0]) - len(dedented.splitlines()[0]) if source.strip() else 0
+    namespace = dict(fn.__globals__)
+    namespace.update(_closure_vars(fn))
+    if fn.__name__ == "<lambda>":
+        node = find_lambda(fn, gast)
+        if node is None:
+            raise SourceUnavailableError(
+                "cannot locate this lambda in its source line; define it with def",
+                Loc(file, first_line, 0, source.splitlines()[0].strip()), "lambda")
+        return Parsed(fn, node, file, 1, 0, namespace)
+    try:
+        tree = gast.parse(dedented)
+    except SyntaxError as exc:
+        raise UnsupportedSyntaxError(f"cannot parse the source of {fn.__qualname__}: {exc}",
+                                     Loc(file, first_line, 0, "")) from None
+    defs = [n for n in tree.body if isinstance(n, (gast.FunctionDef,))]
+    if not defs:
+        raise UnsupportedSyntaxError(f"no function definition found for {fn.__qualname__}",
+                                     Loc(file, first_line, 0, ""))
+    return Parsed(fn, defs[0], file, first_line, indent, namespace)
+
+
+_FILE_TREES: dict = {}
+
+
+def _file_tree(file: str, module):
+    """Parse a whole source file once per parser module (cached by file contents)."""
+    source = "".join(linecache.getlines(file))
+    key = (file, module.__name__, hash(source))
+    if key not in _FILE_TREES:
+        _FILE_TREES[key] = module.parse(source)
+    return _FILE_TREES[key]
+
+
+def find_lambda(fn, module=ast):
+    """Locate the lambda node whose body holds the first source position of ``fn``'s code.
+
+    Several lambdas may share a line (``defvjp(f, lambda ...: a, lambda ...: b)``); the
+    code object's instruction positions tell them apart.  Positions are absolute, so the
+    whole file is parsed.  Returns None when the lambda cannot be found.
+    """
+    try:
+        file = inspect.getsourcefile(fn) or fn.__code__.co_filename
+        tree = _file_tree(file, module)
+    except (OSError, TypeError, SyntaxError):
+        return None
+    positions = [(p[0], p[2]) for p in fn.__code__.co_positions()
+                 if p[0] is not None and p[2] is not None]
+    names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    candidates = []
+    for node in module.walk(tree):
+        if not isinstance(node, module.Lambda):
+            continue
+        args = [a.id if module is gast else a.arg for a in node.args.args]
+        if tuple(args) != tuple(names) or node.lineno > fn.__code__.co_firstlineno + 50:
+            continue
+        b = node.body
+        candidates.append((node, (b.lineno, b.col_offset), (b.end_lineno, b.end_col_offset)))
+    for pos in positions:
+        inside = [c for c in candidates if c[1] <= pos <= c[2]]
+        if inside:
+            inside.sort(key=lambda c: (c[2][0] - c[1][0], c[2][1] - c[1][1]))
+            return inside[0][0]
+    return None

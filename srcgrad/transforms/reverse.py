@@ -1,0 +1,779 @@
+"""Reverse: build the adjoint program (forward sweep, then reverse sweep) from the IR.
+
+The generated function ``f_vjp(*params, seed)`` returns ``(value, grads)``.
+
+* The forward sweep is the primal, plus tape pushes for values the reverse sweep needs
+  that it cannot see otherwise: values defined inside a loop (each iteration overwrites
+  them) unless they are cheap to recompute from what is available, trip counts of while
+  loops, and copies of arrays that are later written in place.  Everything else
+  (values defined once) is read directly, so straight-line code records nothing.
+* The reverse sweep walks each block backwards, inlining rule templates from the
+  registry.  A value's adjoint ``d<name>`` is created by its first contribution; one
+  that receives element-wise updates (``dx[i] += ...``) or belongs to an array written
+  in place starts as zeros and is updated in place, and is never shared with another.
+* Loops run backwards over the same index values (``range`` loops) or the recorded trip
+  count (``while``); their carried adjoints travel in the adjoint variables of the
+  loop's outputs.  Branches replay the recorded (or still visible) condition.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import keyword
+import operator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from srcgrad import ir
+from srcgrad.errors import NonDifferentiableError, SrcgradError
+from srcgrad.rules import registry
+from srcgrad.runtime import broadcast as broadcast_rt
+from srcgrad.runtime import numpy_helpers as helpers_rt
+from srcgrad.runtime import tape as tape_rt
+from srcgrad.transforms import emit as E
+from srcgrad.transforms.parse import find_lambda
+
+RESERVED = {"np", "math", "operator", "range", "len", "float", "int", "abs", "min", "max",
+            "zeros_like", "unbroadcast", "stack", "reversed_range", "add_at", "copy_value"}
+CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos,
+                   operator.truediv, operator.floordiv, operator.mod, len, min, max, abs}
+
+
+class Names:
+    """Spellings in the generated module: SSA values, adjoints, tapes, globals."""
+
+    def __init__(self, fn: ir.Function):
+        self.fn = fn
+        self.taken = set(RESERVED)
+        for stmt in ir.walk(fn.body):
+            self.taken.update(ir.defined_names(stmt))
+            if isinstance(stmt, (ir.For, ir.While)):
+                self.taken.update(stmt.carried)
+                if isinstance(stmt, ir.For):
+                    self.taken.add(stmt.index)
+        self.taken.update(fn.params)
+        self.adjoints: dict[str, str] = {}
+        self.namespace: dict = {"np": np, "math": __import__("math"), "operator": operator,
+                                "zeros_like": helpers_rt.zeros_like,
+                                "unbroadcast": broadcast_rt.unbroadcast,
+                                "stack": tape_rt.stack, "reversed_range": tape_rt.reversed_range,
+                                "add_at": tape_rt.add_at, "copy_value": tape_rt.copy_value}
+        self.object_names: dict[int, str] = {}
+
+    def fresh(self, base: str) -> str:
+        base = base if base.isidentifier() and not keyword.iskeyword(base) else "t"
+        name, k = base, 1
+        while name in self.taken:
+            name = f"{base}_{k}"
+            k += 1
+        self.taken.add(name)
+        return name
+
+    def var(self, ssa: str) -> str:
+        return ssa
+
+    def adjoint(self, ssa: str) -> str:
+        if ssa not in self.adjoints:
+            self.adjoints[ssa] = self.fresh("d" + ssa)
+        return self.adjoints[ssa]
+
+    def constant(self, value) -> ast.expr:
+        if E.is_literal(value):
+            return E.const(value)
+        if isinstance(value, (np.floating, np.integer, np.bool_)):
+            return E.const(value.item())
+        if isinstance(value, tuple) and all(E.is_literal(v) for v in value):
+            return E.tuple_([E.const(v) for v in value])
+        if isinstance(value, slice):
+            return E.call("slice", [self.constant(value.start), self.constant(value.stop),
+                                    self.constant(value.step)])
+        return E.name(self.global_ref(value, "const"))
+
+    def global_ref(self, obj, preferred: str) -> str:
+        """Bind ``obj`` in the generated module's namespace and return its name."""
+        key = id(obj)
+        if key in self.object_names:
+            return self.object_names[key]
+        for k, v in self.namespace.items():
+            if v is obj:
+                self.object_names[key] = k
+                return k
+        base = preferred if preferred.isidentifier() else "obj"
+        name = base
+        k = 1
+        while name in self.namespace or name in self.taken:
+            name = f"{base}_{k}"
+            k += 1
+        self.namespace[name] = obj
+        self.object_names[key] = name
+        return name
+
+    def function(self, fn, spelling: str) -> ast.expr:
+        """An expression naming ``fn``: its usual spelling if that resolves to it."""
+        parts = spelling.split(".")
+        obj = self.namespace.get(parts[0], None)
+        if obj is None and parts[0] in __import__("builtins").__dict__ and len(parts) == 1:
+            if getattr(__import__("builtins"), parts[0]) is fn:
+                return E.name(parts[0])
+        for p in parts[1:]:
+            obj = getattr(obj, p, None)
+        if obj is fn:
+            return E.dotted(spelling)
+        return E.name(self.global_ref(fn, getattr(fn, "__name__", "fn")))
+
+
+# ----------------------------------------------------------------------- rule inlining
+_LAMBDA_CACHE: dict[int, ast.Lambda | None] = {}
+
+
+def _rule_lambda(rule):
+    key = id(rule)
+    if key not in _LAMBDA_CACHE:
+        node = None
+        if getattr(rule, "__name__", "") == "<lambda>":
+            node = find_lambda(rule, ast)
+        _LAMBDA_CACHE[key] = node
+    return _LAMBDA_CACHE[key]
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, mapping, resolve):
+        self.mapping = mapping
+        self.resolve = resolve
+
+    def visit_Name(self, node):
+        if node.id in self.mapping:
+            return copy.deepcopy(self.mapping[node.id])
+        return self.resolve(node)
+
+
+def inline_rule(rule, names: Names, args: dict[str, ast.expr]) -> ast.expr:
+    """The rule's body with its parameters replaced by ``args``, or a call to the rule."""
+    node = _rule_lambda(rule)
+    params = list(inspect.signature(rule).parameters)
+    if node is None:
+        ref = names.global_ref(rule, getattr(rule, "__name__", "rule").strip("<>") or "rule")
+        return E.call(E.name(ref), [args[p] for p in params if p in args])
+    closure = {}
+    if rule.__closure__:
+        closure = dict(zip(rule.__code__.co_freevars, (c.cell_contents for c in rule.__closure__)))
+
+    def resolve(name_node):
+        ident = name_node.id
+        if ident in closure:
+            obj = closure[ident]
+        elif ident in rule.__globals__:
+            obj = rule.__globals__[ident]
+        else:
+            obj = getattr(__import__("builtins"), ident)
+        if E.is_literal(obj):
+            return E.const(obj)
+        return E.name(names.global_ref(obj, ident))
+    body = _Substitute(args, resolve).visit(copy.deepcopy(node.body))
+    return body
+
+
+# ----------------------------------------------------------------------- the pass
+@dataclass
+class Block:
+    """Reverse-sweep state of one block: what is defined here and what has an adjoint."""
+
+    defs: set
+    in_loop: bool
+    initialized: set = field(default_factory=set)
+    parent: "Block | None" = None
+
+    def is_initialized(self, v):
+        b = self
+        while b is not None:
+            if v in b.initialized:
+                return True
+            b = b.parent
+        return False
+
+
+class Reverse:
+    def __init__(self, fn: ir.Function, active: set, wrt: list[str]):
+        self.fn = fn
+        self.active = active
+        self.wrt = wrt
+        self.names = Names(fn)
+        self.defs_at: dict[str, int] = {}
+        self.stmt_of: dict[str, object] = {}
+        self.mutable = self._mutable_adjoints()
+        self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
+                              if isinstance(s, ir.Store) and s.target in fn.buffer_group}
+        self.record: set[str] = set()      # values pushed on a tape in the forward sweep
+        self.snapshot: set[str] = set()    # top-level arrays copied before being overwritten
+        self.trip_names: dict[int, str] = {}
+        self.tapes: dict[str, str] = {}
+        for stmt in ir.walk(fn.body):
+            for n in ir.defined_names(stmt):
+                self.stmt_of[n] = stmt
+
+    # --------------------------------------------------------------- analyses
+    def _mutable_adjoints(self) -> set[str]:
+        """Adjoints updated in place: indexed reads, in-place arrays, and what they rename."""
+        fn = self.fn
+        mutable = {n for n, k in fn.kinds.items() if k == "buffer"}
+        links: list[tuple[str, str]] = []
+        for s in ir.walk(fn.body):
+            if isinstance(s, ir.GetItem) and isinstance(s.array, ir.Var):
+                mutable.add(s.array.name)
+            if isinstance(s, ir.Store):
+                links.append((s.target, s.array.name))
+            if isinstance(s, (ir.For, ir.While)):
+                for c, y, o in zip(s.carried, s.yields, s.outs):
+                    links.append((c, o))
+                    if isinstance(y, ir.Var):
+                        links.append((y.name, o))
+        changed = True
+        while changed:
+            changed = False
+            for a, b in links:
+                if (a in mutable) != (b in mutable):
+                    mutable.update((a, b))
+                    changed = True
+        return mutable & self.active
+
+    def is_buffer(self, v):
+        return self.fn.kinds.get(v) == "buffer" or v in getattr(self, "_views", set())
+
+    def mutated_later(self, v) -> bool:
+        """Whether the array ``v`` names may be overwritten in place after its definition."""
+        g = self.fn.buffer_group.get(v)
+        return g is not None and g in self.stored_groups
+
+    # --------------------------------------------------------------- adjoint helpers
+    def d(self, v):
+        return self.names.adjoint(v)
+
+    def contribute(self, v: str, value: ast.expr, block: Block, out: list):
+        """Add ``value`` to the adjoint of ``v``, creating it on first use."""
+        if v not in self.active:
+            return
+        dv = self.d(v)
+        if block.is_initialized(v):
+            if v in self.mutable:
+                out.append(E.aug_add(E.name(dv), value))
+            else:
+                out.append(E.assign(dv, E.add(E.name(dv), value)))
+            return
+        if v in self.mutable:
+            out.append(E.assign(dv, self.zeros(v)))
+            out.append(E.aug_add(E.name(dv), value))
+        else:
+            out.append(E.assign(dv, value))
+        self.owner_block(v, block).initialized.add(v)
+
+    def zeros(self, v):
+        return E.call(E.name("zeros_like"), [E.name(self.names.var(v))])
+
+    def init_zero(self, v, block: Block, out: list):
+        if v in self.active and not block.is_initialized(v):
+            out.append(E.assign(self.d(v), self.zeros(v)))
+            self.owner_block(v, block).initialized.add(v)
+
+    def owner_block(self, v, block: Block) -> Block:
+        b = block
+        while b is not None:
+            if v in b.defs:
+                return b
+            b = b.parent
+        return block
+
+    # --------------------------------------------------------------- build
+    def build(self, fn_name: str) -> ast.FunctionDef:
+        fn = self.fn
+        top = Block(defs=set(fn.params) | self._defs(fn.body), in_loop=False)
+        seed = self.names.fresh("seed")
+        value = self.names.fresh("value")
+        rev: list = []
+        self.seed_result(fn.result, E.name(seed), top, rev)
+        rev += self.rev_block(fn.body, top)
+        restores = self.restores(fn.body, top, rev, fn.params)
+        grads = []
+        for w in self.wrt:
+            if top.is_initialized(w):
+                grads.append(E.name(self.d(w)))
+            else:
+                grads.append(self.zeros(w))
+        forward = self.fwd_block(fn.body, top)
+        body = (self.tape_setup() + forward + [E.assign(value, E.operand(fn.result, self.names))]
+                + restores + rev + [E.return_(E.tuple_([E.name(value), E.tuple_(grads)]))])
+        return E.function(fn_name, list(fn.params) + [seed], body)
+
+    def seed_result(self, result, seed: ast.expr, block: Block, out: list):
+        if isinstance(result, ir.Var):
+            self.contribute(result.name, seed, block, out)
+        elif isinstance(result, ir.Seq):
+            for i, item in enumerate(result.items):
+                self.seed_result(item, E.subscript(seed, E.const(i)), block, out)
+
+    def _defs(self, body) -> set:
+        out = set()
+        for s in body:
+            out.update(ir.defined_names(s))
+        return out
+
+    # --------------------------------------------------------------- reverse sweep
+    def rev_block(self, body, block: Block) -> list:
+        out: list = []
+        for stmt in reversed(body):
+            out += self.rev_stmt(stmt, block)
+        return out
+
+    def rev_stmt(self, s, block: Block) -> list:
+        out: list = []
+        if isinstance(s, ir.Call):
+            self.rev_call(s, block, out)
+        elif isinstance(s, ir.GetItem):
+            self.rev_getitem(s, block, out)
+        elif isinstance(s, ir.Store):
+            self.rev_store(s, block, out)
+        elif isinstance(s, ir.Copy):
+            if s.target in self.active and block.is_initialized(s.target) and isinstance(s.value, ir.Var):
+                self.contribute(s.value.name, E.name(self.d(s.target)), block, out)
+        elif isinstance(s, ir.If):
+            self.rev_if(s, block, out)
+        elif isinstance(s, (ir.For, ir.While)):
+            self.rev_loop(s, block, out)
+        return out
+
+    def _bind(self, prim, s: ir.Call):
+        sig = prim.signature
+        try:
+            bound = sig.bind(*s.args, **s.kwargs)
+        except TypeError as exc:
+            raise SrcgradError(f"cannot bind the arguments of {prim.name}: {exc}", s.loc, "call")
+        bound.apply_defaults()
+        return bound
+
+    def rev_call(self, s: ir.Call, block: Block, out: list):
+        t = s.target
+        if t not in self.active or not block.is_initialized(t):
+            return
+        prim = registry.lookup(s.fn)
+        bound = self._bind(prim, s)
+        params = list(prim.signature.parameters)
+        exprs = {"g": E.name(self.d(t)), "ans": E.name(self.names.var(t))}
+        rule_params = None
+        for p, value in bound.arguments.items():
+            if isinstance(value, (ir.Var, ir.Const, ir.Seq, ir.Slice, ir.Index)):
+                exprs[p] = E.operand(value, self.names)
+            else:
+                exprs[p] = self.names.constant(value)
+        for pos, pname in enumerate(params):
+            value = bound.arguments.get(pname)
+            if not isinstance(value, (ir.Var, ir.Seq)):
+                continue
+            items = [value] if isinstance(value, ir.Var) else list(value.items)
+            active_items = [i for i, it in enumerate(items) if isinstance(it, ir.Var) and it.name in self.active]
+            if not active_items:
+                continue
+            rule = prim.vjps.get(pos)
+            if rule is None:
+                raise NonDifferentiableError(
+                    f"{prim.name} has no derivative with respect to its argument '{pname}'",
+                    s.loc, prim.name)
+            rule_params = list(inspect.signature(rule).parameters)
+            args = {rp: exprs[rp2] for rp, rp2 in zip(rule_params, ["g", "ans"] + params)
+                    if rp2 in exprs}
+            expr = inline_rule(rule, self.names, args)
+            if pos in prim.seq_params:
+                tmp = self.names.fresh(self.d(t) + "_parts")
+                out.append(E.assign(tmp, expr))
+                for i in active_items:
+                    self.contribute(items[i].name, E.subscript(E.name(tmp), E.const(i)), block, out)
+            else:
+                self.contribute(value.name, expr, block, out)
+
+    def rev_getitem(self, s: ir.GetItem, block: Block, out: list):
+        t = s.target
+        if t not in self.active or not block.is_initialized(t) or not isinstance(s.array, ir.Var):
+            return
+        x = s.array.name
+        if x not in self.active:
+            return
+        if not block.is_initialized(x):
+            self.init_zero(x, block, out)
+        index = E.operand(s.index, self.names)
+        if self._basic_index(s.index):
+            out.append(E.aug_add(E.subscript(E.name(self.d(x)), index), E.name(self.d(t))))
+        else:
+            out.append(E.expr_stmt(E.call(E.name("add_at"), [E.name(self.d(x)), index, E.name(self.d(t))])))
+
+    def _basic_index(self, index: ir.Index) -> bool:
+        for p in index.parts:
+            if p is None or p is Ellipsis or isinstance(p, ir.Slice):
+                continue
+            if isinstance(p, ir.Const) and isinstance(p.value, (int, np.integer)):
+                continue
+            if isinstance(p, ir.Var) and self.fn.kinds.get(p.name) == "int":
+                continue
+            return False
+        return True
+
+    def rev_store(self, s: ir.Store, block: Block, out: list):
+        u2, u1 = s.target, s.array.name
+        if u2 not in self.active or not block.is_initialized(u2):
+            return
+        du2 = E.name(self.d(u2))
+        index = E.operand(s.index, self.names)
+        if isinstance(s.value, ir.Var) and s.value.name in self.active:
+            piece = E.subscript(du2, index)
+            if not self._scalar_index(s):
+                piece = E.call("unbroadcast", [E.call("np.copy", [piece]), E.name(self.names.var(s.value.name))])
+            self.contribute(s.value.name, piece, block, out)
+        out.append(E.assign(E.subscript(du2, index, store=True), E.const(0.0)))
+        if u1 in self.active:
+            out.append(E.assign(self.d(u1), du2))
+            self.owner_block(u1, block).initialized.add(u1)
+
+    def _scalar_index(self, s: ir.Store) -> bool:
+        parts = s.index.parts
+        return all((isinstance(p, ir.Const) and isinstance(p.value, (int, np.integer))) or
+                   (isinstance(p, ir.Var) and self.fn.kinds.get(p.name) == "int") for p in parts) and \
+            self._ndim(s.array.name) == len(parts)
+
+    def _ndim(self, v):
+        return getattr(self.fn, "ndims", {}).get(v)
+
+    def _pre_init(self, s, block: Block, out: list):
+        """Create, before a compound statement's reverse, adjoints it updates from inside."""
+        for v in sorted(self._contributed_inside(s)):
+            if v in self.active and not block.is_initialized(v) and v not in self._inner_defs(s):
+                self.init_zero(v, block, out)
+
+    def _inner_defs(self, s) -> set:
+        names = set()
+        for sub in ir.nested_bodies(s):
+            for st in ir.walk(sub):
+                names.update(ir.defined_names(st))
+                if isinstance(st, (ir.For, ir.While)):
+                    names.update(st.carried)
+        if isinstance(s, (ir.For, ir.While)):
+            names.update(s.carried)
+        return names
+
+    def _contributed_inside(self, s) -> set:
+        names = set()
+        for sub in ir.nested_bodies(s):
+            for st in ir.walk(sub):
+                for op in ir.used_operands(st):
+                    names.update(ir.operand_vars(op))
+                if isinstance(st, ir.If):
+                    for y in st.then_yields + st.else_yields:
+                        names.update(ir.operand_vars(y))
+                if isinstance(st, (ir.For, ir.While)):
+                    for y in st.yields:
+                        names.update(ir.operand_vars(y))
+        if isinstance(s, ir.If):
+            for y in s.then_yields + s.else_yields:
+                names.update(ir.operand_vars(y))
+        if isinstance(s, (ir.For, ir.While)):
+            for y in s.yields:
+                names.update(ir.operand_vars(y))
+        return names
+
+    def rev_if(self, s: ir.If, block: Block, out: list):
+        live = [i for i, o in enumerate(s.outs) if o in self.active and block.is_initialized(o)]
+        inner_active = any(n in self.active for n in self._inner_defs(s))
+        if not live and not inner_active:
+            return
+        self._pre_init(s, block, out)
+        branches = []
+        for body, yields in ((s.then_body, s.then_yields), (s.else_body, s.else_yields)):
+            sub = Block(defs=self._defs(body), in_loop=block.in_loop, parent=block)
+            code: list = []
+            for i in live:
+                y = yields[i]
+                if isinstance(y, ir.Var):
+                    self.contribute(y.name, E.name(self.d(s.outs[i])), sub, code)
+            code += self.rev_block(body, sub)
+            code = self.restores(body, sub, code) + code
+            branches.append(code)
+        if not branches[0] and not branches[1]:
+            return
+        cond = E.operand(s.cond, self.names)
+        if branches[0]:
+            out.append(E.if_(cond, branches[0], branches[1]))
+        else:
+            out.append(E.if_(E.not_(cond), branches[1]))
+
+    def rev_loop(self, s, block: Block, out: list):
+        live = [j for j, o in enumerate(s.outs) if o in self.active]
+        inner_active = any(n in self.active for n in self._inner_defs(s))
+        if not live and not inner_active:
+            return
+        self._pre_init(s, block, out)
+        for j in live:
+            self.init_zero(s.outs[j], block, out)
+        defs = self._defs(s.body) | set(s.carried)
+        if isinstance(s, ir.For):
+            defs.add(s.index)
+        sub = Block(defs=defs, in_loop=True, parent=block)
+        code: list = []
+        # the adjoint arriving at the end of an iteration flows into what the body yielded
+        for j in live:
+            y = s.yields[j]
+            if isinstance(y, ir.Var) and y.name in self.active:
+                self.contribute(y.name, E.name(self.d(s.outs[j])), sub, code)
+        code += self.rev_block(s.body, sub)
+        tail_targets, tail_values = [], []
+        for j in live:
+            c = s.carried[j]
+            tail_targets.append(self.d(s.outs[j]))
+            tail_values.append(E.name(self.d(c)) if sub.is_initialized(c) and c in self.active
+                               else self.zeros(c))
+        if tail_targets:
+            code.append(E.assign_many(tail_targets, tail_values))
+        code = self.restores(s.body, sub, code, extra=[c for c in s.carried])
+        if isinstance(s, ir.For):
+            loop = self.reverse_range(s, code)
+        else:
+            trip = self.trip_name(s)
+            loop = E.for_range(self.names.fresh("_") if False else "_", [E.name(trip)], code)
+        out.append(loop)
+        for j in live:
+            init = s.inits[j]
+            if isinstance(init, ir.Var) and init.name in self.active:
+                self.contribute(init.name, E.name(self.d(s.outs[j])), block, out)
+
+    def reverse_range(self, s: ir.For, code):
+        start, stop, step = (E.operand(o, self.names) for o in (s.start, s.stop, s.step))
+        index = self.names.var(s.index)
+        if isinstance(s.step, ir.Const) and s.step.value == 1:
+            first = E.sub(stop, E.const(1))
+            last = E.sub(start, E.const(1)) if not (isinstance(s.start, ir.Const) and s.start.value == 0) \
+                else E.const(-1)
+            if isinstance(s.start, ir.Const) and s.start.value != 0:
+                last = E.const(s.start.value - 1)
+            return E.for_range(index, [first, last, E.const(-1)], code)
+        bounds = self.names.fresh(f"{index}_bounds")
+        loop = E.for_range(index, [E.subscript(E.name(bounds), E.const(k)) for k in range(3)], code)
+        return _Seq([E.assign(bounds, E.call("reversed_range", [start, stop, step])), loop])
+
+    def trip_name(self, s: ir.While) -> str:
+        key = id(s)
+        if key not in self.trip_names:
+            self.trip_names[key] = self.names.fresh("trips")
+        return self.trip_names[key]
+
+    # --------------------------------------------------------------- what the reverse reads
+    def restores(self, body, block: Block, code: list, params=(), extra=()) -> list:
+        """Statements that make this block's values visible again at its reverse start."""
+        used = _read_names(code)
+        local = {}
+        for s in body:
+            for n in ir.defined_names(s):
+                local[n] = s
+        for c in extra:
+            local[c] = None
+        for s in body:
+            if isinstance(s, ir.While) and self.trip_name(s) in used and block.in_loop:
+                local[self.trip_name(s)] = s
+        needed = [n for n in local if n in used]
+        if not block.in_loop:
+            # values defined once stay visible; only arrays written in place later need a copy
+            restores = []
+            for n in needed:
+                if n in local and self.mutated_later(n):
+                    self.snapshot.add(n)
+                    restores.append(E.assign(n, E.name(self._snap_name(n))))
+            for p in params:
+                if p in used and self.mutated_later(p):
+                    self.snapshot.add(p)
+                    restores.append(E.assign(p, E.name(self._snap_name(p))))
+            return restores
+        order = {n: i for i, n in enumerate(local)}
+        plan: dict[str, object] = {}
+        pending = list(needed)
+        while pending:
+            n = pending.pop()
+            if n in plan:
+                continue
+            s = local.get(n)
+            if self._recomputable(s, local):
+                plan[n] = s
+                for op in ir.used_operands(s):
+                    for dep in ir.operand_vars(op):
+                        if dep in local and dep not in plan:
+                            pending.append(dep)
+            else:
+                plan[n] = "pop"
+        stmts = []
+        for n in sorted(plan, key=lambda k: order[k]):
+            how = plan[n]
+            if how == "pop":
+                self.record.add(n)
+                stmts.append(E.assign(n, E.call(E.attr(E.name(self.tape(n)), "pop"), [])))
+            else:
+                stmts.append(self.fwd_simple(how))
+        return stmts
+
+    def _recomputable(self, s, local) -> bool:
+        """Cheap pure statements whose inputs are visible are recomputed instead of taped."""
+        if isinstance(s, ir.GetItem):
+            arr = s.array
+            if isinstance(arr, ir.Var) and (self.fn.kinds.get(arr.name) == "buffer"
+                                            or self.mutated_later(arr.name) or arr.name in local):
+                return False
+            return True
+        if isinstance(s, ir.Call):
+            if s.fn not in CHEAP_RECOMPUTE and not isinstance(s.fn, np.ufunc):
+                return False
+            for op in list(s.args) + list(s.kwargs.values()):
+                for dep in ir.operand_vars(op):
+                    if self.fn.kinds.get(dep) == "buffer":
+                        return False
+            return True
+        return False
+
+    def tape(self, n: str) -> str:
+        if n not in self.tapes:
+            self.tapes[n] = self.names.fresh(f"tape_{n}")
+        return self.tapes[n]
+
+    def _snap_name(self, n):
+        return self.tape(n)
+
+    def tape_setup(self) -> list:
+        return [E.assign(self.tape(n), E.call(E.name("stack"), [])) for n in sorted(self.record)]
+
+    # --------------------------------------------------------------- forward sweep
+    def push(self, n) -> list:
+        if n in self.record:
+            value = E.name(n)
+            if self.fn.kinds.get(n) == "buffer" or n in self.mutable and self.mutated_later(n):
+                value = E.call("copy_value", [value])
+            return [E.expr_stmt(E.call(E.attr(E.name(self.tape(n)), "append"), [value]))]
+        if n in self.snapshot:
+            return [E.assign(self.tape(n), E.call("copy_value", [E.name(n)]))]
+        return []
+
+    def fwd_simple(self, s) -> ast.stmt:
+        if isinstance(s, ir.Call):
+            return E.assign(self.names.var(s.target), E.primal_call(s, self.names))
+        if isinstance(s, ir.GetItem):
+            return E.assign(self.names.var(s.target),
+                            E.subscript(E.operand(s.array, self.names), E.operand(s.index, self.names)))
+        raise TypeError(s)
+
+    def fwd_block(self, body, block: Block | None, params=None) -> list:
+        out = []
+        if params is None and block is not None and block.parent is None:
+            for p in self.fn.params:
+                out += self.push(p)
+        for s in body:
+            out += self.fwd_stmt(s)
+        return out
+
+    def fwd_stmt(self, s) -> list:
+        names = self.names
+        out: list = []
+        if isinstance(s, (ir.Call, ir.GetItem)):
+            out.append(self.fwd_simple(s))
+        elif isinstance(s, ir.Store):
+            arr = E.name(names.var(s.array.name))
+            out.append(E.assign(E.subscript(arr, E.operand(s.index, names), store=True),
+                                E.operand(s.value, names)))
+            out.append(E.assign(names.var(s.target), arr))
+        elif isinstance(s, ir.Copy):
+            out.append(E.assign(names.var(s.target), E.operand(s.value, names)))
+        elif isinstance(s, ir.If):
+            then = self.fwd_block(s.then_body, None, ()) + self._bind_outs(s.outs, s.then_yields)
+            orelse = self.fwd_block(s.else_body, None, ()) + self._bind_outs(s.outs, s.else_yields)
+            out.append(E.if_(E.operand(s.cond, names), then, orelse))
+        elif isinstance(s, ir.For):
+            out += self._bind_outs(s.carried, s.inits)
+            body = []
+            for c in s.carried:
+                body += self.push(c)
+            body += self.fwd_block(s.body, None, ())
+            body += self._bind_outs(s.carried, s.yields)
+            args = [E.operand(o, names) for o in (s.start, s.stop, s.step)]
+            if isinstance(s.step, ir.Const) and s.step.value == 1:
+                args = args[1:2] if isinstance(s.start, ir.Const) and s.start.value == 0 else args[:2]
+            out.append(E.for_range(names.var(s.index), args, body))
+            out += self._bind_outs(s.outs, [ir.Var(c) for c in s.carried])
+        elif isinstance(s, ir.While):
+            trip = self.trip_name(s)
+            out += self._bind_outs(s.carried, s.inits)
+            out.append(E.assign(trip, E.const(0)))
+            body = []
+            for c in s.carried:
+                body += self.push(c)
+            cond_code = self.fwd_block(s.cond_body, None, ())
+            body += self.fwd_block(s.body, None, ())
+            body += self._bind_outs(s.carried, s.yields)
+            body.append(E.aug_add(E.name(trip), E.const(1)))
+            cond = E.operand(s.cond, names)
+            if cond_code:
+                loop = E.while_(E.const(True), cond_code + [E.if_(E.not_(cond), [E.break_()])] + body)
+            else:
+                loop = E.while_(cond, body)
+            out.append(loop)
+            out += self._bind_outs(s.outs, [ir.Var(c) for c in s.carried])
+            out += self.push(trip)
+        for n in ir.defined_names(s):
+            out += self.push(n)
+        return out
+
+    def _bind_outs(self, targets, values) -> list:
+        pairs = [(t, v) for t, v in zip(targets, values) if not (isinstance(v, ir.Var) and v.name == t)]
+        if not pairs:
+            return []
+        return [E.assign_many([self.names.var(t) for t, _ in pairs],
+                              [E.operand(v, self.names) for _, v in pairs])]
+
+
+class _Seq(list):
+    """A statement list standing where one statement is expected (flattened on output)."""
+
+
+def _flatten(stmts):
+    out = []
+    for s in stmts:
+        if isinstance(s, _Seq):
+            out.extend(_flatten(s))
+        else:
+            for field_name in ("body", "orelse"):
+                if hasattr(s, field_name) and isinstance(getattr(s, field_name), list):
+                    setattr(s, field_name, _flatten(getattr(s, field_name)))
+            out.append(s)
+    return out
+
+
+class _Reads(ast.NodeVisitor):
+    """Names read by generated code, ignoring ``zeros_like(x)`` (it needs only x's shape)."""
+
+    def __init__(self):
+        self.names = set()
+
+    def visit_Call(self, node):
+        if isinstance(node.func, ast.Name) and node.func.id == "zeros_like":
+            return
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load):
+            self.names.add(node.id)
+
+
+def _read_names(stmts) -> set:
+    reader = _Reads()
+    for s in _flatten(list(stmts)):
+        reader.visit(s)
+    return reader.names
+
+
+def build_vjp(fn: ir.Function, active: set, wrt: list[str], fn_name: str):
+    """The adjoint function's syntax tree and the namespace it runs in."""
+    rev = Reverse(fn, active, wrt)
+    tree = rev.build(fn_name)
+    tree.body = _flatten(tree.body)
+    return tree, rev.names.namespace
