@@ -531,7 +531,7 @@ class Reverse:
                                else self.zeros(c))
         if tail_targets:
             code.append(E.assign_many(tail_targets, tail_values))
-        code = self.restores(s.body, sub, code, extra=[c for c in s.carried])
+        code = self.restores(s.body, sub, code, extra=list(s.carried)) + code
         if isinstance(s, ir.For):
             loop = self.reverse_range(s, code)
         else:
