@@ -23,6 +23,7 @@ from srcgrad.errors import (AliasingError, Loc, NonDifferentiableError, UnknownC
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
 from srcgrad.transforms.canonicalize import canonicalize
+from srcgrad.transforms.prune import prune
 
 BINOPS = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -51,6 +52,11 @@ INT_PRESERVING = {id(f) for f in (operator.add, operator.sub, operator.mul, oper
 INT_RESULT = {id(f) for f in (len, int, round, np.size, np.ndim, math.floor, math.ceil)}
 BOOL_RESULT = {id(f) for f in list(CMPOPS.values()) + [operator.not_, bool]}
 
+# names the generated module binds; SSA values never take them
+GENERATED_GLOBALS = {"np", "math", "operator", "range", "len", "float", "int", "abs", "min",
+                     "max", "sum", "zeros_like", "unbroadcast", "stack", "reversed_range",
+                     "add_at", "copy_value", "seed", "value", "slice", "pow", "round", "bool"}
+SCALAR_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std)
 _MODULE_NAMES = {"numpy": "np", "math": "math", "operator": "operator", "builtins": ""}
 
 
@@ -92,9 +98,7 @@ class Lowerer:
         self.out: list = []
         self.env: dict = {}
         self._group_ids = 0
-        for node in gast.walk(parsed.node):
-            if isinstance(node, gast.Name):
-                self.taken.add(node.id)
+        self.taken.update(GENERATED_GLOBALS)
 
     # ------------------------------------------------------------------ helpers
     def loc(self, node) -> Loc:
@@ -102,13 +106,12 @@ class Lowerer:
 
     def fresh(self, base: str, user: str | None = None) -> str:
         """A deterministic new SSA name: ``x``, then ``x_1``, ``x_2``..."""
-        base = base.lstrip("_") or "t"
+        base = base.lstrip("_") or "tmp"
         count = self.counters.get(base, 0)
         while True:
             name = base if count == 0 else f"{base}_{count}"
             count += 1
-            if name not in self.taken or (count == 1 and user == base and name not in self.kinds
-                                          and name not in self.user_names):
+            if name not in self.taken:
                 break
         self.counters[base] = count
         self.taken.add(name)
@@ -628,7 +631,7 @@ class Lowerer:
         before = dict(self.env)
         then_body, then_val = self.sub_expr(node.body, before)
         else_body, else_val = self.sub_expr(node.orelse, before)
-        out = self.fresh(hint or "t", hint)
+        out = self.fresh(hint or "tmp", hint)
         self.kinds[out] = _join(self.kind(then_val), self.kind(else_val))
         self.emit(ir.If(cond, then_body, else_body, [out], [then_val], [else_val], self.loc(node)))
         return ir.Var(out)
@@ -651,16 +654,25 @@ class Lowerer:
             return value.items[index.parts[0].value]
         if isinstance(value, ir.Var) and value.name in self.poisoned:
             self.lookup_poison(value.name, node)
-        target = self.fresh(hint or (_base(value) + "_i" if isinstance(value, ir.Var) else "t"), hint)
+        target = self.fresh(hint or (_base(value) + "_i" if isinstance(value, ir.Var) else "tmp"), hint)
         self.emit(ir.GetItem(target, value, index, self.loc(node)))
         src_kind = self.kind(value)
-        if src_kind == "shape" or (src_kind in ("int", "intarray")):
+        all_int = all(self.kind(p) == "int" for p in index.parts)
+        ndim = self.ndims.get(value.name) if isinstance(value, ir.Var) else None
+        if src_kind == "shape" or (src_kind == "intarray" and all_int and ndim == len(index.parts)):
             self.kinds[target] = "int"
+        elif src_kind in ("array", "buffer") and all_int and ndim == len(index.parts):
+            self.kinds[target] = "float"
+        elif src_kind in ("array", "buffer") and ndim is not None and not any(
+                p is None or isinstance(p, ir.Slice) for p in index.parts) and all_int:
+            self.ndims[target] = ndim - len(index.parts)
+            self.kinds[target] = "array"
+        if isinstance(value, ir.Var) and value.name in self.groups and self.kinds.get(target) == "float":
+            pass
         elif isinstance(value, ir.Var) and (value.name in self.groups or value.name in self.views):
             group = self.groups.get(value.name, self.views.get(value.name))
             ndim = self.ndims.get(value.name)
-            scalar = ndim is not None and len(index.parts) == ndim and all(
-                self.kind(p) == "int" for p in index.parts)
+            scalar = ndim is not None and len(index.parts) == ndim and all_int
             if not scalar:
                 self.views[target] = group
         elif src_kind == "tuple" and isinstance(value, ir.Seq):
@@ -814,6 +826,14 @@ class Lowerer:
             return "int"
         if fn is operator.and_ or fn is operator.or_:
             return "bool"
+        scalar = kinds and all(k in ("int", "bool", "float") for k in kinds)
+        module = getattr(fn, "__module__", "") or ""
+        if module == "math" or (scalar and (id(fn) in INT_PRESERVING or fn in (
+                operator.truediv, operator.pow, pow, float, np.sqrt, np.exp, np.log,
+                np.sin, np.cos, np.tanh, np.abs))):
+            return "float"
+        if fn in SCALAR_REDUCTIONS and len(args) == 1:
+            return "float"
         return None
 
 
@@ -854,8 +874,11 @@ def _hint(target):
 
 def _short(fn):
     name = getattr(fn, "__name__", "t")
-    return {"add": "t", "sub": "t", "mul": "t", "truediv": "t", "neg": "t", "pow": "t",
-            "matmul": "t"}.get(name, name if name.isidentifier() else "t")
+    name = {"add": "tmp", "sub": "tmp", "mul": "tmp", "truediv": "tmp", "neg": "tmp",
+            "pow": "tmp", "matmul": "tmp", "floordiv": "tmp", "mod": "tmp", "pos": "tmp",
+            "sum": "total", "max": "largest", "min": "smallest", "abs": "magnitude",
+            "len": "n"}.get(name, name)
+    return name if name.isidentifier() else "tmp"
 
 
 def _opsym(op):
@@ -865,7 +888,11 @@ def _opsym(op):
 
 def lower(parsed, arg_kinds=None) -> ir.Function:
     """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim)."""
-    fn = Lowerer(parsed, arg_kinds or {}).lower_function()
+    lowerer = Lowerer(parsed, arg_kinds or {})
+    fn = lowerer.lower_function()
+    fn.ndims = lowerer.ndims
+    ir.check(fn)
+    fn = prune(fn)
     ir.check(fn)
     return fn
 

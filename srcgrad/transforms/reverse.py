@@ -206,6 +206,7 @@ class Reverse:
         self.mutable = self._mutable_adjoints()
         self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
                               if isinstance(s, ir.Store) and s.target in fn.buffer_group}
+        self._top_positions()
         self.record: set[str] = set()      # values pushed on a tape in the forward sweep
         self.snapshot: set[str] = set()    # top-level arrays copied before being overwritten
         self.trip_names: dict[int, str] = {}
@@ -239,21 +240,52 @@ class Reverse:
                     changed = True
         return mutable & self.active
 
+    def _scalar_name(self, node) -> bool:
+        if isinstance(node, ast.Name):
+            return self.fn.kinds.get(node.id) in ("float", "int", "bool")
+        return isinstance(node, ast.Constant) or (
+            isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant))
+
     def is_buffer(self, v):
         return self.fn.kinds.get(v) == "buffer" or v in getattr(self, "_views", set())
 
     def mutated_later(self, v) -> bool:
         """Whether the array ``v`` names may be overwritten in place after its definition."""
         g = self.fn.buffer_group.get(v)
-        return g is not None and g in self.stored_groups
+        if g is None or g not in self.stored_groups:
+            return False
+        position = self.top_position.get(v)
+        if position is None:
+            return True              # defined inside a loop or branch: be conservative
+        return any(g in stored for stored in self.stores_from[position + 2:])
+
+    def _top_positions(self):
+        """Top-level statement index of each top-level value, and groups stored from each."""
+        self.top_position = {p: -1 for p in self.fn.params}
+        self.stores_from = []
+        for k, s in enumerate(self.fn.body):
+            for n in ir.defined_names(s):
+                self.top_position[n] = k
+            groups = {self.fn.buffer_group.get(st.target) for st in ir.walk([s])
+                      if isinstance(st, ir.Store)}
+            self.stores_from.append(groups)
+        self.stores_from = [set()] + self.stores_from
 
     # --------------------------------------------------------------- adjoint helpers
     def d(self, v):
         return self.names.adjoint(v)
 
-    def contribute(self, v: str, value: ast.expr, block: Block, out: list):
-        """Add ``value`` to the adjoint of ``v``, creating it on first use."""
+    def contribute(self, v: str, value: ast.expr, block: Block, out: list, move=False):
+        """Add ``value`` to the adjoint of ``v``, creating it on first use.
+
+        ``move`` says ``value`` is an adjoint nobody reads afterwards, so even an adjoint
+        updated in place may take it over instead of copying it.
+        """
         if v not in self.active:
+            return
+        if move and v in self.mutable and not block.is_initialized(v):
+            out.append(E.assign(self.d(v), value))
+            self.owner_block(v, block).initialized.add(v)
             return
         dv = self.d(v)
         if block.is_initialized(v):
@@ -383,6 +415,8 @@ class Reverse:
             args = {rp: exprs[rp2] for rp, rp2 in zip(rule_params, ["g", "ans"] + params)
                     if rp2 in exprs}
             expr = inline_rule(rule, self.names, args)
+            if self.fn.kinds.get(t) in ("float", "int"):
+                expr = _Unbroadcast(self._scalar_name).visit(expr)
             if pos in prim.seq_params:
                 tmp = self.names.fresh(self.d(t) + "_parts")
                 out.append(E.assign(tmp, expr))
@@ -492,7 +526,7 @@ class Reverse:
             for i in live:
                 y = yields[i]
                 if isinstance(y, ir.Var):
-                    self.contribute(y.name, E.name(self.d(s.outs[i])), sub, code)
+                    self.contribute(y.name, E.name(self.d(s.outs[i])), sub, code, move=True)
             code += self.rev_block(body, sub)
             code = self.restores(body, sub, code) + code
             branches.append(code)
@@ -505,7 +539,7 @@ class Reverse:
             out.append(E.if_(E.not_(cond), branches[1]))
 
     def rev_loop(self, s, block: Block, out: list):
-        live = [j for j, o in enumerate(s.outs) if o in self.active]
+        live = [j for j, (c, o) in enumerate(zip(s.carried, s.outs)) if o in self.active or c in self.active]
         inner_active = any(n in self.active for n in self._inner_defs(s))
         if not live and not inner_active:
             return
@@ -521,7 +555,7 @@ class Reverse:
         for j in live:
             y = s.yields[j]
             if isinstance(y, ir.Var) and y.name in self.active:
-                self.contribute(y.name, E.name(self.d(s.outs[j])), sub, code)
+                self.contribute(y.name, E.name(self.d(s.outs[j])), sub, code, move=True)
         code += self.rev_block(s.body, sub)
         tail_targets, tail_values = [], []
         for j in live:
@@ -541,7 +575,7 @@ class Reverse:
         for j in live:
             init = s.inits[j]
             if isinstance(init, ir.Var) and init.name in self.active:
-                self.contribute(init.name, E.name(self.d(s.outs[j])), block, out)
+                self.contribute(init.name, E.name(self.d(s.outs[j])), block, out, move=True)
 
     def reverse_range(self, s: ir.For, code):
         start, stop, step = (E.operand(o, self.names) for o in (s.start, s.stop, s.step))
@@ -731,6 +765,20 @@ class Reverse:
                               [E.operand(v, self.names) for _, v in pairs])]
 
 
+class _Unbroadcast(ast.NodeTransformer):
+    """``unbroadcast(g, x)`` is ``g`` when both the result and ``x`` are scalars."""
+
+    def __init__(self, is_scalar):
+        self.is_scalar = is_scalar
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if (isinstance(node.func, ast.Name) and node.func.id == "unbroadcast" and len(node.args) == 2
+                and self.is_scalar(node.args[1])):
+            return node.args[0]
+        return node
+
+
 class _Seq(list):
     """A statement list standing where one statement is expected (flattened on output)."""
 
@@ -748,16 +796,26 @@ def _flatten(stmts):
     return out
 
 
+# helpers that read only the shape of these argument positions; shapes of a value do not
+# change between loop iterations, so such reads need nothing restored
+SHAPE_ONLY = {"zeros_like": (0,), "unbroadcast": (1,), "unreduce": (1,), "reshape_as": (1,),
+              "reduced_count": (0,)}
+
+
 class _Reads(ast.NodeVisitor):
-    """Names read by generated code, ignoring ``zeros_like(x)`` (it needs only x's shape)."""
+    """Names read by generated code, ignoring reads that need only a shape."""
 
     def __init__(self):
         self.names = set()
 
     def visit_Call(self, node):
-        if isinstance(node.func, ast.Name) and node.func.id == "zeros_like":
-            return
-        self.generic_visit(node)
+        skip = SHAPE_ONLY.get(node.func.id, ()) if isinstance(node.func, ast.Name) else ()
+        self.visit(node.func)
+        for i, a in enumerate(node.args):
+            if i not in skip:
+                self.visit(a)
+        for kw in node.keywords:
+            self.visit(kw.value)
 
     def visit_Name(self, node):
         if isinstance(node.ctx, ast.Load):
