@@ -56,6 +56,8 @@ BOOL_RESULT = {id(f) for f in list(CMPOPS.values()) + [operator.not_, bool]}
 GENERATED_GLOBALS = {"np", "math", "operator", "range", "len", "float", "int", "abs", "min",
                      "max", "sum", "zeros_like", "unbroadcast", "stack", "reversed_range",
                      "add_at", "copy_value", "seed", "value", "slice", "pow", "round", "bool"}
+INFIX_ELEMENTWISE = (operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
+                     operator.neg, operator.pos, operator.mod, operator.floordiv)
 SCALAR_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std)
 _MODULE_NAMES = {"numpy": "np", "math": "math", "operator": "operator", "builtins": ""}
 
@@ -781,6 +783,13 @@ class Lowerer:
         target = self.fresh(hint or _short(fn), hint)
         self.emit(ir.Call(target, fn, spell(fn), list(args), dict(kwargs), self.loc(node)))
         self.kinds[target] = self.result_kind(fn, args)
+        ndim = self.result_ndim(fn, args, kwargs)
+        if ndim is not None and self.kinds[target] not in ("int", "bool", "shape"):
+            if ndim == 0:
+                self.kinds[target] = "float"
+            else:
+                self.ndims[target] = ndim
+                self.kinds[target] = self.kinds[target] or "array"
         if id(fn) in ALLOCATORS:
             self._group_ids += 1
             self.groups[target] = self._group_ids
@@ -812,6 +821,29 @@ class Lowerer:
             return len(a.items)
         if self.kind(a) == "int" or (isinstance(a, ir.Const) and isinstance(a.value, int)):
             return 1
+        return None
+
+    def ndim_of(self, op):
+        """The rank of an operand when known (0 for scalars), else None."""
+        if self.kind(op) in ("float", "int", "bool"):
+            return 0
+        if isinstance(op, ir.Var):
+            return self.ndims.get(op.name)
+        return None
+
+    def result_ndim(self, fn, args, kwargs):
+        """Rank of a call's result, for elementwise ops, products and full reductions."""
+        ndims = [self.ndim_of(a) for a in args]
+        if fn in (np.dot, operator.matmul, np.matmul) and len(ndims) == 2 and None not in ndims:
+            a, b = ndims
+            if a == 0 or b == 0:
+                return max(a, b)
+            return a + b - 2 if fn is np.dot or (a <= 2 and b <= 2) else None
+        if fn in SCALAR_REDUCTIONS and len(args) == 1 and not kwargs:
+            return 0
+        elementwise = isinstance(fn, np.ufunc) or fn in INFIX_ELEMENTWISE
+        if elementwise and ndims and None not in ndims and not kwargs:
+            return max(ndims)
         return None
 
     def result_kind(self, fn, args):

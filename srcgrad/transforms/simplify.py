@@ -93,7 +93,34 @@ def _drop_dead(body, live_after: set) -> list:
     return body
 
 
+class _FoldConstants(ast.NodeTransformer):
+    """Fold arithmetic on literals (``2 - 1``) and drop identities (``x ** 1``, ``x * 1``)."""
+
+    OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+           ast.Mult: lambda a, b: a * b}
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left, right = node.left, node.right
+        fold = self.OPS.get(type(node.op))
+        if fold and _number(left) and _number(right):
+            value = fold(left.value, right.value)
+            return ast.copy_location(ast.Constant(value=value), node) if value >= 0 else \
+                ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-value))
+        if isinstance(node.op, ast.Pow) and _number(right) and right.value == 1:
+            return left
+        if isinstance(node.op, ast.Mult) and _number(right) and right.value == 1 and \
+                type(right.value) is int:
+            return left
+        return node
+
+
+def _number(node) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
 def simplify(fn: ast.FunctionDef) -> ast.FunctionDef:
+    fn = _FoldConstants().visit(fn)
     mapping = _top_level_renames(fn)
     if mapping:
         _drop_renames(fn, mapping)
