@@ -198,8 +198,13 @@ class Derivative:
         t = self.transformed
         _check_args(t, args, self.wrt)
         compiled = self._compile(args)
-        value, grads = compiled.function(*args, 1.0)
-        value = _scalar_output(value, t.fn)
+        self._check_scalar_result(compiled, args)
+        try:
+            value, grads = compiled.function(*args, 1.0)
+        except Exception as exc:
+            _scalar_output(t.fn(*args), t.fn, compiled)   # a non-scalar output explains it
+            raise exc
+        value = _scalar_output(value, t.fn, compiled)
         grads = tuple(_cast_like(g, args[i]) for g, i in zip(grads, self.wrt))
         result = grads if self.many else grads[0]
         return (value, result) if self.with_value else result
@@ -210,6 +215,10 @@ class Derivative:
             from srcgrad.backends import numba as numba_backend
             return numba_backend.jitted(compiled)
         return compiled
+
+    def _check_scalar_result(self, compiled, args):
+        if isinstance(compiled.ir.result, ir.Seq):
+            _scalar_output((), self.transformed.fn, compiled)
 
     @property
     def source(self) -> str:
@@ -222,16 +231,18 @@ class Derivative:
         return t.last
 
 
-def _scalar_output(value, fn):
+def _scalar_output(value, fn, compiled=None):
+    loc = getattr(compiled.ir, "result_loc", None) if compiled is not None else None
     if isinstance(value, np.ndarray):
         if value.size != 1:
             raise SrcgradError(
                 f"grad needs {fn.__name__} to return a scalar, but it returned an array of shape "
-                f"{value.shape}; use srcgrad.vjp for array outputs")
+                f"{value.shape}; use srcgrad.vjp for array outputs", loc, "return")
         return value.reshape(()).item() if value.ndim else value[()]
     if isinstance(value, (tuple, list)):
         raise SrcgradError(f"grad needs {fn.__name__} to return a scalar, not a "
-                           f"{type(value).__name__}; use srcgrad.vjp for several outputs")
+                           f"{type(value).__name__}; use srcgrad.vjp for several outputs",
+                           loc, "return")
     return value
 
 

@@ -143,7 +143,8 @@ for _fn in (builtins.int, builtins.bool, builtins.len, builtins.range, builtins.
 # ----------------------------------------------------------------- operator: no derivative
 
 for _fn in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
-            operator.not_, operator.truth, operator.is_, operator.is_not, operator.contains):
+            operator.not_, operator.truth, operator.is_, operator.is_not, operator.contains,
+            operator.and_, operator.or_):
     defnondiff(_fn, name=f"operator.{_fn.__name__}")
 
 # ----------------------------------------------------------------- math

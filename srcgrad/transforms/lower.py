@@ -100,6 +100,7 @@ class Lowerer:
         self.out: list = []
         self.env: dict = {}
         self._group_ids = 0
+        self.result_loc = None
         self.taken.update(GENERATED_GLOBALS)
 
     # ------------------------------------------------------------------ helpers
@@ -149,7 +150,7 @@ class Lowerer:
     def lower_function(self) -> ir.Function:
         node = canonicalize(self.parsed)
         self.node = node
-        params = []
+        params = self.params = []
         if isinstance(node, gast.Lambda):
             arg_nodes = node.args
         else:
@@ -173,6 +174,7 @@ class Lowerer:
             ret = node.body[-1]
             result = self.expr(ret.value, "result") if ret.value is not None else ir.Const(None)
             result = self.materialize(result, ret)
+            self.result_loc = self.loc(ret)
         fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
                          self.loc(node), self.kinds, self.groups, self.user_names)
         return fn
@@ -241,16 +243,12 @@ class Lowerer:
             value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
             self.store_into(target.id, old, ir.Index((Ellipsis,)), value, node)
             return
-        if isinstance(old, ir.Var) and self.kinds.get(old.name) == "array" and old.name in self.param_names():
+        if isinstance(old, ir.Var) and self.kinds.get(old.name) == "array" and old.name in self.params:
             self.refuse(node, f"'{target.id} {_opsym(node.op)}= ...' would modify the caller's "
                               f"array in place; write '{target.id} = {target.id} {_opsym(node.op)} ...' "
                               f"or copy it first", "in-place update of an argument", AliasingError)
         value = self.call(fn, [old, self.expr(node.value, None)], {}, node, target.id)
         self.bind(target, value, node)
-
-    def param_names(self):
-        return {v.name for k, v in self.env.items() if isinstance(v, ir.Var)} & set(
-            n for n in self.kinds if self.user_names.get(n) == n)
 
     def bind(self, target, value, node):
         """Assign ``value`` (an operand or static tuple) to a target pattern."""
@@ -422,6 +420,12 @@ class Lowerer:
         return yields, outs
 
     def stmt_For(self, node):
+        static = self.static_items(node.iter)
+        if static is not None:
+            for item in static:       # a loop over a tuple literal is unrolled
+                self.bind(node.target, item, node)
+                self.block(node.body)
+            return
         start, stop, step, bind_item = self.iteration_space(node)
         names = self.assigned_names([node])
         before = dict(self.env)
@@ -443,6 +447,15 @@ class Lowerer:
         yields, outs = self.finish_loop(names, carried, body_env, node)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
         del before
+
+    def static_items(self, it):
+        """The items of a tuple/list literal (or a name bound to one), else None."""
+        if isinstance(it, (gast.Tuple, gast.List)):
+            value = self.expr(it, None)
+            return list(value.items) if isinstance(value, ir.Seq) else list(value)
+        if isinstance(it, gast.Name) and isinstance(self.env.get(it.id), tuple):
+            return list(self.env[it.id])
+        return None
 
     def iteration_space(self, node):
         """(start, stop, step, binder) for a supported ``for`` header."""
@@ -654,6 +667,10 @@ class Lowerer:
     def getitem(self, value, index, node, hint):
         if isinstance(value, ir.Seq) and len(index.parts) == 1 and isinstance(index.parts[0], ir.Const):
             return value.items[index.parts[0].value]
+        if isinstance(value, ir.Seq):
+            self.refuse(node, "indexing a tuple or list literal with a value computed at run time "
+                              "is not supported; use an array (np.array / np.stack) or a constant index",
+                        "dynamic index into a tuple")
         if isinstance(value, ir.Var) and value.name in self.poisoned:
             self.lookup_poison(value.name, node)
         target = self.fresh(hint or (_base(value) + "_i" if isinstance(value, ir.Var) else "tmp"), hint)
@@ -923,6 +940,7 @@ def lower(parsed, arg_kinds=None) -> ir.Function:
     lowerer = Lowerer(parsed, arg_kinds or {})
     fn = lowerer.lower_function()
     fn.ndims = lowerer.ndims
+    fn.result_loc = lowerer.result_loc or fn.loc
     ir.check(fn)
     fn = prune(fn)
     ir.check(fn)

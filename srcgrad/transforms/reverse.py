@@ -601,12 +601,10 @@ class Reverse:
     def restores(self, body, block: Block, code: list, params=(), extra=()) -> list:
         """Statements that make this block's values visible again at its reverse start."""
         used = _read_names(code)
-        local = {}
+        local = {c: None for c in extra}     # carried values exist from the iteration's start
         for s in body:
             for n in ir.defined_names(s):
                 local[n] = s
-        for c in extra:
-            local[c] = None
         for s in body:
             if isinstance(s, ir.While) and self.trip_name(s) in used and block.in_loop:
                 local[self.trip_name(s)] = s
