@@ -149,7 +149,8 @@ def _check_args(t: Transformed, args, wrt):
                 kind = f"array of {args[i].dtype}"
             raise WrtError(f"cannot differentiate with respect to '{t.param_names[i]}': it is "
                            f"{kind}; gradients need float scalars or float arrays "
-                           f"(pass e.g. float({t.param_names[i]}) or an array of float64)")
+                           f"(pass e.g. float({t.param_names[i]}) or an array of float64)",
+                           t.parsed.loc(t.parsed.node), "wrt")
 
 
 def _cast_like(g, x):

@@ -110,9 +110,6 @@ def test_wrt_int_argument_not_differentiated_is_fine():
     assert value == 6.0 and g == 3.0 and isinstance(g, float)
 
 
-@pytest.mark.xfail(strict=True, reason="WrtError is raised without a Loc: the message names "
-                                       "neither the file nor the def line of the parameter",
-                   raises=AssertionError)
 def test_wrt_int_location():
     exc = raises_from(scale_by, (2.0, 3), WrtError, wrt=1)
     assert_located(exc, def_line(scale_by))
@@ -137,9 +134,6 @@ def test_eval_lambda():
     assert "srcgrad.defvjp" in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason="SourceUnavailableError for an eval'd lambda has no "
-                                       "Loc; '<string>', line 1 (co_filename/co_firstlineno) "
-                                       "are known but not reported", raises=AssertionError)
 def test_eval_lambda_location():
     with pytest.raises(SourceUnavailableError) as info:
         srcgrad.grad(EVAL_LAMBDA)(1.5)

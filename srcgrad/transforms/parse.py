@@ -75,7 +75,7 @@ def _source_of(fn):
         raise SourceUnavailableError(
             f"cannot read the source of {name} (defined at an interactive prompt or with "
             f"exec?). Define it in a file, or register a rule with srcgrad.defvjp.",
-            construct=name) from None
+            Loc(code.co_filename, code.co_firstlineno, 0, ""), construct=name) from None
     file = inspect.getsourcefile(fn) or code.co_filename
     return "".join(lines), max(first, 1), file
 
