@@ -213,8 +213,7 @@ class Derivative:
     def _compile(self, args):
         compiled = self.transformed.compile(_kinds_key(args), self.wrt)
         if self.jit:
-            from srcgrad.backends import numba as numba_backend
-            return numba_backend.jitted(compiled)
+            _no_jit_yet()
         return compiled
 
     def _check_scalar_result(self, compiled, args):
@@ -230,6 +229,12 @@ class Derivative:
         if t.last is None:
             t.compile(tuple(("float", None) for _ in t.param_names), self.wrt)
         return t.last
+
+
+def _no_jit_yet():
+    raise SrcgradError("jit=True (and differentiating a numba.njit function) needs the Numba "
+                       "backend, which is not implemented yet; use jit=False or pass the "
+                       "function's .py_func", construct="jit")
 
 
 def _scalar_output(value, fn, compiled=None):
@@ -272,8 +277,7 @@ def vjp(fn, *primals, jit: bool = False):
     _check_args(t, primals, wrt)
     compiled = t.compile(_kinds_key(primals), wrt)
     if jit or _is_numba_dispatcher(fn):
-        from srcgrad.backends import numba as numba_backend
-        compiled = numba_backend.jitted(compiled)
+        _no_jit_yet()
     out = fn(*primals)
 
     def pullback(cotangent):
@@ -296,7 +300,14 @@ def _copy_tree(value):
 
 
 def _check_cotangent(ct, out):
-    if np.shape(ct) != np.shape(out) and not isinstance(out, (tuple, list)):
+    if isinstance(out, (tuple, list)):
+        if not isinstance(ct, (tuple, list)) or len(ct) != len(out):
+            raise SrcgradError(f"the output is a {type(out).__name__} of {len(out)} values; "
+                               f"pass one cotangent per value")
+        for c, o in zip(ct, out):
+            _check_cotangent(c, o)
+        return
+    if np.shape(ct) != np.shape(out):
         raise SrcgradError(f"the cotangent has shape {np.shape(ct)} but the output has shape "
                            f"{np.shape(out)}")
 
