@@ -10,16 +10,16 @@ with its location.
 
 from __future__ import annotations
 
+import ast
 import math
 import operator
-import types
 from dataclasses import dataclass
 
 import gast
 import numpy as np
 
 from srcgrad import ir
-from srcgrad.errors import (AliasingError, Loc, NonDifferentiableError, UnknownCalleeError,
+from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
 from srcgrad.transforms.canonicalize import canonicalize
@@ -76,13 +76,6 @@ def spell(fn) -> str:
         prefix = _MODULE_NAMES[module]
         return f"{prefix}.{name}" if prefix else name
     return name
-
-
-@dataclass
-class Loop:
-    """Lowering state for the loop being built (its carried names)."""
-
-    carried: dict
 
 
 class Lowerer:
@@ -151,10 +144,7 @@ class Lowerer:
         node = canonicalize(self.parsed)
         self.node = node
         params = self.params = []
-        if isinstance(node, gast.Lambda):
-            arg_nodes = node.args
-        else:
-            arg_nodes = node.args
+        arg_nodes = node.args
         if arg_nodes.vararg or arg_nodes.kwarg or arg_nodes.kwonlyargs:
             self.refuse(node, "*args, **kwargs and keyword-only parameters are not supported",
                         "parameters")
@@ -231,7 +221,7 @@ class Lowerer:
         target = node.target
         if isinstance(target, gast.Subscript):
             current = self.expr(gast.Subscript(value=target.value, slice=target.slice,
-                                               ctx=gast.Load()), None, at=node)
+                                               ctx=gast.Load()), None)
             value = self.call(fn, [current, self.expr(node.value, None)], {}, node, None)
             self.store(target, value, node)
             return
@@ -253,8 +243,6 @@ class Lowerer:
     def bind(self, target, value, node):
         """Assign ``value`` (an operand or static tuple) to a target pattern."""
         if isinstance(target, gast.Name):
-            if isinstance(value, ir.Var) and value.name in self.poisoned:
-                pass
             self.env[target.id] = value
             return
         if isinstance(target, (gast.Tuple, gast.List)):
@@ -428,7 +416,6 @@ class Lowerer:
             return
         start, stop, step, bind_item = self.iteration_space(node)
         names = self.assigned_names([node])
-        before = dict(self.env)
         carried, inits = self.start_loop(names, node)
         index = self.fresh(node.target.id if isinstance(node.target, gast.Name) else "k",
                            node.target.id if isinstance(node.target, gast.Name) else None)
@@ -441,12 +428,10 @@ class Lowerer:
             body, body_env = self.out, dict(self.env)
         finally:
             self.out = saved_out
-        self.env = {k: v for k, v in self.env.items()}
         for n, c in zip(names, carried):
             self.env[n] = ir.Var(c)
         yields, outs = self.finish_loop(names, carried, body_env, node)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
-        del before
 
     def static_items(self, it):
         """The items of a tuple/list literal (or a name bound to one), else None."""
@@ -521,7 +506,7 @@ class Lowerer:
         self.out = []
         try:
             cond = self.condition(node.test)
-            cond_body, cond_env = self.out, dict(self.env)
+            cond_body = self.out
             self.out = []
             self.block(node.body)
             body, body_env = self.out, dict(self.env)
@@ -531,7 +516,6 @@ class Lowerer:
             self.env[n] = ir.Var(c)
         yields, outs = self.finish_loop(names, carried, body_env, node)
         self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
-        del cond_env
 
     def stmt_FunctionDef(self, node):
         self.refuse(node, "nested function definitions are not supported yet", "def")
@@ -555,7 +539,7 @@ class Lowerer:
             return ir.Const(value)
         return _Object(value, name)
 
-    def expr(self, node, hint, at=None):
+    def expr(self, node, hint):
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             self.refuse(node, f"the expression '{type(node).__name__}' is not supported",
@@ -686,16 +670,12 @@ class Lowerer:
                 p is None or isinstance(p, ir.Slice) for p in index.parts) and all_int:
             self.ndims[target] = ndim - len(index.parts)
             self.kinds[target] = "array"
-        if isinstance(value, ir.Var) and value.name in self.groups and self.kinds.get(target) == "float":
-            pass
-        elif isinstance(value, ir.Var) and (value.name in self.groups or value.name in self.views):
+        if isinstance(value, ir.Var) and (value.name in self.groups or value.name in self.views):
             group = self.groups.get(value.name, self.views.get(value.name))
             ndim = self.ndims.get(value.name)
             scalar = ndim is not None and len(index.parts) == ndim and all_int
             if not scalar:
                 self.views[target] = group
-        elif src_kind == "tuple" and isinstance(value, ir.Seq):
-            pass
         return ir.Var(target)
 
     def lookup_poison(self, name, node):
@@ -753,7 +733,10 @@ class Lowerer:
         if fn is None and isinstance(func, gast.Attribute):
             return self.method_call(node, hint)
         if fn is None or fn is _MISSING:
-            self.refuse(node, f"cannot resolve the function called here", "call", UnknownCalleeError)
+            spelled = ast.unparse(gast.gast_to_ast(func))
+            self.refuse(node, f"cannot resolve '{spelled}': it is not a known function or a "
+                              f"method of an array; register a rule with srcgrad.defvjp",
+                        "call", UnknownCalleeError)
         args = []
         for a in node.args:
             if isinstance(a, gast.Starred):
@@ -794,9 +777,6 @@ class Lowerer:
                 self.loc(node), "unknown function")
         if isinstance(node, gast.Call):
             self.check_signature(prim, args, kwargs, node)
-        all_const = all(isinstance(a, ir.Const) for a in list(args) + list(kwargs.values()))
-        if all_const and prim.nondiff and fn in (len, np.size, np.ndim) and False:
-            pass
         target = self.fresh(hint or _short(fn), hint)
         self.emit(ir.Call(target, fn, spell(fn), list(args), dict(kwargs), self.loc(node)))
         self.kinds[target] = self.result_kind(fn, args)
@@ -947,4 +927,4 @@ def lower(parsed, arg_kinds=None) -> ir.Function:
     return fn
 
 
-__all__ = ["lower", "spell", "types"]
+__all__ = ["lower", "spell"]

@@ -34,10 +34,9 @@ from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import numpy_helpers as helpers_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
+from srcgrad.transforms.lower import GENERATED_GLOBALS
 from srcgrad.transforms.parse import find_lambda
 
-RESERVED = {"np", "math", "operator", "range", "len", "float", "int", "abs", "min", "max",
-            "zeros_like", "unbroadcast", "stack", "reversed_range", "add_at", "copy_value"}
 CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos,
                    operator.truediv, operator.floordiv, operator.mod, len, min, max, abs}
 
@@ -47,7 +46,8 @@ class Names:
 
     def __init__(self, fn: ir.Function):
         self.fn = fn
-        self.taken = set(RESERVED)
+        # "seed" and "value" are kept free in the IR for the adjoint function's own use
+        self.taken = set(GENERATED_GLOBALS) - {"seed", "value"}
         for stmt in ir.walk(fn.body):
             self.taken.update(ir.defined_names(stmt))
             if isinstance(stmt, (ir.For, ir.While)):
@@ -127,6 +127,7 @@ class Names:
 
 # ----------------------------------------------------------------------- rule inlining
 _LAMBDA_CACHE: dict[int, ast.Lambda | None] = {}
+_SCOPED = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr)
 
 
 def _rule_lambda(rule):
@@ -135,6 +136,8 @@ def _rule_lambda(rule):
         node = None
         if getattr(rule, "__name__", "") == "<lambda>":
             node = find_lambda(rule, ast)
+        if node is not None and any(isinstance(n, _SCOPED) for n in ast.walk(node.body)):
+            node = None              # names bound inside the body: call the rule instead
         _LAMBDA_CACHE[key] = node
     return _LAMBDA_CACHE[key]
 
@@ -246,9 +249,6 @@ class Reverse:
         return isinstance(node, ast.Constant) or (
             isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant))
 
-    def is_buffer(self, v):
-        return self.fn.kinds.get(v) == "buffer" or v in getattr(self, "_views", set())
-
     def mutated_later(self, v) -> bool:
         """Whether the array ``v`` names may be overwritten in place after its definition."""
         g = self.fn.buffer_group.get(v)
@@ -333,7 +333,7 @@ class Reverse:
                 grads.append(E.name(self.d(w)))
             else:
                 grads.append(self.zeros(w))
-        forward = self.fwd_block(fn.body, top)
+        forward = [st for p in fn.params for st in self.push(p)] + self.fwd_block(fn.body)
         body = (self.tape_setup() + forward + [E.assign(value, E.operand(fn.result, self.names))]
                 + restores + rev + [E.return_(E.tuple_([E.name(value), E.tuple_(grads)]))])
         return E.function(fn_name, list(fn.params) + [seed], body)
@@ -392,7 +392,6 @@ class Reverse:
         bound = self._bind(prim, s)
         params = list(prim.signature.parameters)
         exprs = {"g": E.name(self.d(t)), "ans": E.name(self.names.var(t))}
-        rule_params = None
         for p, value in bound.arguments.items():
             if isinstance(value, (ir.Var, ir.Const, ir.Seq, ir.Slice, ir.Index)):
                 exprs[p] = E.operand(value, self.names)
@@ -570,7 +569,7 @@ class Reverse:
             loop = self.reverse_range(s, code)
         else:
             trip = self.trip_name(s)
-            loop = E.for_range(self.names.fresh("_") if False else "_", [E.name(trip)], code)
+            loop = E.for_range("_", [E.name(trip)], code)
         out.append(loop)
         for j in live:
             init = s.inits[j]
@@ -615,11 +614,11 @@ class Reverse:
             for n in needed:
                 if n in local and self.mutated_later(n):
                     self.snapshot.add(n)
-                    restores.append(E.assign(n, E.name(self._snap_name(n))))
+                    restores.append(E.assign(n, E.name(self.tape(n))))
             for p in params:
                 if p in used and self.mutated_later(p):
                     self.snapshot.add(p)
-                    restores.append(E.assign(p, E.name(self._snap_name(p))))
+                    restores.append(E.assign(p, E.name(self.tape(p))))
             return restores
         order = {n: i for i, n in enumerate(local)}
         plan: dict[str, object] = {}
@@ -670,9 +669,6 @@ class Reverse:
             self.tapes[n] = self.names.fresh(f"tape_{n}")
         return self.tapes[n]
 
-    def _snap_name(self, n):
-        return self.tape(n)
-
     def tape_setup(self) -> list:
         return [E.assign(self.tape(n), E.call(E.name("stack"), [])) for n in sorted(self.record)]
 
@@ -695,11 +691,8 @@ class Reverse:
                             E.subscript(E.operand(s.array, self.names), E.operand(s.index, self.names)))
         raise TypeError(s)
 
-    def fwd_block(self, body, block: Block | None, params=None) -> list:
+    def fwd_block(self, body) -> list:
         out = []
-        if params is None and block is not None and block.parent is None:
-            for p in self.fn.params:
-                out += self.push(p)
         for s in body:
             out += self.fwd_stmt(s)
         return out
@@ -717,15 +710,15 @@ class Reverse:
         elif isinstance(s, ir.Copy):
             out.append(E.assign(names.var(s.target), E.operand(s.value, names)))
         elif isinstance(s, ir.If):
-            then = self.fwd_block(s.then_body, None, ()) + self._bind_outs(s.outs, s.then_yields)
-            orelse = self.fwd_block(s.else_body, None, ()) + self._bind_outs(s.outs, s.else_yields)
+            then = self.fwd_block(s.then_body) + self._bind_outs(s.outs, s.then_yields)
+            orelse = self.fwd_block(s.else_body) + self._bind_outs(s.outs, s.else_yields)
             out.append(E.if_(E.operand(s.cond, names), then, orelse))
         elif isinstance(s, ir.For):
             out += self._bind_outs(s.carried, s.inits)
             body = []
             for c in s.carried:
                 body += self.push(c)
-            body += self.fwd_block(s.body, None, ())
+            body += self.fwd_block(s.body)
             body += self._bind_outs(s.carried, s.yields)
             args = [E.operand(o, names) for o in (s.start, s.stop, s.step)]
             if isinstance(s.step, ir.Const) and s.step.value == 1:
@@ -739,8 +732,8 @@ class Reverse:
             body = []
             for c in s.carried:
                 body += self.push(c)
-            cond_code = self.fwd_block(s.cond_body, None, ())
-            body += self.fwd_block(s.body, None, ())
+            cond_code = self.fwd_block(s.cond_body)
+            body += self.fwd_block(s.body)
             body += self._bind_outs(s.carried, s.yields)
             body.append(E.aug_add(E.name(trip), E.const(1)))
             cond = E.operand(s.cond, names)
