@@ -373,6 +373,9 @@ CASES += [
     Case(np.stack, (seq(arr(3), arr(3)),)),
     Case(np.stack, (seq(arr(2, 3), arr(2, 3), arr(2, 3)),), dict(axis=-1)),
     Case(np.stack, (seq(scal(), scal(), npscal()),)),
+    Case(np.array, (seq(scal(), scal(), npscal()),)),
+    Case(np.array, (seq(arr(2, 3), arr(2, 3)),)),
+    Case(np.array, (arr(3, 2),)),
 ]
 
 # ----------------------------------------------------------------- linalg

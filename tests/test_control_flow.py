@@ -1278,6 +1278,38 @@ def scalars_to_array(x, y):
     return np.sum(a * a)
 
 
+def zip_break(x, y):
+    s = 0.0
+    for a, b in zip(x, y):
+        if a * b > 0.5:
+            break
+        s = s + a * b
+    return s
+
+
+def enumerate_rows_continue(M):
+    s = 0.0
+    for i, row in enumerate(M):
+        if i == 1:
+            continue
+        s = s + np.sum(row ** 2) * (i + 1)
+    return s
+
+
+def array_elements_return(x):
+    for v in x:
+        if v > 0.9:
+            return v * v
+    return np.sum(x)
+
+
+def zip_range(x):
+    s = 0.0
+    for k, v in zip(range(2, 10, 2), x):
+        s = s + k * v * v
+    return s
+
+
 def enumerate_zip(x, y):
     s = 0.0
     for i, (a, b) in enumerate(zip(x, y)):
@@ -1286,29 +1318,14 @@ def enumerate_zip(x, y):
 
 
 # =========================================================================== the cases
-def case(f, *args, wrt=0, id=None, rtol=None, atol=None, xfail=None, **extra):
+def case(f, *args, wrt=0, id=None, rtol=None, atol=None, **extra):
     kw = {}
     if rtol is not None:
         kw["rtol"] = rtol
     if atol is not None:
         kw["atol"] = atol
     kw.update(extra)
-    marks = [pytest.mark.xfail(strict=True, reason=xfail, raises=XFAIL_RAISES[xfail])] if xfail else []
-    return pytest.param(f, args, wrt, kw, id=id or f.__name__, marks=marks)
-
-
-# diagnoses of the compiler limitations the strict xfails below document
-NP_ARRAY = "np.array([...]) of differentiable scalars has no rule (UnknownCalleeError)"
-ENUM_ZIP = "enumerate(zip(x, y)) is refused: zip is only understood directly in a for header"
-TUPLE_BREAK = ("a for over a tuple literal with 'break' becomes a while over seq[k], then is "
-               "refused as a dynamic tuple index (and the error points at the def line)")
-
-# what each documented bug raises (anything else is a new failure)
-XFAIL_RAISES = {
-    NP_ARRAY: srcgrad.errors.UnknownCalleeError,
-    ENUM_ZIP: srcgrad.errors.UnknownCalleeError,
-    TUPLE_BREAK: srcgrad.errors.UnsupportedSyntaxError,
-}
+    return pytest.param(f, args, wrt, kw, id=id or f.__name__)
 
 # float32 gradients are computed in float32 (unit roundoff 6e-8, a few dozen operations) but
 # compared with float64 central differences, hence the looser tolerance
@@ -1524,8 +1541,8 @@ CASES = [
     case(param_carried, 0.4, 0.3, wrt=(0, 1)),
     case(tuple_loop_indices, X5),
     case(list_loop, 0.3, 0.6, wrt=(0, 1)),
-    case(tuple_loop_break, 0.3, 0.6, wrt=(0, 1), id="tuple_loop_break-no-break", xfail=TUPLE_BREAK),
-    case(tuple_loop_break, 0.3, 1.6, wrt=(0, 1), id="tuple_loop_break-break", xfail=TUPLE_BREAK),
+    case(tuple_loop_break, 0.3, 0.6, wrt=(0, 1), id="tuple_loop_break-no-break"),
+    case(tuple_loop_break, 0.3, 1.6, wrt=(0, 1), id="tuple_loop_break-break"),
     case(where_max_loop, X5),
     case(read_after_swap, X5),
     case(while_store, POS5),
@@ -1544,8 +1561,14 @@ CASES = [
     case(range_continue_temporary, X5),
     case(nested_while_break, 0.6),
     case(loop_over_tuple, 0.3, 0.7, wrt=(0, 1)),
-    case(scalars_to_array, 0.3, 0.7, wrt=(0, 1), xfail=NP_ARRAY),
-    case(enumerate_zip, X5, POS5, wrt=(0, 1), xfail=ENUM_ZIP),
+    case(scalars_to_array, 0.3, 0.7, wrt=(0, 1)),
+    case(enumerate_zip, X5, POS5, wrt=(0, 1)),
+    case(zip_break, X5, POS5, wrt=(0, 1), id="zip_break-maybe"),
+    case(zip_break, 0.1 * X5, 0.1 * POS5, wrt=(0, 1), id="zip_break-none"),
+    case(enumerate_rows_continue, M34),
+    case(array_elements_return, np.array([0.2, 0.5, 1.3, 0.1]), id="array_elements_return-early"),
+    case(array_elements_return, np.array([0.2, 0.5, 0.3, 0.1]), id="array_elements_return-late"),
+    case(zip_range, X5),
 ]
 
 

@@ -29,7 +29,7 @@ from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, log_or_zero, matmul_grad_a,
     matmul_grad_b, prod_others, reduced_count, reshape_as, trace_grad, unconcatenate,
-    unreduce, unstack, winner_share, zeros_like,
+    unarray, unreduce, unstack, winner_share, zeros_like,
 )
 
 # ----------------------------------------------------------------- elementwise, one argument
@@ -336,6 +336,13 @@ defvjp(np.stack,
        seq_params=(0,), user=False)
 defjvp(np.stack,
        lambda t, ans, arrays, axis=0: np.stack(t, axis=axis))
+
+# np.array takes either a sequence of scalars/arrays (stacked) or one array (copied)
+defvjp(np.array,
+       lambda g, ans, object, dtype=None: unarray(g, object),
+       seq_params=(0,), user=False)
+defjvp(np.array,
+       lambda t, ans, object, dtype=None: np.array(t, dtype=dtype))
 
 # ----------------------------------------------------------------- no derivative
 

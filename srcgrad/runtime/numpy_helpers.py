@@ -230,6 +230,18 @@ def unstack(g, arrays, axis=0):
     return tuple(reshape_as(g[k], x) for k, x in enumerate(arrays))
 
 
+def unarray(g, obj):
+    """The cotangent ``g`` of ``np.array(obj)``: one entry per item when ``obj`` is a list
+    or tuple (as ``np.stack`` along axis 0), else ``g`` in ``obj``'s shape.
+
+    Why: ``np.array([x, y])`` is how users build a vector from scalars; ``np.array(a)`` of
+    an array is a copy.
+    """
+    if isinstance(obj, (list, tuple)):
+        return unstack(g, obj, 0)
+    return reshape_as(g, obj)
+
+
 # --------------------------------------------------------------------------- products
 
 def dot_grad_a(g, a, b):

@@ -59,9 +59,9 @@ def _contains(nodes, kinds, into_loops=False):
         if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.ClassDef)):
             continue
         if isinstance(node, (gast.For, gast.While)) and not into_loops:
-            if kinds == (gast.Return,) or gast.Return in kinds:
-                if _contains(node.body + node.orelse, (gast.Return,), True):
-                    return True
+            # a return leaves every enclosing loop; break and continue only their own
+            if gast.Return in kinds and _contains(node.body + node.orelse, (gast.Return,), True):
+                return True
             continue
         for field in ("body", "orelse"):
             sub = getattr(node, field, None)
@@ -191,9 +191,8 @@ class Canonicalizer:
         if isinstance(node, gast.Return):
             value = node.value if node.value is not None else _const(None)
             new = [_assign(self.result, value, node)]
-            if self.returned and (loop is not None or True):
-                if self.returned:
-                    new.append(_assign(self.returned, _const(True), node))
+            if self.returned:
+                new.append(_assign(self.returned, _const(True), node))
             return new, None
         if isinstance(node, gast.Break):
             if loop is None:
@@ -246,12 +245,11 @@ class Canonicalizer:
         has_return = _contains(node.body, (gast.Return,), True)
         if not (has_break or has_continue or has_return):
             node.body = self.block(node.body, None)
-            return [node], ([self.returned] if False else [])
+            return [node], []
         flags = {"break": self.names.fresh("broke"), "continue": self.names.fresh("skip")}
         pre = [_assign(flags["break"], _const(False), node)]
         body = [_assign(flags["continue"], _const(False), node)] + list(node.body)
         body = self.block(body, flags)
-        # the flags only really set are break/continue/returned; drop unused resets
         stop = _not(_name(flags["break"]))
         if self.returned and has_return:
             stop = _and(stop, _not(_name(self.returned)))
@@ -265,20 +263,19 @@ class Canonicalizer:
         return new, sets
 
     def _for_to_while(self, node, body, stop):
-        """``for t in range(a, b, s)`` -> an index-driven while loop that can stop early."""
+        """``for t in range(a, b, s)`` -> an index-driven while loop that can stop early.
+
+        Other loops (over arrays, tuples, enumerate, zip) keep their ``for`` and guard the
+        body instead: once left, the remaining iterations do nothing.
+        """
         it = node.iter
         if not (isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id == "range"):
-            # iterate by position over a sequence or array
-            seq = self.names.fresh("seq")
-            k = self.names.fresh("k")
-            pre = [_assign(seq, it, node), _assign(k, _const(0), node)]
-            length = gast.Call(func=_name("len"), args=[_name(seq)], keywords=[])
-            test = _and(stop, gast.Compare(left=_name(k), ops=[gast.Lt()], comparators=[length]))
-            item = gast.Subscript(value=_name(seq), slice=_name(k), ctx=gast.Load())
-            bind = gast.copy_location(gast.Assign(targets=[node.target], value=item, type_comment=None), node)
-            step = gast.copy_location(gast.AugAssign(target=_name(k, True), op=gast.Add(), value=_const(1)), node)
-            loop = gast.copy_location(gast.While(test=test, body=[bind, step] + body, orelse=[]), node)
-            return pre + [loop]
+            item = self.names.fresh("item")
+            bind = gast.copy_location(gast.Assign(targets=[node.target], value=_name(item),
+                                                  type_comment=None), node)
+            node.target = _name(item, store=True)
+            node.body = [_if(stop, [bind] + body, [], node)]
+            return [node]
         args = list(it.args)
         if len(args) == 1:
             args = [_const(0), args[0], _const(1)]

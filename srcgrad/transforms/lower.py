@@ -390,22 +390,30 @@ class Lowerer:
             self.env[n] = ir.Var(c)
         return carried, inits
 
-    def finish_loop(self, names, carried, body_env, node):
-        yields, outs = [], []
-        for n, c in zip(names, carried):
+    def finish_loop(self, names, carried, inits, body_env, node):
+        """Yields and outputs of the carried values; returns (carried, inits, yields, outs).
+
+        A name that holds a tuple at the end of the body and had no value before the loop
+        (an unpacked loop item) is local to the body: it is not carried.
+        """
+        kept = ([], [], [], [])
+        for n, c, init in zip(names, carried, inits):
             y = body_env.get(n, _UNDEF)
             if isinstance(y, tuple):
+                if isinstance(init, ir.Const) and init.value is None:
+                    self.env.pop(n, None)
+                    continue
                 self.refuse(node, f"'{n}' becomes a tuple inside a loop", "loop")
             y = ir.Const(None) if y is _UNDEF else y
-            yields.append(y)
             out = self.fresh(n, n)
-            outs.append(out)
             self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
             self.join_buffers(out, [ir.Var(c), y], node)
             if c in self.groups:
                 self.kinds[c] = "buffer"
             self.env[n] = ir.Var(out)
-        return yields, outs
+            for lst, v in zip(kept, (c, init, y, out)):
+                lst.append(v)
+        return kept
 
     def stmt_For(self, node):
         static = self.static_items(node.iter)
@@ -430,7 +438,7 @@ class Lowerer:
             self.out = saved_out
         for n, c in zip(names, carried):
             self.env[n] = ir.Var(c)
-        yields, outs = self.finish_loop(names, carried, body_env, node)
+        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
 
     def static_items(self, it):
@@ -448,49 +456,55 @@ class Lowerer:
         target = node.target
         callee = self.callee_of(it.func) if isinstance(it, gast.Call) else None
         if callee is range:
-            args = [self.as_operand(self.expr(a, "n"), it) for a in it.args]
-            if len(args) == 1:
-                args = [ir.Const(0), args[0], ir.Const(1)]
-            elif len(args) == 2:
-                args.append(ir.Const(1))
             if not isinstance(target, gast.Name):
                 self.refuse(node, "the target of a range loop must be a name", "for")
+            start, stop, step = self.range_args(it)
 
             def bind(index):
                 self.env[target.id] = index
-            return args[0], args[1], args[2], bind
+            return start, stop, step, bind
+        length, item = self.iterable(it, node)
+
+        def bind(index):
+            self.bind(target, item(index, _hint(target)), node)
+        return ir.Const(0), length, ir.Const(1), bind
+
+    def range_args(self, it):
+        """start, stop, step operands of a ``range(...)`` call."""
+        args = [self.as_operand(self.expr(a, "n"), it) for a in it.args]
+        if not 1 <= len(args) <= 3:
+            self.refuse(it, "range() takes one to three arguments", "range")
+        if len(args) == 1:
+            args = [ir.Const(0)] + args
+        return args[0], args[1], args[2] if len(args) == 3 else ir.Const(1)
+
+    def iterable(self, it, node):
+        """(length, item) for an iterable: ``item(k)`` lowers the k-th element.
+
+        ``enumerate`` and ``zip`` nest freely; ``range`` inside them is indexed
+        arithmetically; anything else is indexed as a sequence or array.
+        """
+        callee = self.callee_of(it.func) if isinstance(it, gast.Call) else None
         if callee is enumerate:
-            seq = self.as_operand(self.expr(it.args[0], "seq"), it)
-            stop = self.length(seq, it)
-            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
-                self.refuse(node, "use 'for i, x in enumerate(...)'", "enumerate")
-
-            def bind(index):
-                self.bind(target.elts[0], index, node)
-                self.bind(target.elts[1], self.getitem(seq, ir.Index((index,)), node, _hint(target.elts[1])), node)
-            return ir.Const(0), stop, ir.Const(1), bind
+            length, inner = self.iterable(it.args[0], node)
+            return length, lambda k, hint=None: (k, inner(k))
         if callee is zip:
-            seqs = [self.as_operand(self.expr(a, "seq"), it) for a in it.args]
-            lengths = [self.length(s, it) for s in seqs]
-            stop = lengths[0]
-            for other in lengths[1:]:
-                stop = self.call(min, [stop, other], {}, it, "n")
-            if not (isinstance(target, gast.Tuple) and len(target.elts) == len(seqs)):
-                self.refuse(node, "unpack one name per zipped sequence", "zip")
-
-            def bind(index):
-                for t, s in zip(target.elts, seqs):
-                    self.bind(t, self.getitem(s, ir.Index((index,)), node, _hint(t)), node)
-            return ir.Const(0), stop, ir.Const(1), bind
+            parts = [self.iterable(a, node) for a in it.args]
+            length = parts[0][0]
+            for other, _ in parts[1:]:
+                length = self.call(min, [length, other], {}, it, "n")
+            return length, lambda k, hint=None: tuple(item(k) for _, item in parts)
+        if callee is range:
+            start, stop, step = self.range_args(it)
+            span = self.call(range, [start, stop, step], {}, it, "span")
+            length = self.call(len, [span], {}, it, "n")
+            return length, lambda k, hint=None: self.call(operator.add, [start, self.call(
+                operator.mul, [k, step], {}, it, None)], {}, it, hint)
         seq = self.expr(it, "seq")
         if isinstance(seq, tuple):
             seq = ir.Seq(seq)
         seq = self.as_operand(seq, it)
-        stop = self.length(seq, it)
-
-        def bind(index):
-            self.bind(target, self.getitem(seq, ir.Index((index,)), node, _hint(target)), node)
-        return ir.Const(0), stop, ir.Const(1), bind
+        return self.length(seq, it), lambda k, hint=None: self.getitem(seq, ir.Index((k,)), node, hint)
 
     def length(self, seq, node):
         if isinstance(seq, ir.Seq):
@@ -514,7 +528,7 @@ class Lowerer:
             self.out = saved_out
         for n, c in zip(names, carried):
             self.env[n] = ir.Var(c)
-        yields, outs = self.finish_loop(names, carried, body_env, node)
+        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node)
         self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
 
     def stmt_FunctionDef(self, node):

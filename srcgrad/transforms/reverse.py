@@ -416,7 +416,7 @@ class Reverse:
             expr = inline_rule(rule, self.names, args)
             if self.fn.kinds.get(t) in ("float", "int"):
                 expr = _Unbroadcast(self._scalar_name).visit(expr)
-            if pos in prim.seq_params:
+            if pos in prim.seq_params and isinstance(value, ir.Seq):
                 tmp = self.names.fresh(self.d(t) + "_parts")
                 out.append(E.assign(tmp, expr))
                 for i in active_items:
