@@ -157,6 +157,10 @@ def while_(test, body) -> ast.While:
     return ast.While(test=test, body=body or [ast.Pass()], orelse=[])
 
 
+def pass_() -> ast.Pass:
+    return ast.Pass()
+
+
 def break_() -> ast.Break:
     return ast.Break()
 

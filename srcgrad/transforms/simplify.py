@@ -1,7 +1,8 @@
 """Simplify: tidy the generated adjoint so it reads like hand-written code.
 
-Works on the generated syntax tree.  It removes renames (``a = b`` where both names are
-assigned once, so every ``a`` can read ``b``) and assignments nobody reads.
+Works on the generated syntax tree: folds arithmetic on literals (``2 - 1``) and
+identities (``x ** 1``), removes renames (``a = b`` at the top level where both names are
+assigned once, so every ``a`` can read ``b``) and drops assignments nobody reads.
 """
 
 from __future__ import annotations
@@ -9,92 +10,11 @@ from __future__ import annotations
 import ast
 from collections import Counter
 
-
-class _Stores(ast.NodeVisitor):
-    def __init__(self):
-        self.count = Counter()
-        self.loads = Counter()
-
-    def visit_Name(self, node):
-        if isinstance(node.ctx, ast.Store):
-            self.count[node.id] += 1
-        else:
-            self.loads[node.id] += 1
-
-    def visit_For(self, node):
-        # a loop target is assigned once per iteration: never single-assignment
-        if isinstance(node.target, ast.Name):
-            self.count[node.target.id] += 2
-        self.generic_visit(node)
-
-    def visit_AugAssign(self, node):
-        if isinstance(node.target, ast.Name):
-            self.count[node.target.id] += 2
-            self.loads[node.target.id] += 1
-        self.generic_visit(node)
-
-
-def _in_loop_assigns(fn) -> set:
-    names = set()
-    for node in ast.walk(fn):
-        if isinstance(node, (ast.For, ast.While)):
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
-    return names
-
-
-class _Rename(ast.NodeTransformer):
-    def __init__(self, mapping):
-        self.mapping = mapping
-
-    def visit_Name(self, node):
-        if isinstance(node.ctx, ast.Load) and node.id in self.mapping:
-            return ast.copy_location(ast.Name(id=self.mapping[node.id], ctx=ast.Load()), node)
-        return node
-
-
-def _top_level_renames(fn) -> dict:
-    """``a = b`` at the top level of the function where both are assigned exactly once."""
-    stores = _Stores()
-    stores.visit(fn)
-    looped = _in_loop_assigns(fn)
-    params = {a.arg for a in fn.args.args}
-    mapping = {}
-    for stmt in fn.body:
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Name)):
-            a, b = stmt.targets[0].id, stmt.value.id
-            if stores.count[a] == 1 and a not in looped and b not in looped and \
-                    (stores.count[b] == 1 or (b in params and stores.count[b] == 0)):
-                mapping[a] = mapping.get(b, b)
-    return mapping
-
-
-def _drop_renames(fn, mapping):
-    fn.body = [s for s in fn.body if not (isinstance(s, ast.Assign) and len(s.targets) == 1
-                                          and isinstance(s.targets[0], ast.Name)
-                                          and s.targets[0].id in mapping)]
-    _Rename(mapping).visit(fn)
-
-
-def _pure(expr) -> bool:
-    """Expressions without side effects worth keeping (names, constants, arithmetic)."""
-    for node in ast.walk(expr):
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr in ("pop", "append"):
-                return False
-    return True
-
-
-def _drop_dead(body, live_after: set) -> list:
-    """Remove assignments to names never read afterwards (a backwards pass per block)."""
-    return body
+from srcgrad.transforms import emit as E
 
 
 class _FoldConstants(ast.NodeTransformer):
-    """Fold arithmetic on literals (``2 - 1``) and drop identities (``x ** 1``, ``x * 1``)."""
+    """Fold arithmetic on literals and drop ``x ** 1`` and ``x * 1``."""
 
     OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
            ast.Mult: lambda a, b: a * b}
@@ -104,9 +24,7 @@ class _FoldConstants(ast.NodeTransformer):
         left, right = node.left, node.right
         fold = self.OPS.get(type(node.op))
         if fold and _number(left) and _number(right):
-            value = fold(left.value, right.value)
-            return ast.copy_location(ast.Constant(value=value), node) if value >= 0 else \
-                ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-value))
+            return E.const(fold(left.value, right.value))
         if isinstance(node.op, ast.Pow) and _number(right) and right.value == 1:
             return left
         if isinstance(node.op, ast.Mult) and _number(right) and right.value == 1 and \
@@ -119,9 +37,117 @@ def _number(node) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
+def _counts(fn):
+    """How often each name is assigned and read anywhere in ``fn``."""
+    stores, loads = Counter(), Counter()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name):
+            (stores if isinstance(node.ctx, ast.Store) else loads)[node.id] += 1
+        elif isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            stores[node.target.id] += 1      # once per iteration: never single-assignment
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            stores[node.target.id] += 1
+            loads[node.target.id] += 1
+    return stores, loads
+
+
+def _assigned_in_loops(fn) -> set:
+    names = set()
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.For, ast.While)):
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, mapping):
+        self.mapping = mapping
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.mapping:
+            return E.name(self.mapping[node.id])
+        return node
+
+
+def _single_target(stmt):
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    return None
+
+
+def _remove_renames(fn):
+    """Replace ``a`` by ``b`` after a top-level ``a = b`` when neither is ever reassigned."""
+    stores, _ = _counts(fn)
+    looped = _assigned_in_loops(fn)
+    params = {a.arg for a in fn.args.args}
+    mapping = {}
+    for stmt in fn.body:
+        a = _single_target(stmt)
+        if a is None or not isinstance(stmt.value, ast.Name):
+            continue
+        b = stmt.value.id
+        if stores[a] == 1 and a not in looped and b not in looped and \
+                (stores[b] == 1 or (b in params and stores[b] == 0)):
+            mapping[a] = mapping.get(b, b)
+    if mapping:
+        fn.body = [s for s in fn.body if _single_target(s) not in mapping]
+        _Rename(mapping).visit(fn)
+
+
+def _has_effects(expr) -> bool:
+    """Calls that change state in generated code: tape pushes and pops."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr in ("pop", "append") for n in ast.walk(expr))
+
+
+class _DropDead(ast.NodeTransformer):
+    def __init__(self, unread):
+        self.unread = unread
+        self.changed = False
+
+    def visit_Assign(self, node):
+        target = _single_target(node)
+        if target in self.unread and not _has_effects(node.value):
+            self.changed = True
+            return None
+        return node
+
+
+def _drop_dead(fn):
+    """Remove assignments to names that are never read, until none is left."""
+    while True:
+        stores, loads = _counts(fn)
+        unread = {n for n in stores if loads[n] == 0}
+        dropper = _DropDead(unread)
+        dropper.visit(fn)
+        if not dropper.changed:
+            return
+        _fill_empty_blocks(fn)
+
+
+def _fill_empty_blocks(fn):
+    """Drop ``for``/``if`` statements left with nothing to do; give empty bodies a ``pass``."""
+    for node in ast.walk(fn):
+        for field in ("body", "orelse"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            block[:] = [s for s in block if not _idle(s)]
+            if field == "body" and not block:
+                block.append(E.pass_())
+
+
+def _idle(stmt) -> bool:
+    if isinstance(stmt, ast.For):
+        return all(isinstance(s, ast.Pass) for s in stmt.body) and not stmt.orelse
+    if isinstance(stmt, ast.If):
+        return all(isinstance(s, ast.Pass) for s in stmt.body + stmt.orelse) and \
+            not _has_effects(stmt.test)
+    return False
+
+
 def simplify(fn: ast.FunctionDef) -> ast.FunctionDef:
     fn = _FoldConstants().visit(fn)
-    mapping = _top_level_renames(fn)
-    if mapping:
-        _drop_renames(fn, mapping)
-    return fn
+    _remove_renames(fn)
+    _drop_dead(fn)
+    return ast.fix_missing_locations(fn)
