@@ -15,31 +15,32 @@ import numpy as np
 
 from srcgrad import ir
 from srcgrad.errors import SrcgradError, WrtError
-from srcgrad.transforms import activity, emit, parse, reverse, simplify
+from srcgrad.transforms import activity, emit, infer_types, parse, reverse, simplify
 from srcgrad.transforms.lower import lower
 
 
 # --------------------------------------------------------------------------- kinds
 def arg_kind(value):
-    """(kind, ndim) describing an argument for specialization."""
+    """(kind, ndim, dtype name) describing an argument for specialization."""
     if isinstance(value, (bool, np.bool_)):
-        return ("bool", None)
+        return ("bool", None, None)
     if isinstance(value, (int, np.integer)):
-        return ("int", None)
-    if isinstance(value, (float, np.floating)):
-        return ("float", None)
+        return ("int", None, None)
+    if isinstance(value, np.floating):
+        return ("float", None, value.dtype.name)
+    if isinstance(value, float):
+        return ("float", None, "float64")
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.floating):
-            return ("array", value.ndim)
+            return ("array", value.ndim, value.dtype.name)
         if np.issubdtype(value.dtype, np.integer):
-            return ("intarray", value.ndim)
-        return ("otherarray", value.ndim)
-    return ("other", None)
+            return ("intarray", value.ndim, value.dtype.name)
+        return ("otherarray", value.ndim, value.dtype.name)
+    return ("other", None, None)
 
 
 def _is_float(value) -> bool:
-    kind, _ = arg_kind(value)
-    return kind in ("float", "array")
+    return arg_kind(value)[0] in ("float", "array")
 
 
 # --------------------------------------------------------------------------- compiled pair
@@ -77,12 +78,19 @@ class Transformed:
         if key in self.cache:
             self.last = self.cache[key]
             return self.last
-        kinds = dict(zip(self.param_names, kinds_key))
+        kinds = {p: k[:2] for p, k in zip(self.param_names, kinds_key)}
         fn_ir = self.lower(kinds)
+        base = self.fn.__name__ if self.fn.__name__.isidentifier() else "f"
+        typemap = {}
+        if infer_types.needs_types(fn_ir):
+            forward, namespace = reverse.build_forward(fn_ir, base)
+            typemap = infer_types.numba_types(forward, namespace, kinds_key)
+        if typemap:
+            infer_types.refine_kinds(fn_ir, typemap)
         wrt_names = [fn_ir.params[i] for i in wrt]
         active = activity.analyse(fn_ir, wrt_names)
-        fn_name = f"{self.fn.__name__}_vjp" if self.fn.__name__.isidentifier() else "f_vjp"
-        tree, namespace = reverse.build_vjp(fn_ir, active, wrt_names, fn_name)
+        fn_name = f"{base}_vjp"
+        tree, namespace = reverse.build_vjp(fn_ir, active, wrt_names, fn_name, typemap)
         tree = simplify.simplify(tree)
         source = emit.unparse(emit.module([tree])) + "\n"
         function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
@@ -227,7 +235,7 @@ class Derivative:
     def _latest(self):
         t = self.transformed
         if t.last is None:
-            t.compile(tuple(("float", None) for _ in t.param_names), self.wrt)
+            t.compile(tuple(("float", None, "float64") for _ in t.param_names), self.wrt)
         return t.last
 
 

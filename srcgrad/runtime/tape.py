@@ -11,8 +11,26 @@ import numpy as np
 
 
 def stack():
-    """A new, empty stack for one recorded value (``append`` / ``pop``)."""
+    """A new, empty stack for one recorded value (``append`` / ``pop``) of unknown type."""
     return []
+
+
+# Typed constructors: the generated code names the element type, so the Numba backend can
+# give each stack a concrete type (an empty list has none).  In Python they are all lists.
+TAPE_TYPES = ["f64", "f32", "i64", "bool"] + [f"{d}_{n}d" for d in ("f64", "f32", "i64")
+                                              for n in (1, 2, 3)]
+
+
+def _typed_stack(suffix):
+    def make():
+        return []
+    make.__name__ = make.__qualname__ = f"stack_{suffix}"
+    make.__doc__ = f"A new, empty stack of {suffix} values."
+    return make
+
+
+for _suffix in TAPE_TYPES:
+    globals()[f"stack_{_suffix}"] = _typed_stack(_suffix)
 
 
 def reversed_range(start, stop, step):

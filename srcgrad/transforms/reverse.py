@@ -34,6 +34,7 @@ from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import numpy_helpers as helpers_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
+from srcgrad.transforms.infer_types import tape_suffix
 from srcgrad.transforms.lower import GENERATED_GLOBALS
 from srcgrad.transforms.parse import find_lambda
 
@@ -199,8 +200,9 @@ class Block:
 
 
 class Reverse:
-    def __init__(self, fn: ir.Function, active: set, wrt: list[str]):
+    def __init__(self, fn: ir.Function, active: set, wrt: list[str], typemap=None):
         self.fn = fn
+        self.typemap = typemap or {}
         self.active = active
         self.wrt = wrt
         self.names = Names(fn)
@@ -670,7 +672,14 @@ class Reverse:
         return self.tapes[n]
 
     def tape_setup(self) -> list:
-        return [E.assign(self.tape(n), E.call(E.name("stack"), [])) for n in sorted(self.record)]
+        """One typed stack per recorded value (``stack()`` when the type is unknown)."""
+        out = []
+        for n in sorted(self.record):
+            suffix = tape_suffix(self.typemap[n]) if n in self.typemap else None
+            ctor = f"stack_{suffix}" if suffix else "stack"
+            self.names.namespace.setdefault(ctor, getattr(tape_rt, ctor))
+            out.append(E.assign(self.tape(n), E.call(E.name(ctor), [])))
+        return out
 
     # --------------------------------------------------------------- forward sweep
     def push(self, n) -> list:
@@ -820,9 +829,16 @@ def _read_names(stmts) -> set:
     return reader.names
 
 
-def build_vjp(fn: ir.Function, active: set, wrt: list[str], fn_name: str):
+def build_forward(fn: ir.Function, fn_name: str):
+    """The primal alone, as the forward sweep spells it (for type inference)."""
+    rev = Reverse(fn, set(), [])
+    body = rev.fwd_block(fn.body) + [E.return_(E.const(0))]
+    return E.function(fn_name, list(fn.params), _flatten(body)), rev.names.namespace
+
+
+def build_vjp(fn: ir.Function, active: set, wrt: list[str], fn_name: str, typemap=None):
     """The adjoint function's syntax tree and the namespace it runs in."""
-    rev = Reverse(fn, active, wrt)
+    rev = Reverse(fn, active, wrt, typemap)
     tree = rev.build(fn_name)
     tree.body = _flatten(tree.body)
     return tree, rev.names.namespace
