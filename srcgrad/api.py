@@ -221,7 +221,7 @@ class Derivative:
     def _compile(self, args):
         compiled = self.transformed.compile(_kinds_key(args), self.wrt)
         if self.jit:
-            _no_jit_yet()
+            return _jit(compiled)
         return compiled
 
     def _check_scalar_result(self, compiled, args):
@@ -239,10 +239,12 @@ class Derivative:
         return t.last
 
 
-def _no_jit_yet():
-    raise SrcgradError("jit=True (and differentiating a numba.njit function) needs the Numba "
-                       "backend, which is not implemented yet; use jit=False or pass the "
-                       "function's .py_func", construct="jit")
+def _jit(compiled):
+    try:
+        from srcgrad.backends import numba as numba_backend
+    except ImportError:
+        raise SrcgradError("jit=True needs Numba: pip install 'srcgrad[jit]'", construct="jit") from None
+    return numba_backend.jitted(compiled)
 
 
 def _scalar_output(value, fn, compiled=None):
@@ -285,7 +287,7 @@ def vjp(fn, *primals, jit: bool = False):
     _check_args(t, primals, wrt)
     compiled = t.compile(_kinds_key(primals), wrt)
     if jit or _is_numba_dispatcher(fn):
-        _no_jit_yet()
+        compiled = _jit(compiled)
     out = fn(*primals)
 
     def pullback(cotangent):

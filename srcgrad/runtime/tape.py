@@ -17,7 +17,7 @@ def stack():
 
 # Typed constructors: the generated code names the element type, so the Numba backend can
 # give each stack a concrete type (an empty list has none).  In Python they are all lists.
-TAPE_TYPES = ["f64", "f32", "i64", "bool"] + [f"{d}_{n}d" for d in ("f64", "f32", "i64")
+TAPE_TYPES = ["f64", "f32", "i64", "bool"] + [f"{d}_{n}d" for d in ("f64", "f32", "i64", "bool")
                                               for n in (1, 2, 3)]
 
 

@@ -95,7 +95,29 @@ def tape_suffix(t) -> str | None:
         return "i64"
     if isinstance(t, types.Float):
         return "f32" if t.bitwidth == 32 else "f64"
-    if isinstance(t, types.Array) and isinstance(t.dtype, (types.Float, types.Integer)):
-        dtype = "f32" if t.dtype == types.float32 else ("i64" if isinstance(t.dtype, types.Integer) else "f64")
-        return f"{dtype}_{t.ndim}d"
+    if isinstance(t, types.Array) and 1 <= t.ndim <= 3:
+        element = tape_suffix(t.dtype)
+        return f"{element}_{t.ndim}d" if element else None
+    return None
+
+
+def dummy_value(t):
+    """A value of Numba type ``t`` (unwrapping Optional) for a name that is not bound yet.
+
+    Python would raise NameError if such a name were read before being assigned, so any
+    value of the right type keeps the program's meaning while giving Numba one type.
+    """
+    from numba.core import types
+    if isinstance(t, types.Optional):
+        t = t.type
+    if isinstance(t, types.Boolean):
+        return E.const(False)
+    if isinstance(t, types.Integer):
+        return E.const(0)
+    if isinstance(t, types.Float):
+        return E.const(0.0)
+    if isinstance(t, types.Array):
+        dtype = {"float64": "float64", "float32": "float32", "int64": "int64", "bool": "bool_"}.get(str(t.dtype))
+        if dtype:
+            return E.call("np.empty", [E.tuple_([E.const(0)] * t.ndim)], {"dtype": E.dotted(f"np.{dtype}")})
     return None

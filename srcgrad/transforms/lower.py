@@ -231,7 +231,7 @@ class Lowerer:
         if isinstance(old, ir.Var) and old.name in self.groups:
             # in place on an owned buffer: u += e is u[...] = u + e
             value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
-            self.store_into(target.id, old, ir.Index((Ellipsis,)), value, node)
+            self.store_into(target.id, old, ir.Index((ir.Slice(),)), value, node)
             return
         if isinstance(old, ir.Var) and self.kinds.get(old.name) == "array" and old.name in self.params:
             self.refuse(node, f"'{target.id} {_opsym(node.op)}= ...' would modify the caller's "
@@ -929,10 +929,47 @@ def _opsym(op):
             gast.MatMult: "@", gast.FloorDiv: "//", gast.Mod: "%"}.get(type(op), "?")
 
 
+def settle_loop_integers(fn: ir.Function, kind) -> None:
+    """Find loop-carried values that are always integers (loop indices kept after a loop).
+
+    Lowering sees a loop body before it knows what the body yields, so carried values start
+    unknown.  An optimistic fixpoint over all loops settles which are integers.  Such a
+    value unbound before its loop starts at 0: Python would raise NameError reading it
+    after zero iterations, and 0 gives it a single type for Numba.
+    """
+    loops = [s for s in ir.walk(fn.body) if isinstance(s, (ir.For, ir.While))]
+    state = {n: "bottom" for s in loops for n in list(s.carried) + list(s.outs)}
+
+    def of(op):
+        if isinstance(op, ir.Const) and op.value is None:
+            return "bottom"
+        if isinstance(op, ir.Var) and op.name in state:
+            return state[op.name]
+        return kind(op)
+
+    changed = True
+    while changed:
+        changed = False
+        for s in loops:
+            for c, init, y, o in zip(s.carried, s.inits, s.yields, s.outs):
+                kinds = {of(init), of(y)} - {"bottom"}
+                new = "int" if kinds == {"int"} else ("bottom" if not kinds else None)
+                if new != state[c]:
+                    state[c] = state[o] = new
+                    changed = True
+    for s in loops:
+        for j, (c, init, o) in enumerate(zip(s.carried, s.inits, s.outs)):
+            if state[c] == "int":
+                fn.kinds[c] = fn.kinds[o] = "int"
+                if isinstance(init, ir.Const) and init.value is None:
+                    s.inits[j] = ir.Const(0)
+
+
 def lower(parsed, arg_kinds=None) -> ir.Function:
     """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim)."""
     lowerer = Lowerer(parsed, arg_kinds or {})
     fn = lowerer.lower_function()
+    settle_loop_integers(fn, lowerer.kind)
     fn.ndims = lowerer.ndims
     fn.result_loc = lowerer.result_loc or fn.loc
     ir.check(fn)

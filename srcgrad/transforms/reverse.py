@@ -34,7 +34,7 @@ from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import numpy_helpers as helpers_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.infer_types import tape_suffix
+from srcgrad.transforms.infer_types import dummy_value, tape_suffix
 from srcgrad.transforms.lower import GENERATED_GLOBALS
 from srcgrad.transforms.parse import find_lambda
 
@@ -723,7 +723,7 @@ class Reverse:
             orelse = self.fwd_block(s.else_body) + self._bind_outs(s.outs, s.else_yields)
             out.append(E.if_(E.operand(s.cond, names), then, orelse))
         elif isinstance(s, ir.For):
-            out += self._bind_outs(s.carried, s.inits)
+            out += self._bind_outs(s.carried, self._typed_inits(s))
             body = []
             for c in s.carried:
                 body += self.push(c)
@@ -736,7 +736,7 @@ class Reverse:
             out += self._bind_outs(s.outs, [ir.Var(c) for c in s.carried])
         elif isinstance(s, ir.While):
             trip = self.trip_name(s)
-            out += self._bind_outs(s.carried, s.inits)
+            out += self._bind_outs(s.carried, self._typed_inits(s))
             out.append(E.assign(trip, E.const(0)))
             body = []
             for c in s.carried:
@@ -757,12 +757,31 @@ class Reverse:
             out += self.push(n)
         return out
 
+    def _typed_inits(self, loop) -> list:
+        """Initial values, with names unbound before the loop given a value of their type."""
+        inits = []
+        for c, init in zip(loop.carried, loop.inits):
+            if isinstance(init, ir.Const) and init.value is None and c in self.typemap:
+                dummy = dummy_value(self.typemap[c])
+                if dummy is not None:
+                    init = _Expr(dummy)
+            inits.append(init)
+        return inits
+
     def _bind_outs(self, targets, values) -> list:
         pairs = [(t, v) for t, v in zip(targets, values) if not (isinstance(v, ir.Var) and v.name == t)]
         if not pairs:
             return []
         return [E.assign_many([self.names.var(t) for t, _ in pairs],
-                              [E.operand(v, self.names) for _, v in pairs])]
+                              [v.node if isinstance(v, _Expr) else E.operand(v, self.names)
+                               for _, v in pairs])]
+
+
+@dataclass(frozen=True)
+class _Expr:
+    """A ready-made expression standing where an IR operand is expected."""
+
+    node: ast.expr
 
 
 class _Unbroadcast(ast.NodeTransformer):

@@ -1,0 +1,305 @@
+"""The Numba backend: compile the generated adjoint with ``numba.njit``, text unchanged.
+
+The generated code calls small runtime helpers (``unbroadcast``, ``zeros_like``, typed
+stack constructors...).  Here each gets a Numba implementation through
+``numba.extending.overload`` on the very same Python function, so the namespace and the
+source stay identical between plain Python and jit mode; Numba picks the implementation
+by argument types at compile time, and scalars pay nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numba
+import numpy as np
+from numba import types
+from numba.core.errors import NumbaError
+from numba.extending import overload
+
+from srcgrad.errors import SrcgradError
+from srcgrad.runtime import broadcast, numpy_helpers, tape
+
+_SCALARS = (types.Number, types.Boolean)
+
+
+def _is_scalar(t) -> bool:
+    return isinstance(t, _SCALARS)
+
+
+# ----------------------------------------------------------------------- tape
+def _register_stack(suffix: str):
+    ctor = getattr(tape, f"stack_{suffix}")
+    parts = suffix.split("_")
+    dtype = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}[parts[0]]
+    if len(parts) == 1:
+        zero = dtype(0)
+
+        @overload(ctor, inline="always")
+        def _scalar_stack():
+            def impl():
+                return [zero for _ in range(0)]
+            return impl
+        return
+    ndim = int(parts[1][0])
+    shape = (0,) * ndim
+
+    @overload(ctor, inline="always")
+    def _array_stack():
+        def impl():
+            return [np.empty(shape, dtype) for _ in range(0)]
+        return impl
+
+
+for _suffix in tape.TAPE_TYPES:
+    _register_stack(_suffix)
+
+
+@overload(tape.reversed_range, inline="always")
+def _reversed_range(start, stop, step):
+    def impl(start, stop, step):
+        n = len(range(start, stop, step))
+        if n == 0:
+            return 0, 0, 1
+        return start + (n - 1) * step, start - step, -step
+    return impl
+
+
+@overload(tape.copy_value)
+def _copy_value(value):
+    if isinstance(value, types.Array):
+        return lambda value: value.copy()
+    return lambda value: value
+
+
+@overload(tape.add_at)
+def _add_at(target, index, value):
+    if isinstance(value, types.Array):
+        def impl(target, index, value):
+            for k in range(len(index)):
+                target[index[k]] += value[k]
+    else:
+        def impl(target, index, value):
+            for k in range(len(index)):
+                target[index[k]] += value
+    return impl
+
+
+# ----------------------------------------------------------------------- broadcasting
+@overload(numpy_helpers.zeros_like)
+@overload(broadcast.zeros_like)
+def _zeros_like(x):
+    if isinstance(x, types.Array):
+        return lambda x: np.zeros_like(x)
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: np.float32(0.0)
+    return lambda x: 0.0
+
+
+@overload(broadcast.unbroadcast)
+def _unbroadcast(g, x):
+    if _is_scalar(x):
+        if _is_scalar(g):
+            return lambda g, x: g
+        return lambda g, x: np.sum(g)
+    if not isinstance(x, types.Array):
+        return None
+    if _is_scalar(g):
+        return lambda g, x: np.full(x.shape, g)
+    if g.ndim == x.ndim == 1:
+        def impl(g, x):
+            if g.shape[0] == x.shape[0]:
+                return g
+            return np.full(x.shape, np.sum(g))
+        return impl
+    if g.ndim == 2 and x.ndim == 1:
+        def impl(g, x):
+            s = np.sum(g, axis=0)
+            if s.shape[0] == x.shape[0]:
+                return s
+            return np.full(x.shape, np.sum(s))
+        return impl
+    if g.ndim == x.ndim == 2:
+        def impl(g, x):
+            out = g
+            if x.shape[0] == 1 and g.shape[0] != 1:
+                out = np.sum(out, axis=0).reshape((1, out.shape[1]))
+            if x.shape[1] == 1 and g.shape[1] != 1:
+                out = np.sum(out, axis=1).reshape((out.shape[0], 1))
+            return out
+        return impl
+    return None
+
+
+@overload(numpy_helpers.unreduce)
+def _unreduce(g, a, axis=None, keepdims=False):
+    if _is_scalar(a):
+        return lambda g, a, axis=None, keepdims=False: g
+    if isinstance(axis, (types.NoneType, types.Omitted)) or axis is None:
+        def impl(g, a, axis=None, keepdims=False):
+            return np.full(a.shape, g)
+        return impl
+    return None
+
+
+@overload(numpy_helpers.reshape_as)
+def _reshape_as(g, x, order="C"):
+    if _is_scalar(x):
+        if _is_scalar(g):
+            return lambda g, x, order="C": g
+        return lambda g, x, order="C": g.ravel()[0]
+    return lambda g, x, order="C": np.ascontiguousarray(g).reshape(x.shape)
+
+
+@overload(np.ndim)
+def _np_ndim(x):
+    ndim = x.ndim if isinstance(x, types.Array) else 0
+    return lambda x: ndim
+
+
+@overload(np.size)
+def _np_size(x):
+    if isinstance(x, types.Array):
+        return lambda x: x.size
+    return lambda x: 1
+
+
+def _no_axis(axis) -> bool:
+    return axis is None or isinstance(axis, (types.NoneType, types.Omitted))
+
+
+@overload(numpy_helpers.reduced_count)
+def _reduced_count(a, axis=None):
+    if _no_axis(axis):
+        if isinstance(a, types.Array):
+            return lambda a, axis=None: a.size
+        return lambda a, axis=None: 1
+    return None
+
+
+@overload(numpy_helpers.centered)
+def _centered(a, axis=None):
+    if _is_scalar(a):
+        return lambda a, axis=None: a - a
+    if _no_axis(axis):
+        return lambda a, axis=None: a - np.mean(a)
+    return None
+
+
+@overload(numpy_helpers.extremum_mask)
+def _extremum_mask(a, ans, axis=None, keepdims=False):
+    if _is_scalar(a):
+        return lambda a, ans, axis=None, keepdims=False: 1.0
+    if _no_axis(axis):
+        def impl(a, ans, axis=None, keepdims=False):
+            hit = (a == ans).astype(a.dtype)
+            return hit / np.sum(hit)
+        return impl
+    return None
+
+
+@overload(numpy_helpers.winner_share)
+def _winner_share(x, y, ans):
+    if _is_scalar(x) and _is_scalar(y):
+        def impl(x, y, ans):
+            if x == ans:
+                return 0.5 if x == y else 1.0
+            return 0.0
+        return impl
+
+    def impl(x, y, ans):
+        return np.where(x == ans, np.where(x == y, 0.5, 1.0), 0.0)
+    return impl
+
+
+# ----------------------------------------------------------------------- products
+@overload(numpy_helpers.dot_grad_a)
+def _dot_grad_a(g, a, b):
+    if _is_scalar(a) or _is_scalar(b):
+        return lambda g, a, b: broadcast.unbroadcast(g * b, a)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * b
+    if a.ndim == 2 and b.ndim == 1:
+        return lambda g, a, b: np.outer(g, b)
+    if a.ndim == 2 and b.ndim == 2:
+        return lambda g, a, b: g @ b.T
+    return None
+
+
+@overload(numpy_helpers.dot_grad_b)
+def _dot_grad_b(g, a, b):
+    if _is_scalar(a) or _is_scalar(b):
+        return lambda g, a, b: broadcast.unbroadcast(g * a, b)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * a
+    if a.ndim == 2 and b.ndim == 1:
+        return lambda g, a, b: a.T @ g
+    if a.ndim == 2 and b.ndim == 2:
+        return lambda g, a, b: a.T @ g
+    return None
+
+
+@overload(numpy_helpers.matmul_grad_a)
+def _matmul_grad_a(g, a, b):
+    return _dot_grad_a(g, a, b)
+
+
+@overload(numpy_helpers.matmul_grad_b)
+def _matmul_grad_b(g, a, b):
+    return _dot_grad_b(g, a, b)
+
+
+# ----------------------------------------------------------------------- compile
+@dataclasses.dataclass
+class _Jitted:
+    """A compiled derivative: same fields as api.Compiled, ``function`` is the dispatcher."""
+
+    ir: object
+    source: str
+    function: object
+    params: list
+
+
+def jitted(compiled):
+    """The njit-compiled version of a generated adjoint (cached on ``compiled``)."""
+    cached = getattr(compiled, "_numba", None)
+    if cached is None:
+        dispatcher = numba.njit(compiled.function)
+        cached = _Jitted(compiled.ir, compiled.source, _Guarded(dispatcher, compiled), compiled.params)
+        compiled._numba = cached
+    return cached
+
+
+class _Guarded:
+    """Calls the dispatcher, turning Numba's compile failures into a located SrcgradError."""
+
+    def __init__(self, dispatcher, compiled):
+        self.dispatcher = dispatcher
+        self.compiled = compiled
+
+    def __call__(self, *args):
+        try:
+            return self.dispatcher(*args)
+        except NumbaError as exc:
+            first = _numba_reason(str(exc))
+            raise SrcgradError(
+                f"Numba could not compile the derivative of '{self.compiled.ir.name}' in nopython "
+                f"mode: {first}. Use jit=False, or see srcgrad.show() for the generated code",
+                self.compiled.ir.loc, "jit") from exc
+
+
+def _numba_reason(message: str) -> str:
+    """The informative part of a Numba error: what failed and on which generated line."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    reason = next((ln for ln in lines[1:] if not ln.startswith(("During:", "File", "def ", "<source"))),
+                  lines[0] if lines else "unknown error")
+    where = [ln for ln in lines if ln.startswith('File "<srcgrad')]
+    if where:
+        match = re.search(r'File "([^"]+)", line (\d+)', where[-1])
+        if match:
+            import linecache
+            code = linecache.getline(match.group(1), int(match.group(2))).strip()
+            reason += f" (generated line {match.group(2)}: {code})"
+    return reason
