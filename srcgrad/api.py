@@ -46,12 +46,14 @@ def _is_float(value) -> bool:
 # --------------------------------------------------------------------------- compiled pair
 @dataclass
 class Compiled:
-    """One specialization: the IR, the generated source and the callable."""
+    """One specialization: the IR, the generated source, the callable and its namespace."""
 
     ir: ir.Function
     source: str
     function: object
     params: list[str]
+    namespace: dict
+    name: str
 
 
 class Transformed:
@@ -68,6 +70,7 @@ class Transformed:
         self.parsed = parse.parse_function(fn)
         self.param_names = [p for p in inspect.signature(fn).parameters]
         self.cache: dict = {}
+        self.jitted: dict = {}
         self.last = None
 
     def lower(self, kinds: dict) -> ir.Function:
@@ -80,7 +83,7 @@ class Transformed:
             return self.last
         kinds = {p: k[:2] for p, k in zip(self.param_names, kinds_key)}
         fn_ir = self.lower(kinds)
-        base = self.fn.__name__ if self.fn.__name__.isidentifier() else "f"
+        base = _base_name(self.fn)
         typemap = {}
         if infer_types.needs_types(fn_ir):
             forward, namespace = reverse.build_forward(fn_ir, base)
@@ -94,7 +97,7 @@ class Transformed:
         tree = simplify.simplify(tree)
         source = emit.unparse(emit.module([tree])) + "\n"
         function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
-        compiled = Compiled(fn_ir, source, function, fn_ir.params)
+        compiled = Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name)
         self.cache[key] = compiled
         self.last = compiled
         return compiled
@@ -195,12 +198,13 @@ def _run(t: Transformed, args, wrt, seed_fn):
 class Derivative:
     """What ``grad`` and ``value_and_grad`` return: a callable with its generated code."""
 
-    def __init__(self, fn, wrt=0, with_value=False, jit=False):
+    def __init__(self, fn, wrt=0, with_value=False, jit=False, cache=None):
         self.fn = fn
         self.transformed = _transformed(fn)
         self.wrt, self.many = _normalize_wrt(wrt, self.transformed.param_names)
         self.with_value = with_value
         self.jit = jit or _is_numba_dispatcher(fn)
+        self.cache = _numba_caches(fn) if cache is None else cache
         functools.update_wrapper(self, self.transformed.fn)
 
     def __call__(self, *args):
@@ -219,13 +223,13 @@ class Derivative:
         return (value, result) if self.with_value else result
 
     def _compile(self, args):
-        compiled = self.transformed.compile(_kinds_key(args), self.wrt)
+        kinds_key = _kinds_key(args)
         if self.jit:
-            return _jit(compiled)
-        return compiled
+            return _jit_compile(self.transformed, kinds_key, self.wrt, self.cache)
+        return self.transformed.compile(kinds_key, self.wrt)
 
     def _check_scalar_result(self, compiled, args):
-        if isinstance(compiled.ir.result, ir.Seq):
+        if compiled.ir is not None and isinstance(compiled.ir.result, ir.Seq):
             _scalar_output((), self.transformed.fn, compiled)
 
     @property
@@ -239,12 +243,48 @@ class Derivative:
         return t.last
 
 
+def _base_name(fn) -> str:
+    return fn.__name__ if fn.__name__.isidentifier() else "f"
+
+
+def _numba_caches(fn) -> bool:
+    """A Numba dispatcher created with ``cache=True`` gets a disk-cached derivative too."""
+    cache = getattr(fn, "_cache", None)
+    return cache is not None and type(cache).__name__ != "NullCache"
+
+
 def _jit(compiled):
     try:
         from srcgrad.backends import numba as numba_backend
     except ImportError:
         raise SrcgradError("jit=True needs Numba: pip install 'srcgrad[jit]'", construct="jit") from None
     return numba_backend.jitted(compiled)
+
+
+def _jit_compile(t: Transformed, kinds_key, wrt, cache: bool):
+    """The Numba-compiled derivative, from the disk cache when ``cache`` is set."""
+    key = (kinds_key, wrt)
+    if key in t.jitted:
+        return t.jitted[key]
+    if not cache:
+        result = _jit(t.compile(kinds_key, wrt))
+    else:
+        from srcgrad.backends import cache as disk
+        from srcgrad.backends import numba as numba_backend
+        digest = disk.key(t.fn, kinds_key, wrt)
+        module = disk.load(digest)
+        compiled = None
+        if module is None:
+            compiled = t.compile(kinds_key, wrt)
+            module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
+        if module is None:               # not importable by name: compile in memory
+            result = _jit(compiled)
+        else:
+            name = f"{_base_name(t.fn)}_vjp"
+            result = numba_backend.jitted_cached(getattr(module, name), compiled,
+                                                 t.parsed.loc(t.parsed.node))
+    t.jitted[key] = result
+    return result
 
 
 def _scalar_output(value, fn, compiled=None):
@@ -262,18 +302,23 @@ def _scalar_output(value, fn, compiled=None):
     return value
 
 
-def grad(fn=None, wrt=0, *, jit: bool = False):
-    """The gradient of a scalar function w.r.t. the argument(s) ``wrt`` (positions or names)."""
+def grad(fn=None, wrt=0, *, jit: bool = False, cache: bool | None = None):
+    """The gradient of a scalar function w.r.t. the argument(s) ``wrt`` (positions or names).
+
+    ``jit=True`` compiles the derivative with Numba (the default for ``@numba.njit``
+    functions); ``cache=True`` keeps it on disk for later processes (the default for
+    ``@numba.njit(cache=True)`` functions).
+    """
     if fn is None:
-        return lambda f: Derivative(f, wrt, jit=jit)
-    return Derivative(fn, wrt, jit=jit)
+        return lambda f: Derivative(f, wrt, jit=jit, cache=cache)
+    return Derivative(fn, wrt, jit=jit, cache=cache)
 
 
-def value_and_grad(fn=None, wrt=0, *, jit: bool = False):
+def value_and_grad(fn=None, wrt=0, *, jit: bool = False, cache: bool | None = None):
     """Like ``grad`` but returns ``(value, gradient)``."""
     if fn is None:
-        return lambda f: Derivative(f, wrt, with_value=True, jit=jit)
-    return Derivative(fn, wrt, with_value=True, jit=jit)
+        return lambda f: Derivative(f, wrt, with_value=True, jit=jit, cache=cache)
+    return Derivative(fn, wrt, with_value=True, jit=jit, cache=cache)
 
 
 def vjp(fn, *primals, jit: bool = False):
@@ -287,7 +332,7 @@ def vjp(fn, *primals, jit: bool = False):
     _check_args(t, primals, wrt)
     compiled = t.compile(_kinds_key(primals), wrt)
     if jit or _is_numba_dispatcher(fn):
-        compiled = _jit(compiled)
+        compiled = _jit_compile(t, _kinds_key(primals), wrt, _numba_caches(fn))
     out = fn(*primals)
 
     def pullback(cotangent):

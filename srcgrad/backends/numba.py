@@ -10,6 +10,7 @@ by argument types at compile time, and scalars pay nothing.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import numba
 import numpy as np
@@ -264,28 +265,35 @@ def jitted(compiled):
     """The njit-compiled version of a generated adjoint (cached on ``compiled``)."""
     cached = getattr(compiled, "_numba", None)
     if cached is None:
-        dispatcher = numba.njit(compiled.function)
-        cached = _Jitted(compiled.ir, compiled.source, _Guarded(dispatcher, compiled), compiled.params)
+        guarded = _Guarded(numba.njit(compiled.function), compiled.ir.name, compiled.ir.loc)
+        cached = _Jitted(compiled.ir, compiled.source, guarded, compiled.params)
         compiled._numba = cached
     return cached
+
+
+def jitted_cached(function, compiled, loc):
+    """A derivative imported from the disk cache, compiled with Numba's own disk cache."""
+    source = compiled.source if compiled is not None else inspect.getsource(function)
+    guarded = _Guarded(numba.njit(cache=True)(function), function.__name__, loc)
+    return _Jitted(getattr(compiled, "ir", None), source, guarded, None)
 
 
 class _Guarded:
     """Calls the dispatcher, turning Numba's compile failures into a located SrcgradError."""
 
-    def __init__(self, dispatcher, compiled):
+    def __init__(self, dispatcher, name, loc):
         self.dispatcher = dispatcher
-        self.compiled = compiled
+        self.name = name
+        self.loc = loc
 
     def __call__(self, *args):
         try:
             return self.dispatcher(*args)
         except NumbaError as exc:
-            first = _numba_reason(str(exc))
             raise SrcgradError(
-                f"Numba could not compile the derivative of '{self.compiled.ir.name}' in nopython "
-                f"mode: {first}. Use jit=False, or see srcgrad.show() for the generated code",
-                self.compiled.ir.loc, "jit") from exc
+                f"Numba could not compile the derivative of '{self.name}' in nopython mode: "
+                f"{_numba_reason(str(exc))}. Use jit=False, or see srcgrad.show() for the "
+                f"generated code", self.loc, "jit") from exc
 
 
 def _numba_reason(message: str) -> str:

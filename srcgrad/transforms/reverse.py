@@ -38,7 +38,7 @@ from srcgrad.transforms.infer_types import dummy_value, tape_suffix
 from srcgrad.transforms.lower import GENERATED_GLOBALS
 from srcgrad.transforms.parse import find_lambda
 
-CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos,
+CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos, operator.pow,
                    operator.truediv, operator.floordiv, operator.mod, len, min, max, abs}
 
 
@@ -625,12 +625,13 @@ class Reverse:
         order = {n: i for i, n in enumerate(local)}
         plan: dict[str, object] = {}
         pending = list(needed)
+        memo: dict[str, bool] = {}
         while pending:
             n = pending.pop()
             if n in plan:
                 continue
             s = local.get(n)
-            if self._recomputable(s, local):
+            if self._rebuildable(n, local, memo):
                 plan[n] = s
                 for op in ir.used_operands(s):
                     for dep in ir.operand_vars(op):
@@ -647,6 +648,20 @@ class Reverse:
             else:
                 stmts.append(self.fwd_simple(how))
         return stmts
+
+    def _rebuildable(self, n, local, memo) -> bool:
+        """Whether ``n`` can be recomputed from visible values and carried values alone.
+
+        A value whose inputs would themselves need the tape is taped directly instead:
+        one entry per iteration rather than one per input.
+        """
+        if n not in memo:
+            s = local.get(n)
+            memo[n] = False
+            if s is not None and self._recomputable(s, local):
+                deps = [d for op in ir.used_operands(s) for d in ir.operand_vars(op) if d in local]
+                memo[n] = all(local[d] is None or self._rebuildable(d, local, memo) for d in deps)
+        return memo[n]
 
     def _recomputable(self, s, local) -> bool:
         """Cheap pure statements whose inputs are visible are recomputed instead of taped."""

@@ -94,6 +94,94 @@ def _remove_renames(fn):
         _Rename(mapping).visit(fn)
 
 
+def _loads(node, name) -> int:
+    return sum(1 for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == name
+               and isinstance(n.ctx, ast.Load))
+
+
+def _stores(node, name) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store):
+            return True
+        if isinstance(n, (ast.AugAssign, ast.For)) and isinstance(getattr(n, "target", None), ast.Name) \
+                and n.target.id == name:
+            return True
+    return False
+
+
+def _safe_to_forward(rest, a, b) -> bool:
+    """Every read of ``a`` in ``rest`` still sees the value ``b`` had at the copy."""
+    b_changed = False
+    for stmt in rest:
+        uses = _loads(stmt, a)
+        changes = _stores(stmt, b)
+        if uses and (b_changed or (changes and not isinstance(stmt, (ast.Assign, ast.AugAssign)))):
+            return False
+        b_changed = b_changed or changes
+    return True
+
+
+def _propagate_copies(block, stores, loads):
+    """Within a block, read ``b`` instead of ``a`` after ``a = b`` when that is safe."""
+    i = 0
+    while i < len(block):
+        stmt = block[i]
+        a = _single_target(stmt)
+        if a and isinstance(stmt.value, ast.Name) and stores[a] == 1 and a != stmt.value.id:
+            b = stmt.value.id
+            rest = block[i + 1:]
+            if sum(_loads(r, a) for r in rest) == loads[a] and _safe_to_forward(rest, a, b):
+                for r in rest:
+                    _Rename({a: b}).visit(r)
+                loads[b] += loads[a]
+                del block[i]
+                continue
+        for field in ("body", "orelse"):
+            sub = getattr(stmt, field, None)
+            if isinstance(sub, list):
+                _propagate_copies(sub, stores, loads)
+        i += 1
+
+
+def _fuse_moves(block, stores, loads):
+    """``a = expr; b = a`` with ``a`` used nowhere else becomes ``b = expr``; ``b = b`` goes."""
+    out = []
+    for stmt in block:
+        target = _single_target(stmt)
+        if target and isinstance(stmt.value, ast.Name) and stmt.value.id == target:
+            continue
+        if (target and isinstance(stmt.value, ast.Name) and out and _single_target(out[-1])
+                == stmt.value.id and stores[stmt.value.id] == 1 and loads[stmt.value.id] == 1):
+            out[-1].targets = [E.store_name(target)]
+            continue
+        for field in ("body", "orelse"):
+            sub = getattr(stmt, field, None)
+            if isinstance(sub, list):
+                sub[:] = _fuse_moves(sub, stores, loads)
+                if field == "body" and not sub:
+                    sub.append(E.pass_())
+        out.append(stmt)
+    return out
+
+
+def _tidy_names(fn):
+    """``s_2`` becomes ``s`` when no other name with that stem is left in the function."""
+    import re
+    names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | {a.arg for a in fn.args.args}
+    stems: dict[str, list[str]] = {}
+    for name in names:
+        match = re.fullmatch(r"(.+)_\d+", name)
+        if match:
+            stems.setdefault(match.group(1), []).append(name)
+    mapping = {versions[0]: stem for stem, versions in stems.items()
+               if len(versions) == 1 and stem not in names}
+    if not mapping:
+        return
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and node.id in mapping:
+            node.id = mapping[node.id]
+
+
 def _has_effects(expr) -> bool:
     """Calls that change state in generated code: tape pushes and pops."""
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
@@ -149,5 +237,9 @@ def _idle(stmt) -> bool:
 def simplify(fn: ast.FunctionDef) -> ast.FunctionDef:
     fn = _FoldConstants().visit(fn)
     _remove_renames(fn)
+    stores, loads = _counts(fn)
+    _propagate_copies(fn.body, stores, loads)
+    fn.body = _fuse_moves(fn.body, *_counts(fn))
     _drop_dead(fn)
+    _tidy_names(fn)
     return ast.fix_missing_locations(fn)
