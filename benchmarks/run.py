@@ -1,6 +1,6 @@
 """Benchmark srcgrad's Numba-compiled gradients against Numba primals and hand adjoints.
 
-    python benchmarks/run.py            # full sizes (a few minutes at most)
+    python benchmarks/run.py            # full sizes (about 20 s)
     python benchmarks/run.py --quick    # small sizes, short timing budget (smoke run, < 60 s)
     python benchmarks/run.py --only heat --show   # one kernel, and print srcgrad's code
 
@@ -18,8 +18,9 @@ Everything is measured in one process.  Per kernel (see benchmarks/kernels.py):
    (0.1 s with --quick), with time.perf_counter.
 
 The srcgrad gradient is timed through the public callable (``df(*args)``), which adds
-a few microseconds of Python argument checking around the compiled code; the column
-``srcgrad core`` times the compiled Numba dispatcher alone, for comparison.
+~10 µs of Python argument checking and result casting around the compiled code; the
+column ``srcgrad core`` times the compiled Numba dispatcher alone (reached through the
+private ``Derivative._compile``; "n/a" if that changes), for comparison.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 
 import srcgrad
 import srcgrad.errors
-from tests.helpers import assert_grad
+from tests.helpers import assert_grad, numeric_grad
 
 # --------------------------------------------------------------------------- inputs
 _rng = np.random.default_rng(20240611)
@@ -1310,6 +1310,13 @@ def zip_range(x):
     return s
 
 
+def while_product_until(x):
+    p = x
+    while p < 5.0:
+        p = p * (1.0 + x)
+    return p
+
+
 def enumerate_zip(x, y):
     s = 0.0
     for i, (a, b) in enumerate(zip(x, y)):
@@ -1594,7 +1601,7 @@ def test_linear_recurrence_records_nothing():
     np.testing.assert_allclose(gx, np.full(5, 0.7), rtol=1e-12)
     assert gc == pytest.approx(np.sum(X5), rel=1e-12)
     src = _source(df, X5, 0.7)
-    assert ".append(" not in src, src
+    assert ".append(" not in src and "stack" not in src and "hist_" not in src, src
 
 
 def test_product_recurrence_records():
@@ -1604,7 +1611,18 @@ def test_product_recurrence_records():
     expected = np.array([np.prod(np.delete(X5, i)) for i in range(5)])
     np.testing.assert_allclose(g, expected, rtol=1e-12)
     src = _source(df, X5)
-    assert ".append(" in src, src
+    # a range loop's trip count is known on entry: one preallocated float64 history
+    assert "hist_f64(" in src and ".append(" not in src, src
+
+
+def test_while_loop_records_on_a_stack():
+    df = srcgrad.value_and_grad(while_product_until)
+    value, g = df(0.3)
+    assert value == pytest.approx(while_product_until(0.3), rel=1e-12)
+    np.testing.assert_allclose(g, numeric_grad(while_product_until, [0.3], 0), rtol=1e-6)
+    src = _source(df, 0.3)
+    # unknown trip count: a typed stack, pushed each iteration and popped in reverse
+    assert "stack_f64()" in src and ".append(" in src and ".pop()" in src, src
 
 
 def test_straight_line_records_nothing():
@@ -1612,7 +1630,7 @@ def test_straight_line_records_nothing():
     value, _ = df(W34, X4)
     assert value == pytest.approx(readme(W34, X4), rel=1e-12)
     src = _source(df, W34, X4)
-    assert ".append(" not in src and "stack()" not in src, src
+    assert ".append(" not in src and "stack" not in src and "hist_" not in src, src
 
 
 def test_grad_matches_value_and_grad():

@@ -56,6 +56,19 @@ for _suffix in tape.TAPE_TYPES:
     _register_stack(_suffix)
 
 
+def _register_history(ctor, dtype):
+    @overload(ctor, inline="always")
+    def _history(n):
+        def impl(n):
+            return np.empty(max(n, 0), dtype)
+        return impl
+
+
+for _ctor, _dtype in ((tape.hist_f64, np.float64), (tape.hist_f32, np.float32),
+                      (tape.hist_i64, np.int64), (tape.hist_bool, np.bool_)):
+    _register_history(_ctor, _dtype)
+
+
 @overload(tape.reversed_range, inline="always")
 def _reversed_range(start, stop, step):
     def impl(start, stop, step):

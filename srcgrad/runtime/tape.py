@@ -33,6 +33,28 @@ for _suffix in TAPE_TYPES:
     globals()[f"stack_{_suffix}"] = _typed_stack(_suffix)
 
 
+# Histories: for a range loop whose trip count is known on entry, one preallocated array
+# per recorded value, written and read at the iteration's position (no growth, no pops).
+def hist_f64(n):
+    """A history of ``n`` float64 values."""
+    return np.empty(max(n, 0), np.float64)
+
+
+def hist_f32(n):
+    """A history of ``n`` float32 values."""
+    return np.empty(max(n, 0), np.float32)
+
+
+def hist_i64(n):
+    """A history of ``n`` integers."""
+    return np.empty(max(n, 0), np.int64)
+
+
+def hist_bool(n):
+    """A history of ``n`` branch decisions."""
+    return np.empty(max(n, 0), np.bool_)
+
+
 def reversed_range(start, stop, step):
     """(start, stop, step) of ``range`` visiting ``range(start, stop, step)`` backwards."""
     n = len(range(start, stop, step))

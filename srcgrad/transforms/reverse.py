@@ -189,6 +189,7 @@ class Block:
     in_loop: bool
     initialized: set = field(default_factory=set)
     parent: "Block | None" = None
+    history_loop: "ir.For | None" = None     # values here are taped in this loop's histories
 
     def is_initialized(self, v):
         b = self
@@ -212,6 +213,7 @@ class Reverse:
         self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
                               if isinstance(s, ir.Store) and s.target in fn.buffer_group}
         self._top_positions()
+        self.history: dict[str, ir.For] = {}   # values written to a loop's history
         self.record: set[str] = set()      # values pushed on a tape in the forward sweep
         self.snapshot: set[str] = set()    # top-level arrays copied before being overwritten
         self.trip_names: dict[int, str] = {}
@@ -550,7 +552,10 @@ class Reverse:
         defs = self._defs(s.body) | set(s.carried)
         if isinstance(s, ir.For):
             defs.add(s.index)
-        sub = Block(defs=defs, in_loop=True, parent=block)
+        # a range loop outside any other loop knows its trip count on entry: its values go
+        # into preallocated histories indexed by the iteration, not onto stacks
+        outermost_range = isinstance(s, ir.For) and not block.in_loop
+        sub = Block(defs=defs, in_loop=True, parent=block, history_loop=s if outermost_range else None)
         code: list = []
         # the adjoint arriving at the end of an iteration flows into what the body yielded
         for j in live:
@@ -642,7 +647,11 @@ class Reverse:
         stmts = []
         for n in sorted(plan, key=lambda k: order[k]):
             how = plan[n]
-            if how == "pop":
+            if how == "pop" and block.history_loop is not None and self._history_suffix(n):
+                self.history[n] = block.history_loop
+                stmts.append(E.assign(n, E.subscript(E.name(self.tape(n)),
+                                                     self.iteration(block.history_loop))))
+            elif how == "pop":
                 self.record.add(n)
                 stmts.append(E.assign(n, E.call(E.attr(E.name(self.tape(n)), "pop"), [])))
             else:
@@ -697,7 +706,43 @@ class Reverse:
         return out
 
     # --------------------------------------------------------------- forward sweep
+    def _history_suffix(self, n):
+        """The history constructor suffix for ``n`` (typed scalars only), else None."""
+        suffix = tape_suffix(self.typemap[n]) if n in self.typemap else None
+        return suffix if suffix in ("f64", "f32", "i64", "bool") else None
+
+    def iteration(self, loop: ir.For) -> ast.expr:
+        """The 0-based iteration number of a range loop, from its index."""
+        index = E.name(self.names.var(loop.index))
+        start = E.operand(loop.start, self.names)
+        zero_start = isinstance(loop.start, ir.Const) and loop.start.value == 0
+        offset = index if zero_start else E.sub(index, start)
+        if isinstance(loop.step, ir.Const) and loop.step.value == 1:
+            return offset
+        return E.binop(ast.FloorDiv, offset, E.operand(loop.step, self.names))
+
+    def range_args(self, loop: ir.For) -> list:
+        """``range`` arguments as a person writes them (``range(n)``, ``range(1, n)``...)."""
+        args = [E.operand(o, self.names) for o in (loop.start, loop.stop, loop.step)]
+        if isinstance(loop.step, ir.Const) and loop.step.value == 1:
+            zero = isinstance(loop.start, ir.Const) and loop.start.value == 0
+            return args[1:2] if zero else args[:2]
+        return args
+
+    def history_setup(self, loop: ir.For) -> list:
+        """Allocate, before ``loop``, one history per value it records."""
+        out = []
+        for n in sorted(v for v, lp in self.history.items() if lp is loop):
+            ctor = f"hist_{self._history_suffix(n)}"
+            self.names.namespace.setdefault(ctor, getattr(tape_rt, ctor))
+            span = E.call("range", self.range_args(loop))
+            out.append(E.assign(self.tape(n), E.call(E.name(ctor), [E.call("len", [span])])))
+        return out
+
     def push(self, n) -> list:
+        if n in self.history:
+            target = E.subscript(E.name(self.tape(n)), self.iteration(self.history[n]), store=True)
+            return [E.assign(target, E.name(n))]
         if n in self.record:
             value = E.name(n)
             if self.fn.kinds.get(n) == "buffer" or n in self.mutable and self.mutated_later(n):
@@ -738,16 +783,14 @@ class Reverse:
             orelse = self.fwd_block(s.else_body) + self._bind_outs(s.outs, s.else_yields)
             out.append(E.if_(E.operand(s.cond, names), then, orelse))
         elif isinstance(s, ir.For):
+            out += self.history_setup(s)
             out += self._bind_outs(s.carried, self._typed_inits(s))
             body = []
             for c in s.carried:
                 body += self.push(c)
             body += self.fwd_block(s.body)
             body += self._bind_outs(s.carried, s.yields)
-            args = [E.operand(o, names) for o in (s.start, s.stop, s.step)]
-            if isinstance(s.step, ir.Const) and s.step.value == 1:
-                args = args[1:2] if isinstance(s.start, ir.Const) and s.start.value == 0 else args[:2]
-            out.append(E.for_range(names.var(s.index), args, body))
+            out.append(E.for_range(names.var(s.index), self.range_args(s), body))
             out += self._bind_outs(s.outs, [ir.Var(c) for c in s.carried])
         elif isinstance(s, ir.While):
             trip = self.trip_name(s)
