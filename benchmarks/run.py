@@ -19,8 +19,8 @@ Everything is measured in one process.  Per kernel (see benchmarks/kernels.py):
 
 The srcgrad gradient is timed through the public callable (``df(*args)``), which adds
 ~10 µs of Python argument checking and result casting around the compiled code; the
-column ``srcgrad core`` times the compiled Numba dispatcher alone (reached through the
-private ``Derivative._compile``; "n/a" if that changes), for comparison.
+column ``srcgrad core`` times the compiled Numba dispatcher alone (reached through
+``Derivative.compile``; "n/a" if that changes), for comparison.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def compare(got, want, rtol=RTOL):
 def srcgrad_core(df, args):
     """The compiled Numba dispatcher behind df, called as f(*args, seed); None if unknown."""
     try:
-        compiled = df._compile(args)
+        compiled = df.compile(*args)
         dispatcher = compiled.function.dispatcher
     except Exception:
         return None
@@ -155,11 +155,11 @@ def run_kernel(name, quick, min_time, show):
     row["cold_transform"] = None
     try:
         t0 = time.perf_counter()
-        if hasattr(df, "_compile"):
+        if hasattr(df, "compile"):
             # the same work as the first df(*args), split in two: the source transform
-            # (private Derivative._compile, which caches it), then the call that
-            # compiles the generated code with Numba and runs it once
-            df._compile(args)
+            # (Derivative.compile, which caches it), then the call that compiles the
+            # generated code with Numba and runs it once
+            df.compile(*args)
             row["cold_transform"] = time.perf_counter() - t0
         grads = as_tuple(df(*args))
         row["cold_grad"] = time.perf_counter() - t0

@@ -20,8 +20,25 @@ from srcgrad.transforms.lower import lower
 
 
 # --------------------------------------------------------------------------- kinds
+_FLOAT64 = ("float", None, "float64")
+_DTYPE_NAMES: dict = {}
+
+
 def arg_kind(value):
-    """(kind, ndim, dtype name) describing an argument for specialization."""
+    """(kind, ndim, dtype name) describing an argument for specialization.
+
+    Called on every gradient call, so the common cases are tested first and cheaply.
+    """
+    cls = type(value)
+    if cls is float:
+        return _FLOAT64
+    if cls is np.ndarray:
+        dtype = value.dtype
+        name = _DTYPE_NAMES.get(dtype)
+        if name is None:
+            name = _DTYPE_NAMES[dtype] = dtype.name
+        kind = {"f": "array", "i": "intarray", "u": "intarray"}.get(dtype.kind, "otherarray")
+        return (kind, value.ndim, name)
     if isinstance(value, (bool, np.bool_)):
         return ("bool", None, None)
     if isinstance(value, (int, np.integer)):
@@ -29,13 +46,7 @@ def arg_kind(value):
     if isinstance(value, np.floating):
         return ("float", None, value.dtype.name)
     if isinstance(value, float):
-        return ("float", None, "float64")
-    if isinstance(value, np.ndarray):
-        if np.issubdtype(value.dtype, np.floating):
-            return ("array", value.ndim, value.dtype.name)
-        if np.issubdtype(value.dtype, np.integer):
-            return ("intarray", value.ndim, value.dtype.name)
-        return ("otherarray", value.ndim, value.dtype.name)
+        return _FLOAT64
     return ("other", None, None)
 
 
@@ -149,12 +160,13 @@ def _normalize_wrt(wrt, params: list[str]) -> tuple[tuple[int, ...], bool]:
     return tuple(out), many
 
 
-def _check_args(t: Transformed, args, wrt):
+def _check_args(t: Transformed, args, wrt, kinds=None):
     if len(args) != len(t.param_names):
         raise SrcgradError(f"{t.fn.__name__}() takes {len(t.param_names)} arguments "
                            f"({', '.join(t.param_names)}), {len(args)} given")
+    kinds = kinds or _kinds_key(args)
     for i in wrt:
-        if not _is_float(args[i]):
+        if kinds[i][0] not in ("float", "array"):
             kind = type(args[i]).__name__
             if isinstance(args[i], np.ndarray):
                 kind = f"array of {args[i].dtype}"
@@ -209,8 +221,9 @@ class Derivative:
 
     def __call__(self, *args):
         t = self.transformed
-        _check_args(t, args, self.wrt)
-        compiled = self._compile(args)
+        kinds = _kinds_key(args)
+        _check_args(t, args, self.wrt, kinds)
+        compiled = self._compile(kinds)
         self._check_scalar_result(compiled, args)
         try:
             value, grads = compiled.function(*args, 1.0)
@@ -222,8 +235,17 @@ class Derivative:
         result = grads if self.many else grads[0]
         return (value, result) if self.with_value else result
 
-    def _compile(self, args):
-        kinds_key = _kinds_key(args)
+    def compile(self, *args):
+        """Transform (and with jit, prepare Numba for) these argument types without running.
+
+        Returns the compiled derivative: ``.source`` is its generated code and
+        ``.function(*args, seed)`` returns ``(value, gradients)``.
+        """
+        kinds = _kinds_key(args)
+        _check_args(self.transformed, args, self.wrt, kinds)
+        return self._compile(kinds)
+
+    def _compile(self, kinds_key):
         if self.jit:
             return _jit_compile(self.transformed, kinds_key, self.wrt, self.cache)
         return self.transformed.compile(kinds_key, self.wrt)

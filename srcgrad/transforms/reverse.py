@@ -182,6 +182,16 @@ def inline_rule(rule, names: Names, args: dict[str, ast.expr]) -> ast.expr:
 
 # ----------------------------------------------------------------------- the pass
 @dataclass
+class Layout:
+    """How a loop's recorded values map into histories allocated before ``root``."""
+
+    root: "ir.For"                 # the outermost loop: histories are allocated before it
+    index: object                  # () -> expression: the slot of the current iteration
+    size: object                   # () -> expression: slots needed, valid before root
+    root_setup: list               # trip counts of inner loops, computed before root
+
+
+@dataclass
 class Block:
     """Reverse-sweep state of one block: what is defined here and what has an adjoint."""
 
@@ -189,7 +199,7 @@ class Block:
     in_loop: bool
     initialized: set = field(default_factory=set)
     parent: "Block | None" = None
-    history_loop: "ir.For | None" = None     # values here are taped in this loop's histories
+    history: "Layout | None" = None     # values here are taped in preallocated histories
 
     def is_initialized(self, v):
         b = self
@@ -213,7 +223,8 @@ class Reverse:
         self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
                               if isinstance(s, ir.Store) and s.target in fn.buffer_group}
         self._top_positions()
-        self.history: dict[str, ir.For] = {}   # values written to a loop's history
+        self.history: dict[str, Layout] = {}   # values written to a loop's history
+        self._inside: dict[int, set] = {}
         self.record: set[str] = set()      # values pushed on a tape in the forward sweep
         self.snapshot: set[str] = set()    # top-level arrays copied before being overwritten
         self.trip_names: dict[int, str] = {}
@@ -552,10 +563,7 @@ class Reverse:
         defs = self._defs(s.body) | set(s.carried)
         if isinstance(s, ir.For):
             defs.add(s.index)
-        # a range loop outside any other loop knows its trip count on entry: its values go
-        # into preallocated histories indexed by the iteration, not onto stacks
-        outermost_range = isinstance(s, ir.For) and not block.in_loop
-        sub = Block(defs=defs, in_loop=True, parent=block, history_loop=s if outermost_range else None)
+        sub = Block(defs=defs, in_loop=True, parent=block, history=self.layout(s, block))
         code: list = []
         # the adjoint arriving at the end of an iteration flows into what the body yielded
         for j in live:
@@ -647,10 +655,9 @@ class Reverse:
         stmts = []
         for n in sorted(plan, key=lambda k: order[k]):
             how = plan[n]
-            if how == "pop" and block.history_loop is not None and self._history_suffix(n):
-                self.history[n] = block.history_loop
-                stmts.append(E.assign(n, E.subscript(E.name(self.tape(n)),
-                                                     self.iteration(block.history_loop))))
+            if how == "pop" and block.history is not None and self._history_suffix(n):
+                self.history[n] = block.history
+                stmts.append(E.assign(n, E.subscript(E.name(self.tape(n)), block.history.index())))
             elif how == "pop":
                 self.record.add(n)
                 stmts.append(E.assign(n, E.call(E.attr(E.name(self.tape(n)), "pop"), [])))
@@ -729,19 +736,74 @@ class Reverse:
             return args[1:2] if zero else args[:2]
         return args
 
+    def layout(self, loop, block: Block) -> "Layout | None":
+        """Where values recorded in ``loop``'s body go when its trip count is known early.
+
+        A range loop outside other loops, and a range loop directly in the body of such a
+        loop whose bounds do not change from one outer iteration to the next, get one
+        preallocated history per recorded value, indexed by the (combined) iteration
+        number.  Everything else records on stacks.
+        """
+        if not isinstance(loop, ir.For):
+            return None
+        if not block.in_loop:
+            size = E.call("len", [E.call("range", self.range_args(loop))])
+            return Layout(loop, lambda: self.iteration(loop), lambda: size, [])
+        outer = block.history
+        if outer is None:
+            return None
+        hoisted = [self._hoist(op, outer.root) for op in (loop.start, loop.stop, loop.step)]
+        if any(h is None for h in hoisted):
+            return None
+        if isinstance(loop.step, ir.Const) and loop.step.value == 1:
+            zero = isinstance(loop.start, ir.Const) and loop.start.value == 0
+            hoisted = hoisted[1:2] if zero else hoisted[:2]
+        trips = self.names.fresh(f"trips_{self.names.var(loop.index)}")
+        outer.root_setup.append(E.assign(trips, E.call("len", [E.call("range", hoisted)])))
+        return Layout(outer.root,
+                      lambda: E.add(E.mul(outer.index(), E.name(trips)), self.iteration(loop)),
+                      lambda: E.mul(outer.size(), E.name(trips)), outer.root_setup)
+
+    def _hoist(self, op, root: ir.For):
+        """``op`` as an expression valid before ``root`` starts, or None if it varies."""
+        if isinstance(op, ir.Const):
+            return E.operand(op, self.names)
+        if not isinstance(op, ir.Var):
+            return None
+        inside = self._loop_names(root)
+        if op.name not in inside:
+            return E.name(self.names.var(op.name))
+        stmt = self.stmt_of.get(op.name)
+        if not (isinstance(stmt, ir.Call) and stmt.fn in CHEAP_RECOMPUTE and not stmt.kwargs
+                and any(stmt is st for st in root.body)):
+            return None
+        args = [self._hoist(a, root) for a in stmt.args]
+        if any(a is None for a in args):
+            return None
+        mapping = {a.name: h for a, h in zip(stmt.args, args) if isinstance(a, ir.Var)}
+        return _Substitute(mapping, lambda node: node).visit(E.primal_call(stmt, self.names))
+
+    def _loop_names(self, loop) -> set:
+        key = id(loop)
+        if key not in self._inside:
+            self._inside[key] = self._inner_defs(loop) | {loop.index}
+        return self._inside[key]
+
     def history_setup(self, loop: ir.For) -> list:
-        """Allocate, before ``loop``, one history per value it records."""
+        """Allocate, before ``loop``, the histories of values recorded in it (or loops in it)."""
         out = []
-        for n in sorted(v for v, lp in self.history.items() if lp is loop):
+        layouts = [lay for lay in self.history.values() if lay.root is loop]
+        if layouts:
+            out += layouts[0].root_setup
+        for n in sorted(v for v, lay in self.history.items() if lay.root is loop):
             ctor = f"hist_{self._history_suffix(n)}"
             self.names.namespace.setdefault(ctor, getattr(tape_rt, ctor))
-            span = E.call("range", self.range_args(loop))
-            out.append(E.assign(self.tape(n), E.call(E.name(ctor), [E.call("len", [span])])))
+            out.append(E.assign(self.tape(n), E.call(E.name(ctor), [self.history[n].size()])))
         return out
 
     def push(self, n) -> list:
         if n in self.history:
-            target = E.subscript(E.name(self.tape(n)), self.iteration(self.history[n]), store=True)
+            target = E.subscript(E.name(self.tape(n)), self.history[n].index(), store=True)
             return [E.assign(target, E.name(n))]
         if n in self.record:
             value = E.name(n)
