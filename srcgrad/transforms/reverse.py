@@ -317,6 +317,9 @@ class Reverse:
         self.owner_block(v, block).initialized.add(v)
 
     def zeros(self, v):
+        """A zero adjoint for ``v``: a literal for float64 scalars, else ``zeros_like(v)``."""
+        if v in self.typemap and tape_suffix(self.typemap[v]) == "f64":
+            return E.const(0.0)
         return E.call(E.name("zeros_like"), [E.name(self.names.var(v))])
 
     def init_zero(self, v, block: Block, out: list):
