@@ -65,6 +65,7 @@ class Compiled:
     params: list[str]
     namespace: dict
     name: str
+    locations: dict          # generated name -> user source location
 
 
 class Transformed:
@@ -104,11 +105,11 @@ class Transformed:
         wrt_names = [fn_ir.params[i] for i in wrt]
         active = activity.analyse(fn_ir, wrt_names)
         fn_name = f"{base}_vjp"
-        tree, namespace = reverse.build_vjp(fn_ir, active, wrt_names, fn_name, typemap)
+        tree, namespace, locations = reverse.build_vjp(fn_ir, active, wrt_names, fn_name, typemap)
         tree = simplify.simplify(tree)
         source = emit.unparse(emit.module([tree])) + "\n"
         function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
-        compiled = Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name)
+        compiled = Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, locations)
         self.cache[key] = compiled
         self.last = compiled
         return compiled

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import linecache
+import re
 
 import numba
 import numpy as np
@@ -156,6 +158,35 @@ def _unreduce(g, a, axis=None, keepdims=False):
     return None
 
 
+@overload(numpy_helpers.unreduce)
+def _unreduce_axis(g, a, axis=None, keepdims=False):
+    if not (isinstance(a, types.Array) and a.ndim == 2 and isinstance(axis, types.Integer)):
+        return None
+
+    def impl(g, a, axis=None, keepdims=False):
+        flat = np.ravel(np.asarray(g))
+        out = np.empty(a.shape, flat.dtype)
+        for i in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                out[i, j] = flat[j] if axis == 0 else flat[i]
+        return out
+    return impl
+
+
+@overload(numpy_helpers.unarray)
+def _unarray(g, obj):
+    if isinstance(obj, (types.List, types.UniTuple)):
+        return lambda g, obj: g          # g[k] is item k's cotangent, as the tuple would be
+    return lambda g, obj: np.ascontiguousarray(g).reshape(np.shape(obj))
+
+
+@overload(numpy_helpers.transpose_back)
+def _transpose_back(g, axes=None):
+    if _no_axis(axes):
+        return lambda g, axes=None: np.transpose(g)
+    return None
+
+
 @overload(numpy_helpers.reshape_as)
 def _reshape_as(g, x, order="C"):
     if _is_scalar(x):
@@ -237,6 +268,8 @@ def _dot_grad_a(g, a, b):
         return lambda g, a, b: np.outer(g, b)
     if a.ndim == 2 and b.ndim == 2:
         return lambda g, a, b: g @ b.T
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: b @ g
     return None
 
 
@@ -250,6 +283,8 @@ def _dot_grad_b(g, a, b):
         return lambda g, a, b: a.T @ g
     if a.ndim == 2 and b.ndim == 2:
         return lambda g, a, b: a.T @ g
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: np.outer(a, g)
     return None
 
 
@@ -278,7 +313,8 @@ def jitted(compiled):
     """The njit-compiled version of a generated adjoint (cached on ``compiled``)."""
     cached = getattr(compiled, "_numba", None)
     if cached is None:
-        guarded = _Guarded(numba.njit(compiled.function), compiled.ir.name, compiled.ir.loc)
+        guarded = _Guarded(numba.njit(compiled.function), compiled.ir.name, compiled.ir.loc,
+                           compiled.locations)
         cached = _Jitted(compiled.ir, compiled.source, guarded, compiled.params)
         compiled._numba = cached
     return cached
@@ -294,33 +330,40 @@ def jitted_cached(function, compiled, loc):
 class _Guarded:
     """Calls the dispatcher, turning Numba's compile failures into a located SrcgradError."""
 
-    def __init__(self, dispatcher, name, loc):
+    def __init__(self, dispatcher, name, loc, locations=None):
         self.dispatcher = dispatcher
         self.name = name
         self.loc = loc
+        self.locations = locations or {}
 
     def __call__(self, *args):
         try:
             return self.dispatcher(*args)
         except NumbaError as exc:
+            reason, line = _numba_reason(str(exc))
+            names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line or "")
+            loc = next((self.locations[n] for n in names if n in self.locations), self.loc)
             raise SrcgradError(
                 f"Numba could not compile the derivative of '{self.name}' in nopython mode: "
-                f"{_numba_reason(str(exc))}. Use jit=False, or see srcgrad.show() for the "
-                f"generated code", self.loc, "jit") from exc
+                f"{reason}. Use jit=False, or see srcgrad.show() for the generated code",
+                loc, "jit") from exc
+        except NotImplementedError as exc:   # Numba's run-time "not supported here"
+            raise SrcgradError(
+                f"Numba does not support an operation in the derivative of '{self.name}' for "
+                f"these arguments: {exc}. Use jit=False", self.loc, "jit") from exc
 
 
-def _numba_reason(message: str) -> str:
-    """The informative part of a Numba error: what failed and on which generated line."""
-    import re
+def _numba_reason(message: str) -> tuple[str, str | None]:
+    """The informative part of a Numba error and the generated line it points at."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", message)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     reason = next((ln for ln in lines[1:] if not ln.startswith(("During:", "File", "def ", "<source"))),
                   lines[0] if lines else "unknown error")
     where = [ln for ln in lines if ln.startswith('File "<srcgrad')]
+    code = None
     if where:
         match = re.search(r'File "([^"]+)", line (\d+)', where[-1])
         if match:
-            import linecache
             code = linecache.getline(match.group(1), int(match.group(2))).strip()
             reason += f" (generated line {match.group(2)}: {code})"
-    return reason
+    return reason, code

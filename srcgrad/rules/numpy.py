@@ -27,7 +27,7 @@ from srcgrad.rules.registry import defjvp, defnondiff, defvjp
 from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
-    extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, log_or_zero, matmul_grad_a,
+    extremum_mask, inner_grad_a, inner_grad_b, transpose_back, log_or_zero, matmul_grad_a,
     matmul_grad_b, prod_others, reduced_count, reshape_as, trace_grad, unconcatenate,
     unarray, unreduce, unstack, winner_share, zeros_like,
 )
@@ -300,7 +300,7 @@ defjvp(np.diag, lambda t, ans, v, k=0: np.diag(t, k))
 # ----------------------------------------------------------------- shape manipulation
 
 defvjp(np.transpose,
-       lambda g, ans, a, axes=None: np.transpose(g, inverse_axes(axes, np.ndim(g))),
+       lambda g, ans, a, axes=None: transpose_back(g, axes),
        user=False)
 defjvp(np.transpose,
        lambda t, ans, a, axes=None: np.transpose(t, axes))

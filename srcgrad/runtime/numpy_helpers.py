@@ -204,6 +204,11 @@ def inverse_axes(axes, ndim):
     return tuple(int(i) for i in np.argsort([int(a) % ndim for a in axes]))
 
 
+def transpose_back(g, axes=None):
+    """The cotangent of ``np.transpose(a, axes)``: ``g`` transposed by the inverse axes."""
+    return np.transpose(g, inverse_axes(axes, np.ndim(g)))
+
+
 def unconcatenate(g, arrays, axis=0):
     """The cotangent ``g`` of ``np.concatenate(arrays, axis)`` cut back into one piece per
     input, each of that input's shape (a tuple).

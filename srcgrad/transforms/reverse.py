@@ -274,6 +274,17 @@ class Reverse:
             return True              # defined inside a loop or branch: be conservative
         return any(g in stored for stored in self.stores_from[position + 2:])
 
+    def locations(self) -> dict:
+        """Generated name -> the user's source location it comes from (for error messages)."""
+        where = {}
+        for stmt in ir.walk(self.fn.body):
+            for n in ir.defined_names(stmt):
+                where[n] = stmt.loc
+        for ssa, adjoint in self.names.adjoints.items():
+            if ssa in where:
+                where[adjoint] = where[ssa]
+        return where
+
     def _top_positions(self):
         """Top-level statement index of each top-level value, and groups stored from each."""
         self.top_position = {p: -1 for p in self.fn.params}
@@ -812,6 +823,8 @@ class Reverse:
             value = E.name(n)
             if self.fn.kinds.get(n) == "buffer" or n in self.mutable and self.mutated_later(n):
                 value = E.call("copy_value", [value])
+            elif getattr(self.typemap.get(n), "layout", "C") != "C":
+                value = E.call("np.ascontiguousarray", [value])   # typed stacks hold C arrays
             return [E.expr_stmt(E.call(E.attr(E.name(self.tape(n)), "append"), [value]))]
         if n in self.snapshot:
             return [E.assign(self.tape(n), E.call("copy_value", [E.name(n)]))]
@@ -983,4 +996,4 @@ def build_vjp(fn: ir.Function, active: set, wrt: list[str], fn_name: str, typema
     rev = Reverse(fn, active, wrt, typemap)
     tree = rev.build(fn_name)
     tree.body = _flatten(tree.body)
-    return tree, rev.names.namespace
+    return tree, rev.names.namespace, rev.locations()
