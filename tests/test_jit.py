@@ -35,3 +35,27 @@ def test_jit_matches_python(f, args, wrt, kw):
     single = any(np.asarray(a).dtype == np.float32 for a in args)
     # float32 arithmetic is rounded per operation; Numba and NumPy may order it differently
     assert _close(got, expected, 1e-5 if single else 1e-12), (got, expected)
+
+
+def mean_along_axis(X):
+    m = np.mean(X, axis=1)  # <- Numba has no np.mean(axis=...)
+    return np.sum(m * m)
+
+
+def test_numba_refusal_points_at_the_users_line():
+    import inspect
+    lines, first = inspect.getsourcelines(mean_along_axis)
+    marked = first + next(i for i, text in enumerate(lines) if "# <-" in text)
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.grad(mean_along_axis, jit=True)(np.ones((3, 4)))
+    message = str(info.value)
+    assert "Numba" in message and "jit=False" in message
+    assert f"line {marked}" in message and __file__.rsplit("/", 1)[-1] in message
+
+
+def test_jit_python_and_numba_share_the_generated_text():
+    from tests.test_control_flow import product_recurrence, X5
+    plain = srcgrad.grad(product_recurrence)
+    compiled = srcgrad.grad(product_recurrence, jit=True)
+    np.testing.assert_allclose(compiled(X5), plain(X5), rtol=1e-12)
+    assert compiled.source == plain.source
