@@ -247,6 +247,7 @@ class Derivative:
         return self._compile(kinds)
 
     def _compile(self, kinds_key):
+        self._kinds = kinds_key
         if self.jit:
             return _jit_compile(self.transformed, kinds_key, self.wrt, self.cache)
         return self.transformed.compile(kinds_key, self.wrt)
@@ -260,10 +261,10 @@ class Derivative:
         return self._latest().source
 
     def _latest(self):
+        """The specialization of the last call (float arguments if there was none)."""
         t = self.transformed
-        if t.last is None:
-            t.compile(tuple(("float", None, "float64") for _ in t.param_names), self.wrt)
-        return t.last
+        kinds = getattr(self, "_kinds", None) or tuple(_FLOAT64 for _ in t.param_names)
+        return t.compile(kinds, self.wrt)
 
 
 def _base_name(fn) -> str:

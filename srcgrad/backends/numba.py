@@ -309,10 +309,23 @@ class _Jitted:
     params: list
 
 
+def _refuse_python_objects(fn_ir):
+    """srcgrad.Function keeps Python objects in ``ctx``: it cannot run in nopython mode."""
+    from srcgrad import ir
+    from srcgrad.custom import FunctionPrimitive
+    for stmt in ir.walk(fn_ir.body):
+        if isinstance(stmt, ir.Call) and isinstance(stmt.fn, FunctionPrimitive):
+            raise SrcgradError(
+                f"{stmt.fn.cls.__name__} is a srcgrad.Function: its ctx holds Python objects, "
+                f"which Numba's nopython mode cannot compile. Use jit=False, or register an "
+                f"njit-compatible rule with srcgrad.defvjp", stmt.loc, "jit")
+
+
 def jitted(compiled):
     """The njit-compiled version of a generated adjoint (cached on ``compiled``)."""
     cached = getattr(compiled, "_numba", None)
     if cached is None:
+        _refuse_python_objects(compiled.ir)
         guarded = _Guarded(numba.njit(compiled.function), compiled.ir.name, compiled.ir.loc,
                            compiled.locations)
         cached = _Jitted(compiled.ir, compiled.source, guarded, compiled.params)

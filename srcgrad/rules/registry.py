@@ -26,6 +26,7 @@ class Primitive:
     seq_params: tuple[int, ...] = ()   # params that take a sequence of arrays (np.stack)
     signature: inspect.Signature | None = None   # parameters after (g, ans)
     user: bool = False           # registered by a user through srcgrad.defvjp
+    joint: Callable | None = None    # vjp(g, ans, *args) -> one cotangent per argument
 
     def param_names(self) -> list[str]:
         return list(self.signature.parameters) if self.signature else []
@@ -90,6 +91,20 @@ def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (),
     prim.seq_params = tuple(seq_params)
     prim.nondiff = False
     prim.user = user
+    return fn
+
+
+def defvjp_joint(fn, rule, name: str | None = None):
+    """Register one rule returning the cotangents of all positional arguments at once.
+
+    For operations whose backward computes every input's gradient together (a
+    ``srcgrad.Function``); the generated code calls the rule once per use.
+    """
+    prim = _entry(fn, name)
+    prim.joint = rule
+    prim.signature = _rule_signature(rule, 2)
+    prim.nondiff = False
+    prim.user = True
     return fn
 
 

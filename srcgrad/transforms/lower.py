@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import custom, ir
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
@@ -780,6 +780,11 @@ class Lowerer:
 
     def call(self, fn, args, kwargs, node, hint):
         """Emit ``target = fn(args)`` for a registered primitive and return its value."""
+        if custom.is_function_apply(fn):
+            if kwargs:
+                self.refuse(node, f"{fn.__self__.__name__}.apply takes positional arguments only",
+                            "Function.apply")
+            fn = custom.function_primitive(fn.__self__)
         prim = registry.lookup(fn)
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
         if prim is None:
@@ -791,8 +796,11 @@ class Lowerer:
                 self.loc(node), "unknown function")
         if isinstance(node, gast.Call):
             self.check_signature(prim, args, kwargs, node)
+        spelled = spell(fn)
+        if "." not in spelled:
+            self.taken.add(spelled)     # generated code calls it by this bare name
         target = self.fresh(hint or _short(fn), hint)
-        self.emit(ir.Call(target, fn, spell(fn), list(args), dict(kwargs), self.loc(node)))
+        self.emit(ir.Call(target, fn, spelled, list(args), dict(kwargs), self.loc(node)))
         self.kinds[target] = self.result_kind(fn, args)
         ndim = self.result_ndim(fn, args, kwargs)
         if ndim is not None and self.kinds[target] not in ("int", "bool", "shape"):

@@ -418,6 +418,9 @@ class Reverse:
         if t not in self.active or not block.is_initialized(t):
             return
         prim = registry.lookup(s.fn)
+        if prim.joint is not None:
+            self.rev_joint(s, prim, block, out)
+            return
         bound = self._bind(prim, s)
         params = list(prim.signature.parameters)
         exprs = {"g": E.name(self.d(t)), "ans": E.name(self.names.var(t))}
@@ -445,6 +448,10 @@ class Reverse:
             expr = inline_rule(rule, self.names, args)
             if self.fn.kinds.get(t) in ("float", "int"):
                 expr = _Unbroadcast(self._scalar_name).visit(expr)
+            if isinstance(value, ir.Seq) and pos not in prim.seq_params:
+                raise NonDifferentiableError(
+                    f"a tuple of values is passed as '{pname}' of {prim.name}, which takes a single "
+                    f"number or array; unpack it first", s.loc, prim.name)
             if pos in prim.seq_params and isinstance(value, ir.Seq):
                 tmp = self.names.fresh(self.d(t) + "_parts")
                 out.append(E.assign(tmp, expr))
@@ -452,6 +459,20 @@ class Reverse:
                     self.contribute(items[i].name, E.subscript(E.name(tmp), E.const(i)), block, out)
             else:
                 self.contribute(value.name, expr, block, out)
+
+    def rev_joint(self, s: ir.Call, prim, block: Block, out: list):
+        """One call of a rule that returns every argument's cotangent, then contributions."""
+        active = [(i, a.name) for i, a in enumerate(s.args)
+                  if isinstance(a, ir.Var) and a.name in self.active]
+        if not active:
+            return
+        t = s.target
+        parts = self.names.fresh(self.d(t) + "_parts")
+        rule = E.name(self.names.global_ref(prim.joint, prim.fn.__name__ + "_vjp"))
+        args = [E.name(self.d(t)), E.name(self.names.var(t))] + [E.operand(a, self.names) for a in s.args]
+        out.append(E.assign(parts, E.call(rule, args)))
+        for i, name in active:
+            self.contribute(name, E.subscript(E.name(parts), E.const(i)), block, out)
 
     def rev_getitem(self, s: ir.GetItem, block: Block, out: list):
         t = s.target
