@@ -172,6 +172,9 @@ class Function:
     kinds: dict[str, str] = field(default_factory=dict)        # value -> "int" | "bool" | "buffer" ...
     buffer_group: dict[str, int] = field(default_factory=dict)  # in-place-able array -> group id
     user_names: dict[str, str] = field(default_factory=dict)    # ssa name -> user's name
+    ndims: dict[str, int] = field(default_factory=dict)         # array value -> known rank
+    arity: dict[str, int] = field(default_factory=dict)         # tuple value -> its length
+    result_loc: Loc | None = None                                # the return statement
 
 
 def defined_names(stmt) -> list[str]:

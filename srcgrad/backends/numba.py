@@ -312,8 +312,15 @@ class _Jitted:
 def _refuse_python_objects(fn_ir):
     """srcgrad.Function keeps Python objects in ``ctx``: it cannot run in nopython mode."""
     from srcgrad import ir
+    from srcgrad.calls import CalleePrimitive
     from srcgrad.custom import FunctionPrimitive
     for stmt in ir.walk(fn_ir.body):
+        if isinstance(stmt, ir.Call) and isinstance(stmt.fn, CalleePrimitive):
+            raise SrcgradError(
+                f"the call of the Python function '{stmt.fn.__name__}' cannot be compiled with "
+                f"jit=True yet (its adjoint is generated per call at run time); use jit=False, "
+                f"or register an njit-compatible rule for it with srcgrad.defvjp",
+                stmt.loc, "jit")
         if isinstance(stmt, ir.Call) and isinstance(stmt.fn, FunctionPrimitive):
             raise SrcgradError(
                 f"{stmt.fn.cls.__name__} is a srcgrad.Function: its ctx holds Python objects, "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from srcgrad import custom, ir
+from srcgrad import calls, custom, ir
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
@@ -94,6 +94,7 @@ class Lowerer:
         self.env: dict = {}
         self._group_ids = 0
         self.result_loc = None
+        self.arity: dict[str, int] = {}
         self.taken.update(GENERATED_GLOBALS)
 
     # ------------------------------------------------------------------ helpers
@@ -254,6 +255,10 @@ class Lowerer:
                 for t, v in zip(elts, value):
                     self.bind(t, v, node)
                 return
+            arity = self.arity.get(value.name) if isinstance(value, ir.Var) else None
+            if arity is not None and arity != len(elts):
+                self.refuse(node, f"cannot unpack {arity} returned values into {len(elts)} names",
+                            "unpacking")
             for i, t in enumerate(elts):
                 hint = t.id if isinstance(t, gast.Name) else None
                 item = self.getitem(value, ir.Index((ir.Const(i),)), node, hint)
@@ -780,6 +785,12 @@ class Lowerer:
 
     def call(self, fn, args, kwargs, node, hint):
         """Emit ``target = fn(args)`` for a registered primitive and return its value."""
+        if calls.is_user_function(fn):
+            bound, problem = calls.bind_arguments(fn, args, kwargs, ir.Const)
+            if problem:
+                self.refuse(node, problem, "call")
+            args, kwargs = bound, {}
+            fn = calls.callee_primitive(fn)
         if custom.is_function_apply(fn):
             if kwargs:
                 self.refuse(node, f"{fn.__self__.__name__}.apply takes positional arguments only",
@@ -802,6 +813,9 @@ class Lowerer:
         target = self.fresh(hint or _short(fn), hint)
         self.emit(ir.Call(target, fn, spelled, list(args), dict(kwargs), self.loc(node)))
         self.kinds[target] = self.result_kind(fn, args)
+        if isinstance(fn, calls.CalleePrimitive) and fn.arity is not None:
+            self.kinds[target] = "tuple"
+            self.arity[target] = fn.arity
         ndim = self.result_ndim(fn, args, kwargs)
         if ndim is not None and self.kinds[target] not in ("int", "bool", "shape"):
             if ndim == 0:
@@ -979,6 +993,7 @@ def lower(parsed, arg_kinds=None) -> ir.Function:
     fn = lowerer.lower_function()
     settle_loop_integers(fn, lowerer.kind)
     fn.ndims = lowerer.ndims
+    fn.arity = lowerer.arity
     fn.result_loc = lowerer.result_loc or fn.loc
     ir.check(fn)
     fn = prune(fn)

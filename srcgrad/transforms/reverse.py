@@ -223,6 +223,7 @@ class Reverse:
         self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
                               if isinstance(s, ir.Store) and s.target in fn.buffer_group}
         self._top_positions()
+        self.item_of: dict[str, str] = {}       # synthetic tuple item -> its tuple
         self.history: dict[str, Layout] = {}   # values written to a loop's history
         self._inside: dict[int, set] = {}
         self.record: set[str] = set()      # values pushed on a tape in the forward sweep
@@ -334,11 +335,20 @@ class Reverse:
         return E.call(E.name("zeros_like"), [E.name(self.names.var(v))])
 
     def init_zero(self, v, block: Block, out: list):
+        if v in self.fn.arity:
+            for i in range(self.fn.arity[v]):
+                item = self._item(v, i)
+                if not block.is_initialized(item):
+                    element = E.subscript(E.name(self.names.var(v)), E.const(i))
+                    out.append(E.assign(self.d(item), E.call("zeros_like", [element])))
+                    self.owner_block(item, block).initialized.add(item)
+            return
         if v in self.active and not block.is_initialized(v):
             out.append(E.assign(self.d(v), self.zeros(v)))
             self.owner_block(v, block).initialized.add(v)
 
     def owner_block(self, v, block: Block) -> Block:
+        v = self.item_of.get(v, v)
         b = block
         while b is not None:
             if v in b.defs:
@@ -349,6 +359,7 @@ class Reverse:
     # --------------------------------------------------------------- build
     def build(self, fn_name: str) -> ast.FunctionDef:
         fn = self.fn
+        self.names.taken.add(fn_name)
         top = Block(defs=set(fn.params) | self._defs(fn.body), in_loop=False)
         seed = self.names.fresh("seed")
         value = self.names.fresh("value")
@@ -415,7 +426,7 @@ class Reverse:
 
     def rev_call(self, s: ir.Call, block: Block, out: list):
         t = s.target
-        if t not in self.active or not block.is_initialized(t):
+        if t not in self.active or not self._has_adjoint(t, block):
             return
         prim = registry.lookup(s.fn)
         if prim.joint is not None:
@@ -469,10 +480,36 @@ class Reverse:
         t = s.target
         parts = self.names.fresh(self.d(t) + "_parts")
         rule = E.name(self.names.global_ref(prim.joint, prim.fn.__name__ + "_vjp"))
-        args = [E.name(self.d(t)), E.name(self.names.var(t))] + [E.operand(a, self.names) for a in s.args]
+        args = [self._cotangent(t, block), E.name(self.names.var(t))] + \
+            [E.operand(a, self.names) for a in s.args]
         out.append(E.assign(parts, E.call(rule, args)))
         for i, name in active:
             self.contribute(name, E.subscript(E.name(parts), E.const(i)), block, out)
+
+    # ---- tuples returned by calls: one adjoint per item
+    def _item(self, x, i) -> str:
+        """The synthetic value standing for item ``i`` of the tuple ``x``."""
+        name = f"{x}_item{i}"
+        if name not in self.item_of:
+            self.item_of[name] = x
+            self.active.add(name)
+        return name
+
+    def _has_adjoint(self, t, block: Block) -> bool:
+        if t in self.fn.arity:
+            return any(block.is_initialized(self._item(t, i)) for i in range(self.fn.arity[t]))
+        return block.is_initialized(t)
+
+    def _cotangent(self, t, block: Block) -> ast.expr:
+        """The adjoint of ``t`` as one expression (a tuple for a tuple of results)."""
+        if t not in self.fn.arity:
+            return E.name(self.d(t))
+        items = []
+        for i in range(self.fn.arity[t]):
+            item = self._item(t, i)
+            items.append(E.name(self.d(item)) if block.is_initialized(item) else
+                         E.call("zeros_like", [E.subscript(E.name(self.names.var(t)), E.const(i))]))
+        return E.tuple_(items)
 
     def rev_getitem(self, s: ir.GetItem, block: Block, out: list):
         t = s.target
@@ -480,6 +517,9 @@ class Reverse:
             return
         x = s.array.name
         if x not in self.active:
+            return
+        if x in self.fn.arity:
+            self.contribute(self._item(x, s.index.parts[0].value), E.name(self.d(t)), block, out)
             return
         if not block.is_initialized(x):
             self.init_zero(x, block, out)

@@ -168,6 +168,7 @@ def _tidy_names(fn):
     """``s_2`` becomes ``s`` when no other name with that stem is left in the function."""
     import re
     names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | {a.arg for a in fn.args.args}
+    names.add(fn.name)
     stems: dict[str, list[str]] = {}
     for name in names:
         match = re.fullmatch(r"(.+)_\d+", name)

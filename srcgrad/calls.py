@@ -1,0 +1,100 @@
+"""Calls to the user's own Python functions: each callee gets its own adjoint.
+
+A call ``y = helper(a, b)`` in differentiated code becomes a primitive whose rule is the
+callee's generated derivative, compiled on first use for the argument kinds it meets and
+cached like any other derivative.  The callee is not inlined, so recursion and large call
+graphs stay bounded; ``srcgrad.show(helper)`` shows the callee's own adjoint.  The reverse
+sweep re-runs the callee's forward sweep inside its adjoint (what it needs is not kept
+between the caller's sweeps).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import gast
+
+from srcgrad.rules import registry
+
+
+class CalleePrimitive:
+    """The primitive standing for a call of a user-defined function."""
+
+    def __init__(self, fn, arity):
+        self.fn = fn
+        self.arity = arity                   # number of returned values if a tuple, else None
+        self.__name__ = fn.__name__
+        self.__qualname__ = fn.__qualname__
+        self.__module__ = "srcgrad.calls"
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    def vjp(self, g, ans, *args):
+        """The cotangent of every argument (None for non-float ones) from the callee's adjoint."""
+        from srcgrad import api
+        transformed = api._transformed(self.fn)
+        kinds = api._kinds_key(args)
+        wrt = tuple(i for i, k in enumerate(kinds) if k[0] in ("float", "array"))
+        if not wrt:
+            return (None,) * len(args)
+        compiled = transformed.compile(kinds, wrt)
+        _, grads = compiled.function(*args, g)
+        out = [None] * len(args)
+        for i, grad in zip(wrt, grads):
+            out[i] = grad
+        return tuple(out)
+
+
+_PRIMITIVES: dict = {}
+
+
+def is_user_function(fn) -> bool:
+    """A plain Python function (with code) that has no registered rule."""
+    return inspect.isfunction(fn) and registry.lookup(fn) is None
+
+
+def callee_primitive(fn) -> CalleePrimitive:
+    """The registered primitive for calls of ``fn``, made once per function."""
+    prim = _PRIMITIVES.get(fn)
+    if prim is None:
+        prim = _PRIMITIVES[fn] = CalleePrimitive(fn, returned_arity(fn))
+        registry.defvjp_joint(prim, prim.vjp, name=f"{fn.__module__}.{fn.__qualname__}")
+    return prim
+
+
+def returned_arity(fn) -> int | None:
+    """How many values ``fn`` returns when every ``return`` returns a tuple, else None."""
+    from srcgrad.transforms.parse import parse_function
+    node = parse_function(fn).node
+    if isinstance(node, gast.Lambda):
+        return len(node.body.elts) if isinstance(node.body, gast.Tuple) else None
+    sizes = set()
+    stack = list(node.body)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (gast.FunctionDef, gast.Lambda, gast.ClassDef)):
+            continue
+        if isinstance(item, gast.Return):
+            sizes.add(len(item.value.elts) if isinstance(item.value, gast.Tuple) else None)
+        stack.extend(gast.iter_child_nodes(item))
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def bind_arguments(fn, args, kwargs, constant):
+    """Positional operands for every parameter of ``fn`` (defaults filled in), or an error text."""
+    sig = inspect.signature(fn)
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY):
+            return None, f"{fn.__name__} has *args, **kwargs or keyword-only parameters"
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        return None, f"cannot call {fn.__name__} with these arguments: {exc}"
+    out = []
+    for name, p in sig.parameters.items():
+        if name in bound.arguments:
+            out.append(bound.arguments[name])
+        else:
+            out.append(constant(p.default))
+    return out, None

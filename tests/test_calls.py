@@ -1,0 +1,123 @@
+"""Gradients through calls to the user's own functions: each callee has its own adjoint."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+import srcgrad
+from tests import callees
+from tests.callees import energy_and_norm, smooth_abs
+from tests.helpers import assert_grad
+
+OFFSET = 0.25
+
+
+def square(x, scale=2.0):
+    return scale * x * x
+
+
+def polar(r, t):
+    return r * math.cos(t), r * math.sin(t)
+
+
+def power(x, n):
+    if n <= 0:
+        return 1.0
+    return x * power(x, n - 1)
+
+
+def straight(x, y):
+    a = square(x) + square(y, scale=3.0) + OFFSET
+    u, v = polar(a, y)
+    return u * v + power(x, 3)
+
+
+def keywords(x, y):
+    return square(scale=y, x=x) + square(y)
+
+
+def nested(x):
+    return np.sum(smooth_abs(np.sin(x)) * callees.SCALE)
+
+
+def via_module(v):
+    e, n = energy_and_norm(v)
+    _, n2 = callees.energy_and_norm(2.0 * v)
+    return e + n * n2
+
+
+def calls_in_loop(x):
+    s = 0.0
+    for i in range(len(x)):
+        p, q = polar(x[i], 0.3 * i)
+        s = s + square(p) * q
+    return s
+
+
+def calls_in_branch(x):
+    if x > 0.5:
+        y = power(x, 4)
+    else:
+        y = square(x, scale=-1.0)
+    return y
+
+
+def make_closure(c):
+    def scaled(x):
+        return c * x * x
+    return scaled
+
+
+SCALED = make_closure(1.75)
+
+
+def uses_closure(x):
+    return SCALED(x) + x
+
+
+@pytest.mark.parametrize("f, args, wrt", [
+    (straight, (0.7, 1.3), (0, 1)),
+    (keywords, (0.7, 1.3), (0, 1)),
+    (nested, (np.array([0.2, -0.4, 1.1]),), 0),
+    (via_module, (np.array([0.2, -0.4, 1.1]),), 0),
+    (calls_in_loop, (np.array([0.1, 0.5, -0.3, 0.8]),), 0),
+    (calls_in_branch, (0.9,), 0),
+    (calls_in_branch, (0.2,), 0),
+    (uses_closure, (0.6,), 0),
+], ids=["straight", "keywords", "nested", "module", "loop", "branch-if", "branch-else", "closure"])
+def test_gradient_through_calls(f, args, wrt):
+    assert_grad(f, args, wrt)
+
+
+def test_recursion_is_bounded_and_correct():
+    g = srcgrad.grad(power)(1.3, 6)
+    assert g == pytest.approx(6 * 1.3 ** 5, rel=1e-12)
+    source = srcgrad.grad(power).compile(1.3, 6).source
+    assert "power_vjp_1(" in source and source.count("def ") == 1
+
+
+def test_generated_code_calls_the_callees_adjoint():
+    df = srcgrad.grad(straight, wrt=(0, 1))
+    source = df.compile(0.7, 1.3).source
+    assert "square_vjp(" in source and "polar_vjp((" in source
+    shown = srcgrad.show(srcgrad.grad(polar.__wrapped__ if hasattr(polar, "__wrapped__") else square))
+    assert shown.startswith("def square_vjp(")
+
+
+def test_unpacking_the_wrong_number_of_results_is_refused():
+    def bad(x):
+        a, b, c = polar(x, x)
+        return a
+    with pytest.raises(srcgrad.SrcgradError, match="cannot unpack 2"):
+        srcgrad.grad(bad)(0.3)
+
+
+def test_calls_are_refused_in_jit_mode_at_their_line():
+    lines, first = inspect.getsourcelines(calls_in_branch)
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.grad(calls_in_branch, jit=True)(0.9)
+    assert "power" in str(info.value) and f"line {first + 2}" in str(info.value)
