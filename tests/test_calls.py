@@ -121,3 +121,59 @@ def test_calls_are_refused_in_jit_mode_at_their_line():
     with pytest.raises(srcgrad.SrcgradError) as info:
         srcgrad.grad(calls_in_branch, jit=True)(0.9)
     assert "power" in str(info.value) and f"line {first + 2}" in str(info.value)
+
+
+# --------------------------------------------------------------------------- nested defs and lambdas
+def nested_def_and_lambda(x, c):
+    def g(y, k=2.0):
+        if y > 0:
+            return k * y * c
+        return -y
+    sq = lambda z: z * z  # noqa: E731
+    s = 0.0
+    for i in range(len(x)):
+        s = s + g(x[i]) + sq(x[i]) + g(x[i], k=c)
+    return s
+
+
+def nested_writes_in_place(x):
+    u = x.copy()
+
+    def bump(i, v):
+        u[i] = u[i] + v * v
+
+    for i in range(len(x)):
+        bump(i, x[i])
+    return np.sum(u * u)
+
+
+def nested_sees_current_values(x):
+    a = 2.0
+
+    def scaled(y):
+        return a * y
+    first = scaled(x)
+    a = 3.0
+    return first + scaled(x) * x
+
+
+def nested_recursive(x):
+    def down(y, n):
+        if n == 0:
+            return y
+        return down(y * y, n - 1)
+    return down(x, 2)
+
+
+@pytest.mark.parametrize("f, args, wrt", [
+    (nested_def_and_lambda, (np.array([0.3, -0.5, 0.9]), 1.5), (0, 1)),
+    (nested_writes_in_place, (np.array([0.3, -0.5, 0.9]),), 0),
+    (nested_sees_current_values, (0.8,), 0),
+], ids=["def-and-lambda", "writes-in-place", "closure-at-call-time"])
+def test_nested_functions_are_inlined(f, args, wrt):
+    assert_grad(f, args, wrt)
+
+
+def test_recursive_nested_function_is_refused():
+    with pytest.raises(srcgrad.SrcgradError, match="recursive nested"):
+        srcgrad.grad(nested_recursive)(0.5)

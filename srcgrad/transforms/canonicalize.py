@@ -105,11 +105,15 @@ class Canonicalizer:
         self.returned = None
 
     # -- returns -------------------------------------------------------------
-    def run(self, fn_node):
+    def run(self, fn_node, implicit_return=False):
+        """``implicit_return``: a function without ``return`` returns None (nested helpers)."""
         fn_node = copy.deepcopy(fn_node)
         body = fn_node.body
         if isinstance(fn_node, gast.Lambda):
             return fn_node
+        if implicit_return and not _always_returns(body):
+            body = fn_node.body = body + [gast.copy_location(gast.Return(value=_const(None)),
+                                                             body[-1])]
         if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
                 and isinstance(body[0].value.value, str):
             body = body[1:]

@@ -22,7 +22,7 @@ from srcgrad import calls, custom, ir
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
-from srcgrad.transforms.canonicalize import canonicalize
+from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
 from srcgrad.transforms.prune import prune
 
 BINOPS = {
@@ -95,6 +95,7 @@ class Lowerer:
         self._group_ids = 0
         self.result_loc = None
         self.arity: dict[str, int] = {}
+        self.inlining: set[int] = set()
         self.taken.update(GENERATED_GLOBALS)
 
     # ------------------------------------------------------------------ helpers
@@ -197,6 +198,11 @@ class Lowerer:
     def stmt_Expr(self, node):
         if isinstance(node.value, gast.Constant):
             return                   # docstring or bare constant
+        value = node.value
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Name) and \
+                isinstance(self.env.get(value.func.id), _LocalFunction):
+            self.expr(value, None)   # a nested function called for what it writes in place
+            return
         self.refuse(node, "an expression statement has no value to differentiate; "
                           "calls for their side effects (print, list.append...) are not supported",
                     "expression statement")
@@ -373,7 +379,28 @@ class Lowerer:
                         for s in gast.walk(t):
                             if isinstance(s, gast.Subscript) and isinstance(s.value, gast.Name):
                                 names.append(s.value.id)
+                elif isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and \
+                        isinstance(self.env.get(n.func.id), _LocalFunction):
+                    names.extend(self.written_by(self.env[n.func.id].node, set()))
         return sorted(set(names))
+
+    def written_by(self, node, seen) -> list[str]:
+        """Enclosing arrays a nested function writes in place (so loops calling it carry them)."""
+        if id(node) in seen or isinstance(node, gast.Lambda):
+            return []
+        seen.add(id(node))
+        own = {a.id for a in node.args.args}
+        own |= {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        written = []
+        for n in gast.walk(node):
+            if isinstance(n, (gast.Assign, gast.AugAssign)):
+                targets = n.targets if isinstance(n, gast.Assign) else [n.target]
+                written += [t.value.id for t in targets if isinstance(t, gast.Subscript)
+                            and isinstance(t.value, gast.Name) and t.value.id not in own]
+            elif isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and \
+                    isinstance(self.env.get(n.func.id), _LocalFunction):
+                written += self.written_by(self.env[n.func.id].node, seen)
+        return written
 
     def start_loop(self, names, node):
         """Create carried values for ``names``; returns (carried, inits)."""
@@ -537,7 +564,64 @@ class Lowerer:
         self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
 
     def stmt_FunctionDef(self, node):
-        self.refuse(node, "nested function definitions are not supported yet", "def")
+        """A nested ``def`` is remembered; each call of it is lowered inline."""
+        if node.decorator_list:
+            self.refuse(node, "decorated nested functions are not supported", "def")
+        self.env[node.name] = _LocalFunction(node)
+
+    def expr_Lambda(self, node, hint):
+        return _LocalFunction(node)
+
+    def inline_local(self, local, call, hint):
+        """Lower a call of a nested function or lambda in place, as Python would run it.
+
+        The callee sees the enclosing variables as they are at the call (closures read
+        them then); its own names stay local; arrays it writes in place stay written.
+        """
+        node = local.node
+        if id(node) in self.inlining:
+            self.refuse(call, "recursive nested functions are not supported; define the "
+                              "function at module level", "recursion")
+        params = node.args
+        if params.vararg or params.kwarg or params.kwonlyargs:
+            self.refuse(call, "*args, **kwargs and keyword-only parameters are not supported",
+                        "parameters")
+        names = [a.id for a in params.args]
+        values = [self.expr(a, None) for a in call.args]
+        keywords = {kw.arg: self.expr(kw.value, None) for kw in call.keywords}
+        if len(values) > len(names) or any(k not in names for k in keywords):
+            self.refuse(call, "the arguments do not match the nested function's parameters", "call")
+        defaults = dict(zip(names[len(names) - len(params.defaults):], params.defaults))
+        outer = self.env
+        inner = dict(outer)
+        for i, name in enumerate(names):
+            if i < len(values):
+                inner[name] = values[i]
+            elif name in keywords:
+                inner[name] = keywords[name]
+            elif name in defaults:
+                inner[name] = self.expr(defaults[name], None)
+            else:
+                self.refuse(call, f"missing argument '{name}'", "call")
+        self.inlining.add(id(node))
+        self.env = inner
+        try:
+            if isinstance(node, gast.Lambda):
+                result = self.expr(node.body, hint)
+                local_names = set(names)
+            else:
+                body = Canonicalizer(self.parsed).run(node, implicit_return=True).body
+                local_names = set(names) | {n.id for st in body for n in gast.walk(st)
+                                            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+                self.block(body[:-1])
+                result = self.expr(body[-1].value, hint)
+        finally:
+            self.inlining.discard(id(node))
+            inner, self.env = self.env, outer
+        for name in list(outer):
+            if name not in local_names and inner.get(name) is not outer[name]:
+                outer[name] = inner[name]      # a new version of an array written in place
+        return result
 
     # ------------------------------------------------------------------ expressions
     def lookup(self, name, node):
@@ -566,6 +650,9 @@ class Lowerer:
         return method(node, hint)
 
     def as_operand(self, value, node):
+        if isinstance(value, _LocalFunction):
+            self.refuse(node, "a nested function can only be called here, not used as a value",
+                        "function value")
         if isinstance(value, tuple):
             return ir.Seq(tuple(self.as_operand(v, node) for v in value))
         if isinstance(value, _Object):
@@ -748,6 +835,8 @@ class Lowerer:
 
     def expr_Call(self, node, hint):
         func = node.func
+        if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), _LocalFunction):
+            return self.inline_local(self.env[func.id], node, hint)
         fn = self.callee_of(func)
         if fn is None and isinstance(func, gast.Attribute):
             return self.method_call(node, hint)
@@ -909,6 +998,13 @@ class _Undefined:
 
 _UNDEF = _Undefined()
 _MISSING = object()
+
+
+@dataclass
+class _LocalFunction:
+    """A function defined inside the differentiated one (``def`` or ``lambda``)."""
+
+    node: object
 
 
 @dataclass
