@@ -185,9 +185,13 @@ def uses_yield_value(x):
 
 
 def uses_nested_def(x):
-    def inner(t):  # <- error
+    def inner(t):
         return t * t
-    return x * 2.0
+    return apply_twice(inner, x)  # <- error: a nested function used as a value
+
+
+def apply_twice(f, x):
+    return f(f(x))
 
 
 def uses_while_else(x):
