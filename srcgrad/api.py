@@ -15,7 +15,7 @@ import numpy as np
 
 from srcgrad import ir
 from srcgrad.errors import SrcgradError, WrtError
-from srcgrad.transforms import activity, emit, infer_types, parse, reverse, simplify
+from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify
 from srcgrad.transforms.lower import lower
 
 
@@ -87,6 +87,31 @@ class Transformed:
 
     def lower(self, kinds: dict) -> ir.Function:
         return lower(self.parsed, kinds)
+
+    def compile_jvp(self, kinds_key: tuple) -> Compiled:
+        """The forward-mode (tangent) program for these argument kinds."""
+        key = ("jvp", kinds_key)
+        if key in self.cache:
+            return self.cache[key]
+        kinds = {p: k[:2] for p, k in zip(self.param_names, kinds_key)}
+        fn_ir = self.lower(kinds)
+        base = _base_name(self.fn)
+        typemap = {}
+        if infer_types.needs_types(fn_ir):
+            probe, namespace = reverse.build_forward(fn_ir, base)
+            typemap = infer_types.numba_types(probe, namespace, kinds_key)
+            if typemap:
+                infer_types.refine_kinds(fn_ir, typemap)
+        wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
+        active = activity.analyse(fn_ir, wrt_names)
+        fn_name = f"{base}_jvp"
+        tree, namespace = forward.build_jvp(fn_ir, active, fn_name, typemap)
+        tree = simplify.simplify(tree)
+        source = emit.unparse(emit.module([tree])) + "\n"
+        function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
+        compiled = Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, {})
+        self.cache[key] = compiled
+        return compiled
 
     def compile(self, kinds_key: tuple, wrt: tuple[int, ...]) -> Compiled:
         key = (kinds_key, wrt)
@@ -370,6 +395,30 @@ def vjp(fn, *primals, jit: bool = False):
     return out, pullback
 
 
+def jvp(fn, primals, tangents, *, jit: bool = False):
+    """Forward mode: ``(f(*primals), J @ tangents)``, JAX's convention.
+
+    ``tangents`` has one entry per primal, shaped like it; entries for non-float primals
+    are ignored.  The tangent program runs beside the primal, with no tape.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise SrcgradError(f"jvp got {len(primals)} primals but {len(tangents)} tangents")
+    t = _transformed(fn)
+    _check_args(t, primals, ())
+    kinds = _kinds_key(primals)
+    for i, (p, tan) in enumerate(zip(primals, tangents)):
+        if kinds[i][0] in ("float", "array") and np.shape(tan) != np.shape(p):
+            raise SrcgradError(f"the tangent of '{t.param_names[i]}' has shape {np.shape(tan)}, "
+                               f"but the primal has shape {np.shape(p)}")
+    compiled = t.compile_jvp(kinds)
+    if jit or _is_numba_dispatcher(fn):
+        compiled = _jit(compiled)
+    cast = tuple(_cast_like(tan, p) if kinds[i][0] in ("float", "array") else 0.0
+                 for i, (p, tan) in enumerate(zip(primals, tangents)))
+    return compiled.function(*primals, *cast)
+
+
 def _copy_tree(value):
     if isinstance(value, np.ndarray):
         return value.copy()
@@ -391,8 +440,19 @@ def _check_cotangent(ct, out):
                            f"{np.shape(out)}")
 
 
-def show(f, stage: str = "source", *, file=None) -> str:
-    """Print (and return) the generated derivative source, or the IR with ``stage="ir"``."""
+def show(f, stage: str = "source", *, mode: str = "reverse", file=None) -> str:
+    """Print (and return) the generated derivative source, or the IR with ``stage="ir"``.
+
+    ``mode="forward"`` shows the tangent (jvp) program of ``f`` instead of its adjoint.
+    """
+    if mode == "forward" and stage == "source":
+        t = _transformed(f.fn if isinstance(f, Derivative) else f)
+        kinds = getattr(f, "_kinds", None) or tuple(_FLOAT64 for _ in t.param_names)
+        text = t.compile_jvp(kinds).source.rstrip("\n")
+        print(text, file=file)
+        return text
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f"unknown mode {mode!r}; use 'reverse' or 'forward'")
     if isinstance(f, Derivative):
         t = f.transformed
         target = f

@@ -147,6 +147,26 @@ def _unbroadcast(g, x):
     return None
 
 
+@overload(broadcast.broadcast_like)
+def _broadcast_like(t, ans):
+    if _is_scalar(ans):
+        return lambda t, ans: t
+    if isinstance(t, types.Array) and t.ndim == ans.ndim:
+        def impl(t, ans):
+            if t.shape == ans.shape:
+                return t
+            out = np.empty_like(ans)
+            out[...] = t
+            return out
+        return impl
+
+    def spread(t, ans):
+        out = np.empty_like(ans)
+        out[...] = t
+        return out
+    return spread
+
+
 @overload(numpy_helpers.unreduce)
 def _unreduce(g, a, axis=None, keepdims=False):
     if _is_scalar(a):

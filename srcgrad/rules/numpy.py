@@ -321,7 +321,7 @@ defvjp(np.expand_dims, lambda g, ans, a, axis: reshape_as(g, a), user=False)
 defjvp(np.expand_dims, lambda t, ans, a, axis: np.expand_dims(t, axis))
 
 defvjp(np.copy, lambda g, ans, a, order="K": reshape_as(g, a), user=False)
-defjvp(np.copy, lambda t, ans, a, order="K": np.copy(t, order))
+defjvp(np.copy, lambda t, ans, a, order="K": np.copy(t))
 
 # Sequence parameters: the vjp returns one cotangent per array, the jvp receives a tuple
 # of tangents (zeros for inactive arrays).

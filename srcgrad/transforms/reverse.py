@@ -982,15 +982,18 @@ class _Expr:
 
 
 class _Unbroadcast(ast.NodeTransformer):
-    """``unbroadcast(g, x)`` is ``g`` when both the result and ``x`` are scalars."""
+    """``unbroadcast(g, x)`` (and forward mode's ``broadcast_like(t, ans)``) is just its
+    first argument when the result and the second argument are scalars."""
+
+    HELPERS = ("unbroadcast", "broadcast_like")
 
     def __init__(self, is_scalar):
         self.is_scalar = is_scalar
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        if (isinstance(node.func, ast.Name) and node.func.id == "unbroadcast" and len(node.args) == 2
-                and self.is_scalar(node.args[1])):
+        if (isinstance(node.func, ast.Name) and node.func.id in self.HELPERS
+                and len(node.args) == 2 and self.is_scalar(node.args[1])):
             return node.args[0]
         return node
 

@@ -1,0 +1,136 @@
+"""Forward: the tangent (JVP) program, tangent statements interleaved with the primal.
+
+``f_jvp(*params, *tangents)`` returns ``(value, tangent)``.  Every active value ``v`` gets
+a tangent ``v_dot`` computed right after ``v`` from the forward rules in the registry
+(one per active argument, summed).  Branches and loops carry tangents exactly where they
+carry primal values, and arrays written in place have tangent arrays written at the same
+places, so no tape is needed.  The primal statements are those of the reverse pass's
+forward sweep, which this pass extends.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+from srcgrad import ir
+from srcgrad.errors import NonDifferentiableError
+from srcgrad.rules import registry
+from srcgrad.transforms import emit as E
+from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule
+
+
+class Forward(Reverse):
+    """Reuses the reverse pass's primal emission; adds tangents after each statement."""
+
+    def tangent(self, v: str) -> str:
+        if v not in self.tangents:
+            self.tangents[v] = self.names.fresh(f"{v}_dot")
+        return self.tangents[v]
+
+    def tangent_of(self, op) -> ast.expr:
+        """The tangent of an operand: its tangent variable, or a zero of its shape."""
+        if isinstance(op, ir.Var) and op.name in self.active:
+            return E.name(self.tangent(op.name))
+        if isinstance(op, _Expr):
+            return E.call("zeros_like", [op.node])
+        if isinstance(op, ir.Const) and op.value is None:
+            return E.const(None)
+        if isinstance(op, ir.Seq):
+            return E.tuple_([self.tangent_of(i) for i in op.items])
+        return E.call("zeros_like", [E.operand(op, self.names)])
+
+    def build_jvp(self, fn_name: str) -> ast.FunctionDef:
+        fn = self.fn
+        self.names.taken.add(fn_name)
+        params = list(fn.params)
+        tangent_params = [self.tangent(p) if p in self.active else self.names.fresh(f"{p}_dot")
+                          for p in params]
+        value = self.names.fresh("value")
+        body = self.fwd_block(fn.body)
+        body.append(E.assign(value, E.operand(fn.result, self.names)))
+        body.append(E.return_(E.tuple_([E.name(value), self.tangent_of(fn.result)])))
+        return E.function(fn_name, params + tangent_params, _flatten(body))
+
+    # ---------------------------------------------------------------- statements
+    def fwd_stmt(self, s) -> list:
+        out = super().fwd_stmt(s)
+        if isinstance(s, ir.Call) and s.target in self.active:
+            out.append(E.assign(self.tangent(s.target), self.call_tangent(s)))
+        elif isinstance(s, ir.GetItem) and s.target in self.active:
+            out.append(E.assign(self.tangent(s.target),
+                                E.subscript(self.tangent_of(s.array), E.operand(s.index, self.names))))
+        elif isinstance(s, ir.Copy) and s.target in self.active:
+            out.append(E.assign(self.tangent(s.target), self.tangent_of(s.value)))
+        elif isinstance(s, ir.Store) and s.target in self.active:
+            out += self.store_tangent(s)
+        return out
+
+    def store_tangent(self, s: ir.Store) -> list:
+        """The tangent array follows the primal one: written at the same index."""
+        out = []
+        array = s.array.name
+        if array not in self.active:
+            out.append(E.assign(self.tangent(array), E.call("zeros_like", [E.name(array)])))
+            self.active.add(array)
+        t_array = E.name(self.tangent(array))
+        value = self.tangent_of(s.value) if isinstance(s.value, ir.Var) else E.const(0.0)
+        out.append(E.assign(E.subscript(t_array, E.operand(s.index, self.names), store=True), value))
+        out.append(E.assign(self.tangent(s.target), t_array))
+        return out
+
+    def call_tangent(self, s: ir.Call) -> ast.expr:
+        prim = registry.lookup(s.fn)
+        if prim.joint is not None:
+            raise NonDifferentiableError(
+                f"{prim.name} has only a reverse-mode rule; forward mode needs defjvp rules",
+                s.loc, prim.name)
+        bound = self._bind(prim, s)
+        params = list(prim.signature.parameters)
+        exprs = {"ans": E.name(self.names.var(s.target))}
+        for p, value in bound.arguments.items():
+            if isinstance(value, (ir.Var, ir.Const, ir.Seq, ir.Slice, ir.Index)):
+                exprs[p] = E.operand(value, self.names)
+            else:
+                exprs[p] = self.names.constant(value)
+        terms = []
+        for pos, pname in enumerate(params):
+            value = bound.arguments.get(pname)
+            items = [value] if isinstance(value, ir.Var) else (
+                list(value.items) if isinstance(value, ir.Seq) else [])
+            if not any(isinstance(i, ir.Var) and i.name in self.active for i in items):
+                continue
+            rule = prim.jvps.get(pos)
+            if rule is None:
+                raise NonDifferentiableError(
+                    f"{prim.name} has no forward-mode rule for its argument '{pname}'",
+                    s.loc, prim.name)
+            exprs["t"] = self.tangent_of(value)
+            rule_params = list(inspect.signature(rule).parameters)
+            args = {rp: exprs[src] for rp, src in zip(rule_params, ["t", "ans"] + params) if src in exprs}
+            term = inline_rule(rule, self.names, args)
+            if self.fn.kinds.get(s.target) in ("float", "int"):
+                term = _Unbroadcast(self._scalar_name).visit(term)
+            terms.append(term)
+        total = terms[0]
+        for term in terms[1:]:
+            total = E.add(total, term)
+        return total
+
+    def _bind_outs(self, targets, values) -> list:
+        """Bind primal outputs (branches, loop carries) and, beside them, their tangents."""
+        out = super()._bind_outs(targets, values)
+        pairs = [(t, v) for t, v in zip(targets, values) if t in self.active
+                 and not (isinstance(v, ir.Var) and v.name == t)]
+        if pairs:
+            out.append(E.assign_many([self.tangent(t) for t, _ in pairs],
+                                     [self.tangent_of(v) for _, v in pairs]))
+        return out
+
+
+def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):
+    """The tangent function's syntax tree and the namespace it runs in."""
+    fwd = Forward(fn, set(active), [], typemap)
+    fwd.tangents = {}
+    tree = fwd.build_jvp(fn_name)
+    return tree, fwd.names.namespace
