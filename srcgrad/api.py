@@ -419,6 +419,43 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
     return compiled.function(*primals, *cast)
 
 
+def jacobian(fn, wrt=0, *, jit: bool = False):
+    """``J(*args)``: the Jacobian of ``fn`` w.r.t. argument ``wrt``, built by rows with vjp.
+
+    Shape ``out.shape + x.shape`` (JAX's ``jacrev``): one pullback per output entry.
+    """
+    def jac(*args):
+        position = _normalize_wrt(wrt, _transformed(fn).param_names)[0][0]
+        out, pullback = vjp(fn, *args, jit=jit)
+        out = np.asarray(out)
+        x = args[position]
+        rows = np.empty((out.size,) + np.shape(x), dtype=np.result_type(out, x, float))
+        for k in range(out.size):
+            ct = np.zeros(out.shape, dtype=rows.dtype)
+            ct.flat[k] = 1.0
+            rows[k] = pullback(ct if out.ndim else float(ct))[position]
+        return rows.reshape(out.shape + np.shape(x))
+    return jac
+
+
+def jacfwd(fn, wrt=0, *, jit: bool = False):
+    """``J(*args)``: the Jacobian of ``fn`` w.r.t. argument ``wrt``, built by columns with jvp."""
+    def jac(*args):
+        position = _normalize_wrt(wrt, _transformed(fn).param_names)[0][0]
+        x = np.asarray(args[position], dtype=float)
+        columns = []
+        for k in range(x.size):
+            tangents = [np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0 for a in args]
+            e = np.zeros(x.shape)
+            e.flat[k] = 1.0
+            tangents[position] = e if x.ndim else 1.0
+            columns.append(np.asarray(jvp(fn, args, tangents, jit=jit)[1]))
+        out_shape = columns[0].shape
+        J = np.stack(columns, axis=-1).reshape(out_shape + x.shape)
+        return J
+    return jac
+
+
 def _copy_tree(value):
     if isinstance(value, np.ndarray):
         return value.copy()

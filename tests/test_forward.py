@@ -112,3 +112,18 @@ def test_jvp_with_jit_agrees():
 def test_jvp_tangent_shape_is_checked():
     with pytest.raises(srcgrad.SrcgradError, match="shape"):
         srcgrad.jvp(vector_field, (np.ones(3), np.eye(3)), (np.ones(2), np.eye(3)))
+
+
+def test_jacobian_by_rows_and_by_columns_agree_with_differences():
+    x = np.array([0.1, -0.3, 0.5])
+    A = np.arange(9.0).reshape(3, 3) / 10.0
+    J_rev = srcgrad.jacobian(vector_field)(x, A)
+    J_fwd = srcgrad.jacfwd(vector_field)(x, A)
+    eps = 1e-6
+    fd = np.stack([(vector_field(x + eps * e, A) - vector_field(x - eps * e, A)) / (2 * eps)
+                   for e in np.eye(3)], axis=-1)
+    np.testing.assert_allclose(J_rev, fd, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(J_fwd, J_rev, rtol=1e-12, atol=1e-14)
+    JA = srcgrad.jacobian(vector_field, wrt=1)(x, A)
+    assert JA.shape == (3, 3, 3)
+    np.testing.assert_allclose(JA, srcgrad.jacfwd(vector_field, wrt="A")(x, A), rtol=1e-10, atol=1e-12)
