@@ -88,53 +88,50 @@ class Transformed:
     def lower(self, kinds: dict) -> ir.Function:
         return lower(self.parsed, kinds)
 
-    def compile_jvp(self, kinds_key: tuple) -> Compiled:
-        """The forward-mode (tangent) program for these argument kinds."""
-        key = ("jvp", kinds_key)
-        if key in self.cache:
-            return self.cache[key]
+    def typed_ir(self, kinds_key: tuple):
+        """The IR for these argument kinds, with value types from Numba's typing where loops
+        need them (see infer_types); returns (ir, typemap)."""
         kinds = {p: k[:2] for p, k in zip(self.param_names, kinds_key)}
         fn_ir = self.lower(kinds)
-        base = _base_name(self.fn)
         typemap = {}
         if infer_types.needs_types(fn_ir):
-            probe, namespace = reverse.build_forward(fn_ir, base)
+            probe, namespace = reverse.build_forward(fn_ir, _base_name(self.fn))
             typemap = infer_types.numba_types(probe, namespace, kinds_key)
-            if typemap:
-                infer_types.refine_kinds(fn_ir, typemap)
-        wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
-        active = activity.analyse(fn_ir, wrt_names)
-        fn_name = f"{base}_jvp"
-        tree, namespace = forward.build_jvp(fn_ir, active, fn_name, typemap)
+        if typemap:
+            infer_types.refine_kinds(fn_ir, typemap)
+        return fn_ir, typemap
+
+    def finish(self, tree, namespace, fn_ir, fn_name, locations) -> Compiled:
+        """Simplify, print and compile a generated function."""
         tree = simplify.simplify(tree)
         source = emit.unparse(emit.module([tree])) + "\n"
         function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
-        compiled = Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, {})
-        self.cache[key] = compiled
-        return compiled
+        return Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, locations)
+
+    def compile_jvp(self, kinds_key: tuple) -> Compiled:
+        """The forward-mode (tangent) program for these argument kinds."""
+        key = ("jvp", kinds_key)
+        if key not in self.cache:
+            fn_ir, typemap = self.typed_ir(kinds_key)
+            wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
+            active = activity.analyse(fn_ir, wrt_names)
+            fn_name = f"{_base_name(self.fn)}_jvp"
+            tree, namespace = forward.build_jvp(fn_ir, active, fn_name, typemap)
+            self.cache[key] = self.finish(tree, namespace, fn_ir, fn_name, {})
+        return self.cache[key]
 
     def compile(self, kinds_key: tuple, wrt: tuple[int, ...]) -> Compiled:
+        """The adjoint (vjp) program for these argument kinds and differentiated positions."""
         key = (kinds_key, wrt)
         if key in self.cache:
             self.last = self.cache[key]
             return self.last
-        kinds = {p: k[:2] for p, k in zip(self.param_names, kinds_key)}
-        fn_ir = self.lower(kinds)
-        base = _base_name(self.fn)
-        typemap = {}
-        if infer_types.needs_types(fn_ir):
-            forward, namespace = reverse.build_forward(fn_ir, base)
-            typemap = infer_types.numba_types(forward, namespace, kinds_key)
-        if typemap:
-            infer_types.refine_kinds(fn_ir, typemap)
+        fn_ir, typemap = self.typed_ir(kinds_key)
         wrt_names = [fn_ir.params[i] for i in wrt]
         active = activity.analyse(fn_ir, wrt_names)
-        fn_name = f"{base}_vjp"
+        fn_name = f"{_base_name(self.fn)}_vjp"
         tree, namespace, locations = reverse.build_vjp(fn_ir, active, wrt_names, fn_name, typemap)
-        tree = simplify.simplify(tree)
-        source = emit.unparse(emit.module([tree])) + "\n"
-        function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
-        compiled = Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, locations)
+        compiled = self.finish(tree, namespace, fn_ir, fn_name, locations)
         self.cache[key] = compiled
         self.last = compiled
         return compiled
