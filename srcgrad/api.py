@@ -183,6 +183,18 @@ def _normalize_wrt(wrt, params: list[str]) -> tuple[tuple[int, ...], bool]:
     return tuple(out), many
 
 
+def _complete(t: Transformed, args) -> tuple:
+    """The arguments with the function's default values filled in for missing ones."""
+    if len(args) >= len(t.param_names):
+        return tuple(args)
+    try:
+        bound = inspect.signature(t.fn).bind(*args)
+    except TypeError as exc:
+        raise SrcgradError(f"{t.fn.__name__}(): {exc}") from None
+    bound.apply_defaults()
+    return tuple(bound.args)
+
+
 def _check_args(t: Transformed, args, wrt, kinds=None):
     if len(args) != len(t.param_names):
         raise SrcgradError(f"{t.fn.__name__}() takes {len(t.param_names)} arguments "
@@ -244,6 +256,7 @@ class Derivative:
 
     def __call__(self, *args):
         t = self.transformed
+        args = _complete(t, args)
         kinds = _kinds_key(args)
         _check_args(t, args, self.wrt, kinds)
         compiled = self._compile(kinds)
@@ -264,6 +277,7 @@ class Derivative:
         Returns the compiled derivative: ``.source`` is its generated code and
         ``.function(*args, seed)`` returns ``(value, gradients)``.
         """
+        args = _complete(self.transformed, args)
         kinds = _kinds_key(args)
         _check_args(self.transformed, args, self.wrt, kinds)
         return self._compile(kinds)
@@ -374,6 +388,7 @@ def vjp(fn, *primals, jit: bool = False):
     function keeps both sweeps together).
     """
     t = _transformed(fn)
+    primals = _complete(t, primals)
     wrt = tuple(i for i, a in enumerate(primals) if _is_float(a))
     _check_args(t, primals, wrt)
     compiled = t.compile(_kinds_key(primals), wrt)

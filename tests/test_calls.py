@@ -177,3 +177,14 @@ def test_nested_functions_are_inlined(f, args, wrt):
 def test_recursive_nested_function_is_refused():
     with pytest.raises(srcgrad.SrcgradError, match="recursive nested"):
         srcgrad.grad(nested_recursive)(0.5)
+
+
+def with_default(x, scale=3.0):
+    return scale * x * x
+
+
+def test_defaults_of_the_differentiated_function_are_filled_in():
+    assert srcgrad.grad(with_default)(2.0) == pytest.approx(12.0)
+    assert srcgrad.grad(with_default)(2.0, 1.0) == pytest.approx(4.0)
+    out, pullback = srcgrad.vjp(with_default, 2.0)
+    assert out == pytest.approx(12.0) and pullback(1.0)[0] == pytest.approx(12.0)
