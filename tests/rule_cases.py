@@ -400,3 +400,52 @@ CASES += [
 ]
 
 del _fn
+
+# ----------------------------------------------------------------- helpers of generated code
+# (differentiated by grad(grad(f)), hessian and hvp; shape-only arguments are not differentiated)
+from srcgrad.runtime import numpy_helpers as _h, tape as _tape  # noqa: E402
+from srcgrad.runtime.broadcast import as_scalar as _as_scalar, broadcast_like as _bl  # noqa: E402
+from srcgrad.runtime.broadcast import unbroadcast as _unbroadcast  # noqa: E402
+
+CASES += [
+    Case(_unbroadcast, (arr(2, 3), arr(3))),
+    Case(_unbroadcast, (arr(4, 3), arr(4, 1))),
+    Case(_unbroadcast, (arr(2, 3), scal())),
+    Case(_unbroadcast, (arr(3), arr(3))),
+    Case(_bl, (arr(3), arr(2, 3))),
+    Case(_bl, (scal(), arr(4))),
+    Case(_h.unreduce, (scal(), arr(4))),
+    Case(_h.unreduce, (arr(4), arr(3, 4), const(0))),
+    Case(_h.unreduce, (arr(1, 4), arr(3, 4), const(0), const(True))),
+    Case(_h.unreduce, (arr(2), arr(2, 3, 4), const((1, 2)))),
+    Case(_h.reshape_as, (arr(6), arr(2, 3))),
+    Case(_h.reshape_as, (arr(1, 1), scal())),
+    Case(_h.reshape_as, (arr(6), arr(3, 2), const("F"))),
+    Case(_h.transpose_back, (arr(2, 3),)),
+    Case(_h.transpose_back, (arr(2, 3, 4), const((1, 2, 0)))),
+    Case(_h.mT, (arr(2, 3, 4),)),
+    Case(_as_scalar, (scal(),)),
+    Case(_as_scalar, (arr(3),)),
+    Case(_tape.copy_value, (arr(3),)),
+    Case(_tape.copy_value, (scal(),)),
+    Case(_h.centered, (arr(5),)),
+    Case(_h.centered, (arr(3, 4), const(1))),
+    Case(_h.trace_grad, (scal(), arr(3, 3))),
+    Case(_h.trace_grad, (arr(2), arr(2, 3, 4), const(1), const(1), const(2))),
+    Case(_h.diag_grad, (arr(3, 3), arr(3))),
+    Case(_h.diag_grad, (arr(2), arr(3, 3), const(1))),
+    Case(_h.dot_grad_a, (arr(3), arr(3, 4), arr(4)), wrt=(0, 2)),
+    Case(_h.dot_grad_a, (arr(3, 5), arr(3, 4), arr(4, 5)), wrt=(0, 2)),
+    Case(_h.dot_grad_a, (arr(4), scal(), arr(4)), wrt=(0, 2)),
+    Case(_h.dot_grad_b, (arr(3), arr(3, 4), arr(4)), wrt=(0, 1)),
+    Case(_h.dot_grad_b, (arr(3, 5), arr(3, 4), arr(4, 5)), wrt=(0, 1)),
+    Case(_h.dot_grad_b, (scal(), arr(4), arr(4)), wrt=(0, 1)),
+    Case(_h.matmul_grad_a, (arr(3), arr(3, 4), arr(4)), wrt=(0, 2)),
+    Case(_h.matmul_grad_a, (arr(2, 3, 5), arr(2, 3, 4), arr(4, 5)), wrt=(0, 2)),
+    Case(_h.matmul_grad_a, (arr(5), arr(4), arr(4, 5)), wrt=(0, 2)),
+    Case(_h.matmul_grad_b, (arr(3), arr(3, 4), arr(4)), wrt=(0, 1)),
+    Case(_h.matmul_grad_b, (arr(2, 3, 5), arr(2, 3, 4), arr(4, 5)), wrt=(0, 1)),
+    Case(_h.matmul_grad_b, (scal(), arr(4), arr(4)), wrt=(0, 1)),
+    Case(_h.inner_grad_a, (arr(3, 2), arr(3, 4), arr(2, 4)), wrt=(0, 2)),
+    Case(_h.inner_grad_b, (arr(3, 2), arr(3, 4), arr(2, 4)), wrt=(0, 1)),
+]

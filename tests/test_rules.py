@@ -217,9 +217,14 @@ def test_float32_suite_is_not_empty():
 
 # --------------------------------------------------------------------------- the registry
 
+def _has(rule) -> bool:
+    """A real rule: not None (no derivative) and not ZERO (shape-only argument)."""
+    return rule is not None and rule is not registry.ZERO
+
+
 def _builtin_diff_primitives():
     return [p for p in all_primitives()
-            if not p.user and not p.nondiff and any(r is not None for r in p.vjps.values())]
+            if not p.user and not p.nondiff and any(_has(r) for r in p.vjps.values())]
 
 
 def test_every_rule_has_cases():
@@ -235,7 +240,7 @@ def test_every_differentiable_argument_is_tested():
     for p in _builtin_diff_primitives():
         tested = {i for c in CASES if c.fn is p.fn for i in c.wrt}
         untested += [f"{p.name} arg {i}" for i, r in p.vjps.items()
-                     if r is not None and i not in tested]
+                     if _has(r) and i not in tested]
     assert not untested, untested
 
 
@@ -243,8 +248,8 @@ def test_vjp_and_jvp_side_by_side():
     """Every differentiable argument has both a vjp and a jvp, with the same parameters
     (``g, ans`` / ``t, ans`` followed by the primitive's own)."""
     for p in _builtin_diff_primitives():
-        vj = {i for i, r in p.vjps.items() if r is not None}
-        jv = {i for i, r in p.jvps.items() if r is not None}
+        vj = {i for i, r in p.vjps.items() if _has(r)}
+        jv = {i for i, r in p.jvps.items() if _has(r)}
         assert vj == jv, f"{p.name}: vjp args {vj} != jvp args {jv}"
         for i in vj:
             vparams = list(inspect.signature(p.vjps[i]).parameters.values())
@@ -259,7 +264,7 @@ def _rules():
     for p in _builtin_diff_primitives():
         for table in (p.vjps, p.jvps):
             for i, r in table.items():
-                if r is not None:
+                if _has(r):
                     yield p, i, r
 
 

@@ -22,6 +22,8 @@ import difflib
 import sys
 from pathlib import Path
 
+from srcgrad.rules.registry import ZERO
+
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "primitives.md"
 README = ROOT / "README.md"
@@ -71,7 +73,7 @@ def _differentiable_args(prim) -> str:
     names = prim.param_names()
     args = []
     for index, rule in sorted(prim.vjps.items()):
-        if rule is None:
+        if rule is None or rule is ZERO:
             continue
         label = names[index] if index < len(names) else f"#{index}"
         if index in prim.seq_params:
@@ -83,8 +85,8 @@ def _differentiable_args(prim) -> str:
 def _jvp(prim) -> str:
     if prim.nondiff:
         return "—"
-    with_rule = {i for i, r in prim.jvps.items() if r is not None}
-    wanted = {i for i, r in prim.vjps.items() if r is not None}
+    with_rule = {i for i, r in prim.jvps.items() if r is not None and r is not ZERO}
+    wanted = {i for i, r in prim.vjps.items() if r is not None and r is not ZERO}
     if not with_rule:
         return "no"
     if wanted <= with_rule:
@@ -97,7 +99,9 @@ def _builtin_primitives():
     import srcgrad  # noqa: F401  (importing srcgrad registers the built-in rules)
     from srcgrad.rules.registry import all_primitives
 
-    return [p for p in all_primitives() if not p.user]
+    # helpers of generated derivative code (differentiable for higher orders) are internal
+    return [p for p in all_primitives() if not p.user
+            and not (getattr(p.fn, "__module__", None) or "").startswith("srcgrad.runtime")]
 
 
 def _namespace(name: str) -> tuple[str, str]:

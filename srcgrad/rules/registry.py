@@ -32,6 +32,32 @@ class Primitive:
         return list(self.signature.parameters) if self.signature else []
 
 
+class _Zero:
+    """Marks an argument a primitive reads only for its shape or type: no derivative flows
+    through it, and it needs no rule.  Helpers called by generated adjoints
+    (``unbroadcast(g, x)``) take such arguments; marking them keeps the adjoint itself
+    differentiable without spurious "no derivative" errors."""
+
+    def __repr__(self):
+        return "ZERO"
+
+
+ZERO = _Zero()
+
+
+def differentiable_operands(prim: "Primitive", args, kwargs) -> list:
+    """The call's operands that derivatives flow through (all but ``ZERO`` positions)."""
+    zero = {i for i, r in prim.vjps.items() if r is ZERO}
+    if not zero or prim.signature is None:
+        return list(args) + list(kwargs.values())
+    try:
+        bound = prim.signature.bind(*args, **kwargs)
+    except TypeError:
+        return list(args) + list(kwargs.values())
+    names = list(prim.signature.parameters)
+    return [v for p, v in bound.arguments.items() if names.index(p) not in zero]
+
+
 _REGISTRY: dict[int, Primitive] = {}
 _KEEPALIVE: list[Any] = []
 
@@ -81,10 +107,11 @@ def _entry(fn, name) -> Primitive:
 def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (), user: bool = True):
     """Register vector-Jacobian products ``vjp(g, ans, *args, **kwargs)``, one per argument.
 
-    ``None`` marks an argument as non-differentiable.  Returns ``fn`` so it can decorate.
+    ``None`` marks an argument as non-differentiable (an error if a derivative reaches
+    it); ``ZERO`` one whose value does not matter (only its shape).  Returns ``fn`` so it can decorate.
     """
     prim = _entry(fn, name)
-    rules = [r for r in vjps if r is not None]
+    rules = [r for r in vjps if r is not None and r is not ZERO]
     if rules:
         prim.signature = _rule_signature(rules[0], 2)
     prim.vjps = {i: r for i, r in enumerate(vjps)}
@@ -111,7 +138,7 @@ def defvjp_joint(fn, rule, name: str | None = None):
 def defjvp(fn, *jvps, name: str | None = None):
     """Register Jacobian-vector products ``jvp(t, ans, *args, **kwargs)``, one per argument."""
     prim = _entry(fn, name)
-    rules = [r for r in jvps if r is not None]
+    rules = [r for r in jvps if r is not None and r is not ZERO]
     if rules and prim.signature is None:
         prim.signature = _rule_signature(rules[0], 2)
     prim.jvps = {i: r for i, r in enumerate(jvps)}

@@ -19,7 +19,8 @@ def _deps(stmt) -> list[tuple[str, list[str]]]:
         prim = registry.lookup(stmt.fn)
         if prim is None or prim.nondiff:
             return [(stmt.target, [])]
-        srcs = [n for a in list(stmt.args) + list(stmt.kwargs.values()) for n in ir.operand_vars(a)]
+        operands = registry.differentiable_operands(prim, stmt.args, stmt.kwargs)
+        srcs = [n for a in operands for n in ir.operand_vars(a)]
         return [(stmt.target, srcs)]
     if isinstance(stmt, ir.GetItem):
         return [(stmt.target, ir.operand_vars(stmt.array))]

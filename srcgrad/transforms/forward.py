@@ -101,6 +101,8 @@ class Forward(Reverse):
             if not any(isinstance(i, ir.Var) and i.name in self.active for i in items):
                 continue
             rule = prim.jvps.get(pos)
+            if rule is registry.ZERO or prim.vjps.get(pos) is registry.ZERO:
+                continue
             if rule is None:
                 raise NonDifferentiableError(
                     f"{prim.name} has no forward-mode rule for its argument '{pname}'",

@@ -449,6 +449,8 @@ class Reverse:
             if not active_items:
                 continue
             rule = prim.vjps.get(pos)
+            if rule is registry.ZERO:
+                continue
             if rule is None:
                 raise NonDifferentiableError(
                     f"{prim.name} has no derivative with respect to its argument '{pname}'",

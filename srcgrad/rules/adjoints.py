@@ -1,0 +1,137 @@
+"""Rules for the runtime helpers that generated derivative code calls.
+
+Why: ``grad(grad(f))``, ``hessian`` and ``hvp`` differentiate the generated adjoint, which
+calls ``unbroadcast``, ``unreduce``, ``matmul_grad_a``... like any other function.  Most
+helpers are linear in their first argument (a cotangent) and read the others only for
+shapes (``ZERO``: no derivative flows there).  The product helpers are bilinear: for
+``G_a(g, a, b) = d<g, B(a, b)>/da`` of a bilinear ``B``, ``<c, G_a(g, a, b)> = <g, B(c, b)>``,
+which gives both of their rules without new helpers.
+
+Parameters are named ``grad``/``like`` rather than the helpers' own ``g``/``x`` so that they
+never collide with the rule's ``g, ans``; generated code calls helpers positionally.
+"""
+
+
+
+import numpy as np
+
+from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defvjp
+from srcgrad.runtime import tape
+from srcgrad.runtime.broadcast import as_scalar, broadcast_like, unbroadcast, zeros_like
+from srcgrad.runtime.numpy_helpers import (
+    centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
+    extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, matmul_grad_a, matmul_grad_b,
+    mT, reduced_count, reshape_as, trace_grad, transpose_back, unreduce, winner_share,
+)
+
+# ----------------------------------------------------------------- shape helpers (linear)
+
+defvjp(unbroadcast, lambda g, ans, grad, like: broadcast_like(g, grad), ZERO, user=False)
+defjvp(unbroadcast, lambda t, ans, grad, like: unbroadcast(t, like), ZERO)
+
+defvjp(broadcast_like, lambda g, ans, value, like: unbroadcast(g, value), ZERO, user=False)
+defjvp(broadcast_like, lambda t, ans, value, like: broadcast_like(t, like), ZERO)
+
+defvjp(unreduce,
+       lambda g, ans, grad, like, axis=None, keepdims=False: reshape_as(np.sum(g, axis=axis, keepdims=keepdims), grad),
+       ZERO, user=False)
+defjvp(unreduce,
+       lambda t, ans, grad, like, axis=None, keepdims=False: unreduce(t, like, axis, keepdims),
+       ZERO)
+
+defvjp(reshape_as, lambda g, ans, grad, like, order="C": reshape_as(g, grad, order), ZERO,
+       user=False)
+defjvp(reshape_as, lambda t, ans, grad, like, order="C": reshape_as(t, like, order), ZERO)
+
+defvjp(transpose_back, lambda g, ans, grad, axes=None: np.transpose(g, axes), user=False)
+defjvp(transpose_back, lambda t, ans, grad, axes=None: transpose_back(t, axes))
+
+defvjp(mT, lambda g, ans, x: mT(g), user=False)
+defjvp(mT, lambda t, ans, x: mT(t))
+
+defvjp(as_scalar, lambda g, ans, v: reshape_as(g, v), user=False)
+defjvp(as_scalar, lambda t, ans, v: as_scalar(t))
+
+defvjp(tape.copy_value, lambda g, ans, value: g, user=False)
+defjvp(tape.copy_value, lambda t, ans, value: tape.copy_value(t))
+
+defvjp(centered, lambda g, ans, a, axis=None: centered(g, axis), user=False)
+defjvp(centered, lambda t, ans, a, axis=None: centered(t, axis))
+
+defvjp(trace_grad,
+       lambda g, ans, grad, like, offset=0, axis1=0, axis2=1: as_scalar(np.trace(g, offset, axis1, axis2)),
+       ZERO, user=False)
+defjvp(trace_grad,
+       lambda t, ans, grad, like, offset=0, axis1=0, axis2=1: trace_grad(t, like, offset, axis1, axis2),
+       ZERO)
+
+defvjp(diag_grad, lambda g, ans, grad, like, k=0: np.diag(g, k), ZERO, user=False)
+defjvp(diag_grad, lambda t, ans, grad, like, k=0: diag_grad(t, like, k), ZERO)
+
+# ----------------------------------------------------------------- product helpers (bilinear)
+
+defvjp(dot_grad_a,
+       lambda g, ans, grad, a, b: reshape_as(np.dot(g, b), grad),
+       ZERO,
+       lambda g, ans, grad, a, b: dot_grad_b(grad, g, b), user=False)
+defjvp(dot_grad_a,
+       lambda t, ans, grad, a, b: dot_grad_a(t, a, b),
+       ZERO,
+       lambda t, ans, grad, a, b: dot_grad_a(grad, a, t))
+
+defvjp(dot_grad_b,
+       lambda g, ans, grad, a, b: reshape_as(np.dot(a, g), grad),
+       lambda g, ans, grad, a, b: dot_grad_a(grad, a, g),
+       ZERO, user=False)
+defjvp(dot_grad_b,
+       lambda t, ans, grad, a, b: dot_grad_b(t, a, b),
+       lambda t, ans, grad, a, b: dot_grad_b(grad, t, b),
+       ZERO)
+
+defvjp(matmul_grad_a,
+       lambda g, ans, grad, a, b: reshape_as(g @ b, grad),
+       ZERO,
+       lambda g, ans, grad, a, b: matmul_grad_b(grad, g, b), user=False)
+defjvp(matmul_grad_a,
+       lambda t, ans, grad, a, b: matmul_grad_a(t, a, b),
+       ZERO,
+       lambda t, ans, grad, a, b: matmul_grad_a(grad, a, t))
+
+defvjp(matmul_grad_b,
+       lambda g, ans, grad, a, b: reshape_as(a @ g, grad),
+       lambda g, ans, grad, a, b: matmul_grad_a(grad, a, g),
+       ZERO, user=False)
+defjvp(matmul_grad_b,
+       lambda t, ans, grad, a, b: matmul_grad_b(t, a, b),
+       lambda t, ans, grad, a, b: matmul_grad_b(grad, t, b),
+       ZERO)
+
+defvjp(inner_grad_a,
+       lambda g, ans, grad, a, b: reshape_as(np.inner(g, b), grad),
+       ZERO,
+       lambda g, ans, grad, a, b: inner_grad_b(grad, g, b), user=False)
+defjvp(inner_grad_a,
+       lambda t, ans, grad, a, b: inner_grad_a(t, a, b),
+       ZERO,
+       lambda t, ans, grad, a, b: inner_grad_a(grad, a, t))
+
+defvjp(inner_grad_b,
+       lambda g, ans, grad, a, b: reshape_as(np.inner(a, g), grad),
+       lambda g, ans, grad, a, b: inner_grad_a(grad, a, g),
+       ZERO, user=False)
+defjvp(inner_grad_b,
+       lambda t, ans, grad, a, b: inner_grad_b(t, a, b),
+       lambda t, ans, grad, a, b: inner_grad_b(grad, t, b),
+       ZERO)
+
+# ----------------------------------------------------------------- no derivative
+
+# zeros, counts and the masks of piecewise-constant derivatives: zero almost everywhere
+for _fn in (zeros_like, reduced_count, extremum_mask, winner_share, clip_inside, clip_below,
+            clip_above, inverse_axes, tape.reversed_range,
+            tape.hist_f64, tape.hist_f32, tape.hist_i64, tape.hist_bool, tape.stack):
+    defnondiff(_fn)
+for _suffix in tape.TAPE_TYPES:
+    defnondiff(getattr(tape, f"stack_{_suffix}"))
+
+
