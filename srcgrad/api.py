@@ -158,7 +158,11 @@ def _transformed(fn) -> Transformed:
     key = id(fn)
     entry = _TRANSFORMED.get(key)
     if entry is None or entry[0] is not fn:
-        entry = (fn, Transformed(fn))
+        if isinstance(fn, Derivative):
+            from srcgrad.higher import DerivativeTransformed
+            entry = (fn, DerivativeTransformed(fn))
+        else:
+            entry = (fn, Transformed(fn))
         _TRANSFORMED[key] = entry
     return entry[1]
 
@@ -250,9 +254,9 @@ class Derivative:
         self.transformed = _transformed(fn)
         self.wrt, self.many = _normalize_wrt(wrt, self.transformed.param_names)
         self.with_value = with_value
-        self.jit = jit or _is_numba_dispatcher(fn)
+        self.jit = jit or _is_numba_dispatcher(fn) or getattr(fn, "jit", False) is True
         self.cache = _numba_caches(fn) if cache is None else cache
-        functools.update_wrapper(self, self.transformed.fn)
+        functools.update_wrapper(self, self.transformed.fn, updated=())
 
     def __call__(self, *args):
         t = self.transformed

@@ -224,7 +224,8 @@ def _has(rule) -> bool:
 
 def _builtin_diff_primitives():
     return [p for p in all_primitives()
-            if not p.user and not p.nondiff and any(_has(r) for r in p.vjps.values())]
+            if not p.user and not p.nondiff and not p.structural
+            and any(_has(r) for r in p.vjps.values())]
 
 
 def test_every_rule_has_cases():

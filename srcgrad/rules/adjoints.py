@@ -15,7 +15,7 @@ never collide with the rule's ``g, ans``; generated code calls helpers positiona
 
 import numpy as np
 
-from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defvjp
+from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defstructural, defvjp
 from srcgrad.runtime import tape
 from srcgrad.runtime.broadcast import as_scalar, broadcast_like, unbroadcast, zeros_like
 from srcgrad.runtime.numpy_helpers import (
@@ -133,5 +133,12 @@ for _fn in (zeros_like, reduced_count, extremum_mask, winner_share, clip_inside,
     defnondiff(_fn)
 for _suffix in tape.TAPE_TYPES:
     defnondiff(getattr(tape, f"stack_{_suffix}"))
+
+# List operations: the reverse and forward passes handle these structurally (an append's
+# adjoint pops the adjoint list, a pop's appends to it); the entries declare which
+# arguments derivatives flow through.
+defstructural(tape.list_append)
+defstructural(tape.list_pop)
+defstructural(tape.list_version, zero_args=(1,))
 
 

@@ -27,6 +27,8 @@ class Primitive:
     signature: inspect.Signature | None = None   # parameters after (g, ans)
     user: bool = False           # registered by a user through srcgrad.defvjp
     joint: Callable | None = None    # vjp(g, ans, *args) -> one cotangent per argument
+    structural: bool = False     # moves values without arithmetic (list append/pop): the
+                                 # reverse and forward passes handle it themselves
 
     def param_names(self) -> list[str]:
         return list(self.signature.parameters) if self.signature else []
@@ -142,6 +144,18 @@ def defjvp(fn, *jvps, name: str | None = None):
     if rules and prim.signature is None:
         prim.signature = _rule_signature(rules[0], 2)
     prim.jvps = {i: r for i, r in enumerate(jvps)}
+    return fn
+
+
+def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
+    """Register an operation the passes differentiate structurally rather than by rules
+    (a list append's adjoint pops the adjoint list); ``zero_args`` carry no derivative."""
+    prim = _entry(fn, name)
+    prim.structural = True
+    prim.nondiff = False
+    prim.signature = inspect.signature(fn)
+    prim.vjps = {i: ZERO for i in zero_args}
+    prim.jvps = {i: ZERO for i in zero_args}
     return fn
 
 

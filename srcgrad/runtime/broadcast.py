@@ -79,6 +79,8 @@ def zeros_like(x):
     """
     if isinstance(x, np.ndarray):
         return np.zeros_like(x)
+    if isinstance(x, list):
+        return [zeros_like(v) for v in x]     # the adjoint of a stack: one zero per entry
     if isinstance(x, np.generic):
         return x.dtype.type(0)
     return 0.0

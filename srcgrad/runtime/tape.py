@@ -74,3 +74,22 @@ def copy_value(value):
     if isinstance(value, np.ndarray):
         return value.copy()
     return value
+
+
+# Lists as values: generated code (and code that differentiates generated code) treats a
+# stack as a list whose every change makes a new version, so its data flow stays explicit.
+# Generated source spells these as ``items.append(value)`` and ``items.pop()``.
+def list_append(items, value):
+    """``items.append(value)``, returning the list (its new version)."""
+    items.append(value)
+    return items
+
+
+def list_pop(items):
+    """``items.pop()``: the last value (the list's new version is ``list_version``)."""
+    return items.pop()
+
+
+def list_version(items, popped):
+    """The list after ``popped = list_pop(items)``: ties the new version to the pop."""
+    return items

@@ -77,6 +77,12 @@ def analyse(fn: ir.Function, wrt: list[str]) -> set[str]:
                 useful.add(s)
                 stack.append(s)
     active = {n for n in varied & useful if n not in blocked}
+    # the versions of a list are one object: its adjoint (or tangent) list follows every
+    # append and pop once any version carries derivatives
+    active_lists = {fn.buffer_group[n] for n in active
+                    if fn.kinds.get(n) == "list" and n in fn.buffer_group}
+    active.update(n for n, g in fn.buffer_group.items()
+                  if g in active_lists and fn.kinds.get(n) == "list")
     # a loop's carried value and its output share one adjoint variable in the reverse loop
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, (ir.For, ir.While)):

@@ -16,6 +16,7 @@ import inspect
 from srcgrad import ir
 from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
+from srcgrad.runtime.tape import list_append, list_pop, list_version
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule
 
@@ -55,8 +56,15 @@ class Forward(Reverse):
     # ---------------------------------------------------------------- statements
     def fwd_stmt(self, s) -> list:
         out = super().fwd_stmt(s)
-        if isinstance(s, ir.Call) and s.target in self.active:
-            out.append(E.assign(self.tangent(s.target), self.call_tangent(s)))
+        if isinstance(s, ir.Call) and s.fn in (list_append, list_pop, list_version):
+            out += self.list_tangent(s)
+        elif isinstance(s, ir.Call) and s.target in self.active:
+            prim = registry.lookup(s.fn)
+            if prim.nondiff:     # a new list whose later versions carry tangents
+                out.append(E.assign(self.tangent(s.target),
+                                    E.call("zeros_like", [E.name(self.names.var(s.target))])))
+            else:
+                out.append(E.assign(self.tangent(s.target), self.call_tangent(s)))
         elif isinstance(s, ir.GetItem) and s.target in self.active:
             out.append(E.assign(self.tangent(s.target),
                                 E.subscript(self.tangent_of(s.array), E.operand(s.index, self.names))))
@@ -64,6 +72,23 @@ class Forward(Reverse):
             out.append(E.assign(self.tangent(s.target), self.tangent_of(s.value)))
         elif isinstance(s, ir.Store) and s.target in self.active:
             out += self.store_tangent(s)
+        return out
+
+    def list_tangent(self, s: ir.Call) -> list:
+        """The tangent list follows the primal one: the same appends and pops."""
+        items = s.args[0]
+        if items.name not in self.active:
+            return []
+        t_items = E.name(self.tangent(items.name))
+        if s.fn is list_pop:
+            popped = E.call(E.attr(t_items, "pop"), [])
+            if s.target in self.active:
+                return [E.assign(self.tangent(s.target), popped)]
+            return [E.expr_stmt(popped)]
+        out = []
+        if s.fn is list_append:
+            out.append(E.expr_stmt(E.call(E.attr(t_items, "append"), [self.tangent_of(s.args[1])])))
+        out.append(E.assign(self.tangent(s.target), t_items))
         return out
 
     def store_tangent(self, s: ir.Store) -> list:

@@ -22,6 +22,8 @@ from srcgrad import calls, custom, ir
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
+from srcgrad.runtime import broadcast as broadcast_rt
+from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
 from srcgrad.transforms.prune import prune
 
@@ -46,7 +48,13 @@ METHODS = {
 ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "size": np.size, "ndim": np.ndim}
 # functions whose result is a fresh array the function may write in place
 ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.empty_like,
-                              np.ones, np.ones_like, np.full, np.full_like, np.array)}
+                              np.ones, np.ones_like, np.full, np.full_like, np.array,
+                              broadcast_rt.zeros_like, tape_rt.hist_f64, tape_rt.hist_f32,
+                              tape_rt.hist_i64, tape_rt.hist_bool)}
+# functions returning a new, empty list (the stacks of generated derivative code)
+LIST_CONSTRUCTORS = {id(f) for f in [tape_rt.stack] + [getattr(tape_rt, f"stack_{s}")
+                                                       for s in tape_rt.TAPE_TYPES]}
+LIST_METHODS = ("append", "pop")
 INT_PRESERVING = {id(f) for f in (operator.add, operator.sub, operator.mul, operator.floordiv,
                                   operator.mod, operator.neg, operator.pos, abs, min, max)}
 INT_RESULT = {id(f) for f in (len, int, round, np.size, np.ndim, math.floor, math.ceil)}
@@ -96,6 +104,7 @@ class Lowerer:
         self.result_loc = None
         self.arity: dict[str, int] = {}
         self.inlining: set[int] = set()
+        self.item_ndims: dict[int, int] = {}     # list group -> rank of its items, if known
         self.taken.update(GENERATED_GLOBALS)
 
     # ------------------------------------------------------------------ helpers
@@ -202,6 +211,9 @@ class Lowerer:
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Name) and \
                 isinstance(self.env.get(value.func.id), _LocalFunction):
             self.expr(value, None)   # a nested function called for what it writes in place
+            return
+        if self.list_method(value) is not None:
+            self.expr(value, None)   # items.append(v) / items.pop(): a new version of the list
             return
         self.refuse(node, "an expression statement has no value to differentiate; "
                           "calls for their side effects (print, list.append...) are not supported",
@@ -342,11 +354,16 @@ class Lowerer:
             self.env[n] = ir.Var(out)
         self.emit(ir.If(cond, then_body, else_body, outs, ty, ey, self.loc(node)))
 
+    def group_kind(self, name) -> str:
+        """"list" for the versions of a list, "buffer" for an array written in place."""
+        return "list" if self.kinds.get(name) == "list" else "buffer"
+
     def join_buffers(self, out, sources, node):
         groups = {self.groups[s.name] for s in sources if isinstance(s, ir.Var) and s.name in self.groups}
         if groups:
             g = min(groups)
-            self.kinds[out] = "buffer"
+            lists = [s for s in sources if isinstance(s, ir.Var) and self.kinds.get(s.name) == "list"]
+            self.kinds[out] = "list" if lists else "buffer"
             self.groups[out] = g
             for name, gg in list(self.groups.items()):
                 if gg in groups:
@@ -382,6 +399,8 @@ class Lowerer:
                 elif isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and \
                         isinstance(self.env.get(n.func.id), _LocalFunction):
                     names.extend(self.written_by(self.env[n.func.id].node, set()))
+                elif isinstance(n, gast.Call) and self.list_method(n) is not None:
+                    names.append(n.func.value.id)
         return sorted(set(names))
 
     def written_by(self, node, seen) -> list[str]:
@@ -415,7 +434,7 @@ class Lowerer:
             inits.append(init)
             self.kinds[c] = self.kind(init) if self.kind(init) != "other" else None
             if isinstance(init, ir.Var) and init.name in self.groups:
-                self.kinds[c] = "buffer"
+                self.kinds[c] = self.group_kind(init.name)
                 self.groups[c] = self.groups[init.name]
                 if init.name in self.ndims:
                     self.ndims[c] = self.ndims[init.name]
@@ -441,7 +460,7 @@ class Lowerer:
             self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
             self.join_buffers(out, [ir.Var(c), y], node)
             if c in self.groups:
-                self.kinds[c] = "buffer"
+                self.kinds[c] = self.group_kind(c)
             self.env[n] = ir.Var(out)
             for lst, v in zip(kept, (c, init, y, out)):
                 lst.append(v)
@@ -857,8 +876,48 @@ class Lowerer:
             kwargs[kw.arg] = self.as_operand(self.expr(kw.value, None), kw.value)
         return self.call(fn, args, kwargs, node, hint)
 
+    def list_method(self, node):
+        """The list name of ``name.append(...)`` / ``name.pop()`` on a list value, else None."""
+        if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                and node.func.attr in LIST_METHODS and isinstance(node.func.value, gast.Name)):
+            return None
+        current = self.env.get(node.func.value.id)
+        if isinstance(current, ir.Var) and self.kinds.get(current.name) == "list":
+            return node.func.value.id
+        return None
+
+    def list_call(self, name, node, hint):
+        """``items.append(v)`` or ``v = items.pop()``: list operations with explicit versions."""
+        items = self.env[name]
+        if node.func.attr == "append":
+            if len(node.args) != 1 or node.keywords:
+                self.refuse(node, "list.append takes one value", "list.append")
+            value = self.as_operand(self.expr(node.args[0], None), node.args[0])
+            new = self.call(tape_rt.list_append, [items, value], {}, node, name)
+            result = ir.Const(None)
+        else:
+            if node.args or node.keywords:
+                self.refuse(node, "only list.pop() of the last item is supported", "list.pop")
+            result = self.call(tape_rt.list_pop, [items], {}, node, hint)
+            ndim = self.item_ndims.get(self.groups[items.name])
+            if ndim == 0:
+                self.kinds[result.name] = "float"
+            elif ndim is not None:
+                self.kinds[result.name] = "array"
+                self.ndims[result.name] = ndim
+            new = self.call(tape_rt.list_version, [items, result], {}, node, name)
+        self.kinds[new.name] = "list"
+        self.groups[new.name] = self.groups[items.name]
+        for user, op in list(self.env.items()):
+            if isinstance(op, ir.Var) and op.name == items.name:
+                self.env[user] = new
+        return result
+
     def method_call(self, node, hint):
         func = node.func
+        name = self.list_method(node)
+        if name is not None:
+            return self.list_call(name, node, hint)
         base = self.as_operand(self.expr(func.value, None), func.value)
         fn = METHODS.get(func.attr)
         if fn is None:
@@ -912,7 +971,16 @@ class Lowerer:
             else:
                 self.ndims[target] = ndim
                 self.kinds[target] = self.kinds[target] or "array"
-        if id(fn) in ALLOCATORS:
+        if id(fn) in LIST_CONSTRUCTORS:
+            self._group_ids += 1
+            self.groups[target] = self._group_ids
+            self.kinds[target] = "list"
+            suffix = fn.__name__.partition("_")[2]          # stack_f64_1d: 1-d float64 items
+            if suffix:
+                dims = suffix.partition("_")[2]
+                self.item_ndims[self._group_ids] = int(dims[0]) if dims else 0
+        elif id(fn) in ALLOCATORS and not (fn is broadcast_rt.zeros_like and
+                                           self.kind(args[0]) in ("float", "int", "bool")):
             self._group_ids += 1
             self.groups[target] = self._group_ids
             self.kinds[target] = "buffer"
@@ -937,7 +1005,8 @@ class Lowerer:
         if not args:
             return None
         a = args[0]
-        if fn in (np.copy, np.zeros_like, np.empty_like, np.ones_like, np.full_like, np.array):
+        if fn in (np.copy, np.zeros_like, np.empty_like, np.ones_like, np.full_like, np.array,
+                  broadcast_rt.zeros_like):
             return self.ndims.get(a.name) if isinstance(a, ir.Var) else None
         if isinstance(a, ir.Seq):
             return len(a.items)

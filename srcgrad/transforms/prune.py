@@ -8,18 +8,32 @@ most of those are dead.  Removing them keeps the tape and the generated code sma
 from __future__ import annotations
 
 from srcgrad import ir
+from srcgrad.runtime import tape
+
+# operations that change a list in place: kept while any version of the list is used, since
+# dropping one would change what the list holds for the others
+LIST_MUTATORS = (tape.list_append, tape.list_pop, tape.list_version)
 
 
 def _vars(ops) -> set:
     return {n for op in ops for n in ir.operand_vars(op)}
 
 
-def _mark(body, live: set) -> bool:
+def _mutates_live_list(s, fn, live) -> bool:
+    if not (isinstance(s, ir.Call) and any(s.fn is m for m in LIST_MUTATORS)):
+        return False
+    group = fn.buffer_group.get(s.args[0].name)
+    return any(fn.buffer_group.get(n) == group for n in live)
+
+
+def _mark(body, live: set, fn) -> bool:
     """Mark, backwards from what is live, every value needed to compute it."""
     changed = False
     for s in reversed(body):
         before = len(live)
         if isinstance(s, (ir.Call, ir.GetItem, ir.Copy, ir.Store)):
+            if s.target not in live and _mutates_live_list(s, fn, live):
+                live.add(s.target)
             if s.target in live:
                 live.update(_vars(ir.used_operands(s)))
         elif isinstance(s, ir.If):
@@ -27,8 +41,8 @@ def _mark(body, live: set) -> bool:
             if used:
                 live.update(_vars([s.cond]))
                 live.update(_vars([s.then_yields[i] for i in used] + [s.else_yields[i] for i in used]))
-            changed |= _mark(s.then_body, live)
-            changed |= _mark(s.else_body, live)
+            changed |= _mark(s.then_body, live, fn)
+            changed |= _mark(s.else_body, live, fn)
         elif isinstance(s, (ir.For, ir.While)):
             for j, (c, o) in enumerate(zip(s.carried, s.outs)):
                 if o in live or c in live:
@@ -39,8 +53,8 @@ def _mark(body, live: set) -> bool:
                     live.update(_vars([s.start, s.stop, s.step]))
                 else:
                     live.update(_vars([s.cond]))
-                    changed |= _mark(s.cond_body, live)
-            changed |= _mark(s.body, live)
+                    changed |= _mark(s.cond_body, live, fn)
+            changed |= _mark(s.body, live, fn)
         changed |= len(live) != before
     return changed
 
@@ -76,7 +90,7 @@ def _sweep(body, live: set) -> list:
 def prune(fn: ir.Function) -> ir.Function:
     """Remove statements and carried values that do not contribute to the result."""
     live = set(ir.operand_vars(fn.result))
-    while _mark(fn.body, live):
+    while _mark(fn.body, live, fn):
         pass
     fn.body = _sweep(fn.body, live)
     return fn

@@ -33,6 +33,7 @@ from srcgrad.rules import registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import numpy_helpers as helpers_rt
 from srcgrad.runtime import tape as tape_rt
+from srcgrad.runtime.tape import list_append, list_pop, list_version
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.infer_types import dummy_value, tape_suffix
 from srcgrad.transforms.lower import GENERATED_GLOBALS
@@ -238,7 +239,7 @@ class Reverse:
     def _mutable_adjoints(self) -> set[str]:
         """Adjoints updated in place: indexed reads, in-place arrays, and what they rename."""
         fn = self.fn
-        mutable = {n for n, k in fn.kinds.items() if k == "buffer"}
+        mutable = {n for n, k in fn.kinds.items() if k in ("buffer", "list")}
         links: list[tuple[str, str]] = []
         for s in ir.walk(fn.body):
             if isinstance(s, ir.GetItem) and isinstance(s.array, ir.Var):
@@ -309,6 +310,12 @@ class Reverse:
         updated in place may take it over instead of copying it.
         """
         if v not in self.active:
+            return
+        if self.fn.kinds.get(v) == "list":
+            # all versions of a list are one object, and so is its adjoint: a contribution
+            # is always the whole adjoint list, handed on
+            out.append(E.assign(self.d(v), value))
+            self.owner_block(v, block).initialized.add(v)
             return
         if move and v in self.mutable and not block.is_initialized(v):
             out.append(E.assign(self.d(v), value))
@@ -426,9 +433,12 @@ class Reverse:
 
     def rev_call(self, s: ir.Call, block: Block, out: list):
         t = s.target
-        if t not in self.active or not self._has_adjoint(t, block):
-            return
         prim = registry.lookup(s.fn)
+        if prim.structural:
+            self.rev_list(s, block, out)
+            return
+        if t not in self.active or not self._has_adjoint(t, block) or prim.nondiff:
+            return
         if prim.joint is not None:
             self.rev_joint(s, prim, block, out)
             return
@@ -487,6 +497,41 @@ class Reverse:
         out.append(E.assign(parts, E.call(rule, args)))
         for i, name in active:
             self.contribute(name, E.subscript(E.name(parts), E.const(i)), block, out)
+
+    # ---- lists: the adjoint list mirrors the primal one, operations undone in reverse
+    def rev_list(self, s: ir.Call, block: Block, out: list):
+        """Undo one list operation on the adjoint list.
+
+        An append's adjoint pops the appended value's cotangent; a pop's pushes the popped
+        value's cotangent back.  Every operation on an active list is undone (even one whose
+        value has no derivative), so the adjoint list always has the primal's length.
+        """
+        items = s.args[0].name
+        if items not in self.active:
+            return
+        if s.fn is list_pop:
+            self.list_adjoint(items, block, out)
+            v = s.target
+            dv = E.name(self.d(v)) if v in self.active and block.is_initialized(v) else \
+                E.call("zeros_like", [E.name(self.names.var(v))])
+            out.append(E.expr_stmt(E.call(E.attr(E.name(self.d(items)), "append"), [dv])))
+            return
+        self.list_adjoint(s.target, block, out)
+        d_new = E.name(self.d(s.target))
+        if s.fn is list_append:
+            popped = E.call(E.attr(d_new, "pop"), [])
+            value = s.args[1]
+            if isinstance(value, ir.Var) and value.name in self.active:
+                self.contribute(value.name, popped, block, out)
+            else:
+                out.append(E.expr_stmt(popped))
+        self.contribute(items, d_new, block, out)
+
+    def list_adjoint(self, v, block: Block, out: list):
+        """Make sure the adjoint list of ``v`` exists (zeros for what the list holds now)."""
+        if not block.is_initialized(v):
+            out.append(E.assign(self.d(v), E.call("zeros_like", [E.name(self.names.var(v))])))
+            self.owner_block(v, block).initialized.add(v)
 
     # ---- tuples returned by calls: one adjoint per item
     def _item(self, x, i) -> str:
@@ -760,7 +805,7 @@ class Reverse:
         """Cheap pure statements whose inputs are visible are recomputed instead of taped."""
         if isinstance(s, ir.GetItem):
             arr = s.array
-            if isinstance(arr, ir.Var) and (self.fn.kinds.get(arr.name) == "buffer"
+            if isinstance(arr, ir.Var) and (self.fn.kinds.get(arr.name) in ("buffer", "list")
                                             or self.mutated_later(arr.name) or arr.name in local):
                 return False
             return True
@@ -769,7 +814,7 @@ class Reverse:
                 return False
             for op in list(s.args) + list(s.kwargs.values()):
                 for dep in ir.operand_vars(op):
-                    if self.fn.kinds.get(dep) == "buffer":
+                    if self.fn.kinds.get(dep) in ("buffer", "list"):
                         return False
             return True
         return False
@@ -894,12 +939,25 @@ class Reverse:
         return []
 
     def fwd_simple(self, s) -> ast.stmt:
+        if isinstance(s, ir.Call) and s.fn in (list_append, list_pop, list_version):
+            return self.fwd_list(s)
         if isinstance(s, ir.Call):
             return E.assign(self.names.var(s.target), E.primal_call(s, self.names))
         if isinstance(s, ir.GetItem):
             return E.assign(self.names.var(s.target),
                             E.subscript(E.operand(s.array, self.names), E.operand(s.index, self.names)))
         raise TypeError(s)
+
+    def fwd_list(self, s: ir.Call):
+        """List operations as Python spells them: ``items.append(v)``, ``v = items.pop()``."""
+        items = E.name(self.names.var(s.args[0].name))
+        target = self.names.var(s.target)
+        if s.fn is list_pop:
+            return E.assign(target, E.call(E.attr(items, "pop"), []))
+        if s.fn is list_version:
+            return E.assign(target, items)
+        value = E.operand(s.args[1], self.names)
+        return _Seq([E.expr_stmt(E.call(E.attr(items, "append"), [value])), E.assign(target, items)])
 
     def fwd_block(self, body) -> list:
         out = []

@@ -1,0 +1,81 @@
+"""Derivatives of derivatives: a generated gradient, restated as a plain function.
+
+``grad(f)`` generates ``f_vjp(*params, seed) -> (value, (dx, ...))``.  Fixing ``seed = 1.0``
+and returning what the ``Derivative`` returns (the gradient, a tuple of them, or the
+value with them) gives ordinary Python source (tape pushes and pops, in-place adjoint
+updates and runtime helpers included), so the whole pipeline applies to it again:
+``grad(grad(f))`` (reverse over reverse), ``jvp(grad(f), ...)`` (forward over reverse,
+hence ``hvp`` and ``hessian``), ``jacobian(grad(f))``.  The generated code is specialized
+per argument kinds, so the restated function is built per kinds as well.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from srcgrad.transforms import emit
+
+
+def restate(compiled, fn_name: str, many: bool, with_value: bool):
+    """The plain function computing what a Derivative returns, from its compiled vjp."""
+    tree = ast.parse(compiled.source)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    seed = fn.args.args.pop()
+    ret = fn.body[-1]
+    assert isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple), "unexpected adjoint"
+    value, grads = ret.value.elts
+    grads = grads.elts if isinstance(grads, ast.Tuple) else [grads]
+    result = ast.Tuple(grads, ast.Load()) if many else grads[0]
+    if with_value:
+        result = ast.Tuple([value, result], ast.Load())
+    fn.body[-1] = ast.Return(result)
+    fn.body.insert(0, ast.Assign([ast.Name(seed.arg, ast.Store())], ast.Constant(1.0)))
+    fn.name = fn_name
+    source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    namespace = dict(compiled.namespace)
+    return emit.compile_source(source, namespace, fn_name, fn_name)
+
+
+class DerivativeTransformed:
+    """A ``Derivative`` seen as a function to differentiate (``api.Transformed``'s interface).
+
+    Each argument-kinds specialization restates the derivative's generated code as a plain
+    function and hands it to its own ``Transformed``.
+    """
+
+    def __init__(self, derivative):
+        from srcgrad import api
+        self.derivative = derivative
+        self.fn = derivative
+        base = derivative.transformed
+        self.parsed = base.parsed
+        self.param_names = list(base.param_names)
+        self.jitted: dict = {}
+        self.last = None
+        self._inner: dict = {}
+        self._api = api
+
+    def specialization(self, kinds_key):
+        """The ``Transformed`` of the restated derivative for these argument kinds."""
+        if kinds_key not in self._inner:
+            d = self.derivative
+            compiled = d.transformed.compile(kinds_key, d.wrt)
+            name = f"{self._api._base_name(d.transformed.fn)}_{'value_and_grad' if d.with_value else 'grad'}"
+            function = restate(compiled, name, d.many, d.with_value)
+            self._inner[kinds_key] = self._api.Transformed(function)
+        return self._inner[kinds_key]
+
+    def typed_ir(self, kinds_key):
+        return self.specialization(kinds_key).typed_ir(kinds_key)
+
+    def compile(self, kinds_key, wrt):
+        inner = self.specialization(kinds_key)
+        self.last = inner.compile(kinds_key, wrt)
+        return self.last
+
+    def compile_jvp(self, kinds_key):
+        return self.specialization(kinds_key).compile_jvp(kinds_key)
+
+    def lower(self, kinds):
+        kinds_key = tuple(self._api._FLOAT64 for _ in self.param_names)
+        return self.specialization(kinds_key).lower(kinds)
