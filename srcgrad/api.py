@@ -472,6 +472,33 @@ def jacfwd(fn, wrt=0, *, jit: bool = False):
     return jac
 
 
+def hessian(fn, wrt=0, *, jit: bool = False):
+    """``H(*args)``: the Hessian of a scalar ``fn`` w.r.t. argument ``wrt``, shape
+    ``x.shape + x.shape``, forward over reverse: ``jacfwd`` of the generated gradient."""
+    return jacfwd(grad(fn, wrt, jit=jit), wrt, jit=jit)
+
+
+def hvp(fn, wrt=0, *, jit: bool = False):
+    """``hvp(f)(*args, v)``: the Hessian-vector product ``H @ v`` without forming ``H``.
+
+    One forward-mode pass over the generated gradient (forward over reverse), so it costs
+    a small multiple of one gradient, whatever the size of ``x``.
+    """
+    gradient = grad(fn, wrt, jit=jit)
+
+    def product(*args):
+        if not args:
+            raise SrcgradError("hvp(f)(*args, v) needs the arguments of f and a vector v")
+        *primals, v = args
+        t = _transformed(fn)
+        primals = _complete(t, primals)
+        position = _normalize_wrt(wrt, t.param_names)[0][0]
+        tangents = [np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0 for a in primals]
+        tangents[position] = v
+        return jvp(gradient, primals, tangents, jit=jit)[1]
+    return product
+
+
 def _copy_tree(value):
     if isinstance(value, np.ndarray):
         return value.copy()

@@ -166,6 +166,9 @@ class Case:
         return [f(rng) for f in self.args]
 
     def __call__(self, *args):
+        # on copies: a primitive that updates an argument in place (add_at) must not
+        # change the inputs later calls and the rules see
+        args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
         return self.fn(*args, **self.kwargs)
 
     @property
@@ -367,6 +370,7 @@ CASES += [
     Case(np.copy, (arr(3),)),
     Case(np.copy, (arr(2, 3),)),
     Case(np.copy, (scal(),)),
+    Case(np.ascontiguousarray, (arr(2, 3),)),
     Case(np.concatenate, (seq(arr(2, 3), arr(1, 3)),)),
     Case(np.concatenate, (seq(arr(2, 3), arr(2, 2), arr(2, 1)),), dict(axis=1)),
     Case(np.concatenate, (seq(arr(3), arr(2, 2)),), dict(axis=None)),
@@ -447,5 +451,8 @@ CASES += [
     Case(_h.matmul_grad_b, (arr(2, 3, 5), arr(2, 3, 4), arr(4, 5)), wrt=(0, 1)),
     Case(_h.matmul_grad_b, (scal(), arr(4), arr(4)), wrt=(0, 1)),
     Case(_h.inner_grad_a, (arr(3, 2), arr(3, 4), arr(2, 4)), wrt=(0, 2)),
+    Case(_tape.add_at, (arr(5), const(np.array([0, 2, 2, 4])), arr(4)), wrt=(0, 2)),
+    Case(_tape.add_at, (arr(3, 2), const(np.array([1, 1])), arr(2, 2)), wrt=(0, 2)),
+    Case(_tape.add_at, (arr(5), const(np.array([3, 3])), scal()), wrt=(0, 2)),
     Case(_h.inner_grad_b, (arr(3, 2), arr(3, 4), arr(2, 4)), wrt=(0, 1)),
 ]

@@ -94,10 +94,12 @@ def _add_at(target, index, value):
         def impl(target, index, value):
             for k in range(len(index)):
                 target[index[k]] += value[k]
+            return target
     else:
         def impl(target, index, value):
             for k in range(len(index)):
                 target[index[k]] += value
+            return target
     return impl
 
 

@@ -124,6 +124,16 @@ defjvp(inner_grad_b,
        lambda t, ans, grad, a, b: inner_grad_b(grad, t, b),
        ZERO)
 
+# scatter-add into an adjoint array (in place; the result is the array's new version)
+defvjp(tape.add_at,
+       lambda g, ans, target, index, value: g,
+       ZERO,
+       lambda g, ans, target, index, value: unbroadcast(g[index], value), user=False)
+defjvp(tape.add_at,
+       lambda t, ans, target, index, value: t,
+       ZERO,
+       lambda t, ans, target, index, value: tape.add_at(zeros_like(ans), index, t))
+
 # ----------------------------------------------------------------- no derivative
 
 # zeros, counts and the masks of piecewise-constant derivatives: zero almost everywhere

@@ -323,6 +323,9 @@ defjvp(np.expand_dims, lambda t, ans, a, axis: np.expand_dims(t, axis))
 defvjp(np.copy, lambda g, ans, a, order="K": reshape_as(g, a), user=False)
 defjvp(np.copy, lambda t, ans, a, order="K": np.copy(t))
 
+defvjp(np.ascontiguousarray, lambda g, ans, a: reshape_as(g, a), user=False)
+defjvp(np.ascontiguousarray, lambda t, ans, a: np.ascontiguousarray(t))
+
 # Sequence parameters: the vjp returns one cotangent per array, the jvp receives a tuple
 # of tangents (zeros for inactive arrays).
 defvjp(np.concatenate,

@@ -65,8 +65,10 @@ def reversed_range(start, stop, step):
 
 
 def add_at(target, index, value):
-    """``target[index] += value`` that also accumulates repeated integer-array indices."""
+    """``target[index] += value`` that also accumulates repeated integer-array indices;
+    returns ``target`` (its new version, for code that differentiates generated code)."""
     np.add.at(target, index, value)
+    return target
 
 
 def copy_value(value):

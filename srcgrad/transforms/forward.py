@@ -157,7 +157,11 @@ class Forward(Reverse):
 
 def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):
     """The tangent function's syntax tree and the namespace it runs in."""
-    fwd = Forward(fn, set(active), [], typemap)
+    # an array written in place has one tangent array from its allocation on, so every
+    # version of a buffer with an active version gets a tangent (zeros where inactive)
+    groups = {fn.buffer_group[n] for n in active if n in fn.buffer_group}
+    active = set(active) | {n for n, g in fn.buffer_group.items() if g in groups}
+    fwd = Forward(fn, active, [], typemap)
     fwd.tangents = {}
     tree = fwd.build_jvp(fn_name)
     return tree, fwd.names.namespace

@@ -104,7 +104,7 @@ class Lowerer:
         self.result_loc = None
         self.arity: dict[str, int] = {}
         self.inlining: set[int] = set()
-        self.item_ndims: dict[int, int] = {}     # list group -> rank of its items, if known
+        self.item_ndims: dict[int, tuple] = {}   # list group -> (rank, dtype) of its items
         self.taken.update(GENERATED_GLOBALS)
 
     # ------------------------------------------------------------------ helpers
@@ -215,6 +215,9 @@ class Lowerer:
         if self.list_method(value) is not None:
             self.expr(value, None)   # items.append(v) / items.pop(): a new version of the list
             return
+        if isinstance(value, gast.Call) and self.callee_of(value.func) is tape_rt.add_at:
+            self.add_at(value)       # generated code's scatter-add into an adjoint array
+            return
         self.refuse(node, "an expression statement has no value to differentiate; "
                           "calls for their side effects (print, list.append...) are not supported",
                     "expression statement")
@@ -308,9 +311,13 @@ class Lowerer:
                               f"this function; make a private copy first, e.g. "
                               f"'{name} = {name}.copy()' (np.zeros, np.empty, np.zeros_like also work)",
                         "in-place store", AliasingError)
-        group = self.groups[array.name]
         new = self.fresh(name, name)
         self.emit(ir.Store(new, array, index, value, self.loc(node)))
+        self.new_version(new, array, node)
+
+    def new_version(self, new, array, node):
+        """``new`` is the next version of the buffer ``array`` (written in place)."""
+        group = self.groups[array.name]
         self.kinds[new] = "buffer"
         self.groups[new] = group
         if array.name in self.ndims:
@@ -865,9 +872,14 @@ class Lowerer:
                               f"method of an array; register a rule with srcgrad.defvjp",
                         "call", UnknownCalleeError)
         args = []
-        for a in node.args:
+        prim = registry.lookup(fn)
+        shape_only = {i for i, r in prim.vjps.items() if r is registry.ZERO} if prim else set()
+        for i, a in enumerate(node.args):
             if isinstance(a, gast.Starred):
                 self.refuse(a, "*args in calls are not supported", "call")
+            if i in shape_only and isinstance(a, gast.Name):
+                args.append(self.env.get(a.id) or self.expr(a, None))   # only its shape is read
+                continue
             args.append(self.as_operand(self.expr(a, None), a))
         kwargs = {}
         for kw in node.keywords:
@@ -875,6 +887,18 @@ class Lowerer:
                 self.refuse(node, "**kwargs in calls are not supported", "call")
             kwargs[kw.arg] = self.as_operand(self.expr(kw.value, None), kw.value)
         return self.call(fn, args, kwargs, node, hint)
+
+    def add_at(self, node):
+        """``add_at(a, index, v)`` updates the buffer ``a`` in place: a new version of it."""
+        args = [self.as_operand(self.expr(a, None), a) for a in node.args]
+        array = args[0] if args else None
+        if len(args) != 3 or node.keywords or not (isinstance(array, ir.Var) and array.name in self.groups):
+            self.refuse(node, "add_at(a, index, value) needs an array created in this function",
+                        "add_at", AliasingError)
+        name = node.args[0].id if isinstance(node.args[0], gast.Name) else _base(array)
+        new = self.fresh(name, name)
+        self.emit(ir.Call(new, tape_rt.add_at, "add_at", args, {}, self.loc(node)))
+        self.new_version(new, array, node)
 
     def list_method(self, node):
         """The list name of ``name.append(...)`` / ``name.pop()`` on a list value, else None."""
@@ -899,9 +923,9 @@ class Lowerer:
             if node.args or node.keywords:
                 self.refuse(node, "only list.pop() of the last item is supported", "list.pop")
             result = self.call(tape_rt.list_pop, [items], {}, node, hint)
-            ndim = self.item_ndims.get(self.groups[items.name])
+            ndim, dtype = self.item_ndims.get(self.groups[items.name], (None, None))
             if ndim == 0:
-                self.kinds[result.name] = "float"
+                self.kinds[result.name] = {"i64": "int", "bool": "bool"}.get(dtype, "float")
             elif ndim is not None:
                 self.kinds[result.name] = "array"
                 self.ndims[result.name] = ndim
@@ -933,6 +957,12 @@ class Lowerer:
 
     def call(self, fn, args, kwargs, node, hint):
         """Emit ``target = fn(args)`` for a registered primitive and return its value."""
+        if registry.lookup(fn) is None and (getattr(fn, "__module__", None) or "").startswith(
+                "srcgrad.runtime"):
+            raise UnknownCalleeError(
+                f"derivatives of derivatives through '{fn.__name__}' (a helper of generated "
+                f"code) are not supported yet: it has no derivative rule", self.loc(node),
+                "higher-order derivative")
         if calls.is_user_function(fn):
             bound, problem = calls.bind_arguments(fn, args, kwargs, ir.Const)
             if problem:
@@ -977,8 +1007,8 @@ class Lowerer:
             self.kinds[target] = "list"
             suffix = fn.__name__.partition("_")[2]          # stack_f64_1d: 1-d float64 items
             if suffix:
-                dims = suffix.partition("_")[2]
-                self.item_ndims[self._group_ids] = int(dims[0]) if dims else 0
+                dtype, _, dims = suffix.partition("_")
+                self.item_ndims[self._group_ids] = (int(dims[0]) if dims else 0, dtype)
         elif id(fn) in ALLOCATORS and not (fn is broadcast_rt.zeros_like and
                                            self.kind(args[0]) in ("float", "int", "bool")):
             self._group_ids += 1

@@ -222,7 +222,7 @@ class Reverse:
         self.stmt_of: dict[str, object] = {}
         self.mutable = self._mutable_adjoints()
         self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
-                              if isinstance(s, ir.Store) and s.target in fn.buffer_group}
+                              if _writes_in_place(s) and s.target in fn.buffer_group}
         self._top_positions()
         self.item_of: dict[str, str] = {}       # synthetic tuple item -> its tuple
         self.history: dict[str, Layout] = {}   # values written to a loop's history
@@ -246,6 +246,8 @@ class Reverse:
                 mutable.add(s.array.name)
             if isinstance(s, ir.Store):
                 links.append((s.target, s.array.name))
+            elif _writes_in_place(s):
+                links.append((s.target, s.args[0].name))
             if isinstance(s, (ir.For, ir.While)):
                 for c, y, o in zip(s.carried, s.yields, s.outs):
                     links.append((c, o))
@@ -295,7 +297,7 @@ class Reverse:
             for n in ir.defined_names(s):
                 self.top_position[n] = k
             groups = {self.fn.buffer_group.get(st.target) for st in ir.walk([s])
-                      if isinstance(st, ir.Store)}
+                      if _writes_in_place(st)}
             self.stores_from.append(groups)
         self.stores_from = [set()] + self.stores_from
 
@@ -941,6 +943,10 @@ class Reverse:
     def fwd_simple(self, s) -> ast.stmt:
         if isinstance(s, ir.Call) and s.fn in (list_append, list_pop, list_version):
             return self.fwd_list(s)
+        if isinstance(s, ir.Call) and s.fn is tape_rt.add_at:      # in place, then renamed
+            array = E.name(self.names.var(s.args[0].name))
+            return _Seq([E.expr_stmt(E.primal_call(s, self.names)),
+                         E.assign(self.names.var(s.target), array)])
         if isinstance(s, ir.Call):
             return E.assign(self.names.var(s.target), E.primal_call(s, self.names))
         if isinstance(s, ir.GetItem):
@@ -1032,6 +1038,11 @@ class Reverse:
         return [E.assign_many([self.names.var(t) for t, _ in pairs],
                               [v.node if isinstance(v, _Expr) else E.operand(v, self.names)
                                for _, v in pairs])]
+
+
+def _writes_in_place(s) -> bool:
+    """A store, or generated code's ``add_at``: the statement overwrites an array."""
+    return isinstance(s, ir.Store) or (isinstance(s, ir.Call) and s.fn is tape_rt.add_at)
 
 
 @dataclass(frozen=True)
