@@ -109,6 +109,12 @@ def _add_at(target, index, value):
 def _zeros_like(x):
     if isinstance(x, types.Array):
         return lambda x: np.zeros_like(x)
+    if isinstance(x, types.List):       # the adjoint or tangent of a stack
+        item = x.dtype
+        if isinstance(item, types.Array):
+            return lambda x: [np.zeros_like(v) for v in x]
+        zero = np.float32(0.0) if isinstance(item, types.Float) and item.bitwidth == 32 else 0.0
+        return lambda x: [zero for _ in x]
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: np.float32(0.0)
     return lambda x: 0.0

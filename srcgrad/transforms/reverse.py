@@ -339,7 +339,8 @@ class Reverse:
 
     def zeros(self, v):
         """A zero adjoint for ``v``: a literal for float64 scalars, else ``zeros_like(v)``."""
-        if v in self.typemap and tape_suffix(self.typemap[v]) == "f64":
+        if v in self.typemap and tape_suffix(self.typemap[v]) == "f64" and \
+                self.fn.kinds.get(v) != "list":
             return E.const(0.0)
         return E.call(E.name("zeros_like"), [E.name(self.names.var(v))])
 
