@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import srcgrad
+from srcgrad.runtime.tape import add_at
 from tests.helpers import numeric_grad
 from tests.test_control_flow import CASES as FLOW_CASES
 from tests.test_rules_end_to_end import _flat_args, generated  # noqa: F401  (fixture)
@@ -56,6 +57,9 @@ def test_dot_product_control_flow(f, args, wrt, kw):
 def test_dot_product_rules(generated, k):  # noqa: F811
     case = RULE_CASES[k]
     f = getattr(generated, f"f{k}")
+    if case.fn is add_at:
+        pytest.skip("add_at updates its argument in place; generated code calls it only as a "
+                    "statement, which tests/test_higher.py covers")
     args, _ = _flat_args(case)
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
     out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import srcgrad
+from srcgrad.runtime.tape import add_at
 from srcgrad.rules import registry
 from tests.helpers import numeric_grad
 from tests.rule_cases import CASES, SEED
@@ -64,6 +65,9 @@ def _flat_args(case):
 def test_rule_through_compiler(generated, k):
     case = CASES[k]
     f = getattr(generated, f"f{k}")
+    if case.fn is add_at:
+        pytest.skip("add_at updates its argument in place; generated code calls it only as a "
+                    "statement, which tests/test_higher.py covers")
     args, wrt = _flat_args(case)
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
     out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)

@@ -136,7 +136,7 @@ class Forward(Reverse):
             rule_params = list(inspect.signature(rule).parameters)
             args = {rp: exprs[src] for rp, src in zip(rule_params, ["t", "ans"] + params) if src in exprs}
             term = inline_rule(rule, self.names, args)
-            if self.fn.kinds.get(s.target) in ("float", "int"):
+            if self.scalar_call(s):
                 term = _Unbroadcast(self._scalar_name).visit(term)
             terms.append(term)
         total = terms[0]

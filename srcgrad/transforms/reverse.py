@@ -472,7 +472,7 @@ class Reverse:
             args = {rp: exprs[rp2] for rp, rp2 in zip(rule_params, ["g", "ans"] + params)
                     if rp2 in exprs}
             expr = inline_rule(rule, self.names, args)
-            if self.fn.kinds.get(t) in ("float", "int"):
+            if self.scalar_call(s):
                 expr = _Unbroadcast(self._scalar_name).visit(expr)
             if isinstance(value, ir.Seq) and pos not in prim.seq_params:
                 raise NonDifferentiableError(
@@ -485,6 +485,17 @@ class Reverse:
                     self.contribute(items[i].name, E.subscript(E.name(tmp), E.const(i)), block, out)
             else:
                 self.contribute(value.name, expr, block, out)
+
+    def scalar_call(self, s: ir.Call) -> bool:
+        """Whether the call maps scalars to a scalar, so rules need no (un)broadcasting.
+
+        A scalar result alone is not enough: ``unbroadcast(g, x)`` sums an array to one.
+        """
+        scalar = ("float", "int", "bool")
+        if self.fn.kinds.get(s.target) not in ("float", "int"):
+            return False
+        return all(self.fn.kinds.get(n) in scalar for op in list(s.args) + list(s.kwargs.values())
+                   for n in ir.operand_vars(op))
 
     def rev_joint(self, s: ir.Call, prim, block: Block, out: list):
         """One call of a rule that returns every argument's cotangent, then contributions."""
