@@ -319,6 +319,7 @@ class Derivative:
         self.jit = jit or _is_numba_dispatcher(fn)
         self.cache = _numba_caches(fn) if cache is None else cache
         self._spec = None
+        self._specs: dict = {}               # (kinds, trees) -> checked _Spec
         functools.update_wrapper(self, self.transformed.fn)
 
     def __call__(self, *args):
@@ -337,10 +338,13 @@ class Derivative:
         if self.has_aux:
             value, aux = pytree.unflatten(self._result_tree(compiled, spec), value)
         value = _scalar_output(value, t.fn, compiled)
-        spans = _leaf_ranges(trees)
-        grad_of = dict(zip(spec.wrt, grads))
-        result = tuple(pytree.unflatten(trees[i], [_cast_like(grad_of[j], leaves[j]) for j in spans[i]])
-                       for i in self.wrt)
+        if spec.trees is None:
+            result = tuple(_cast_like(g, args[i]) for g, i in zip(grads, self.wrt))
+        else:
+            spans = _leaf_ranges(trees)
+            grad_of = dict(zip(spec.wrt, grads))
+            result = tuple(pytree.unflatten(trees[i], [_cast_like(grad_of[j], leaves[j])
+                                                       for j in spans[i]]) for i in self.wrt)
         result = result if self.many else result[0]
         if self.has_aux:
             return ((value, aux), result) if self.with_value else (result, aux)
@@ -358,11 +362,15 @@ class Derivative:
         return self._compile(self._specialize(args, leaves, trees))
 
     def _specialize(self, args, leaves, trees) -> _Spec:
+        """The checked specialization for these arguments (cached: called on every call)."""
         kinds = _kinds_key(leaves)
-        _check_args(self.transformed, args, self.wrt, kinds, trees)
-        spans = _leaf_ranges(trees)
-        wrt = tuple(j for i in self.wrt for j in spans[i])
-        return _Spec(kinds, _trees_key(trees), wrt)
+        spec = self._specs.get((kinds, trees))
+        if spec is None:
+            _check_args(self.transformed, args, self.wrt, kinds, trees)
+            spans = _leaf_ranges(trees)
+            wrt = tuple(j for i in self.wrt for j in spans[i])
+            spec = self._specs[(kinds, trees)] = _Spec(kinds, _trees_key(trees), wrt)
+        return spec
 
     def _compile(self, spec: _Spec):
         self._spec = spec

@@ -172,12 +172,5 @@ def _spell(step) -> str:
     return f'["{key}"]' if isinstance(key, str) else f"[{key!r}]"
 
 
-def describe(tree: TreeDef) -> str:
-    """A short human description of a structure, for error messages."""
-    if tree.kind in ("leaf", "none"):
-        return "a single value" if tree.kind == "leaf" else "None"
-    return repr(tree)
-
-
 __all__ = ["TreeDef", "LEAF", "NONE", "flatten", "unflatten", "leaves_like", "paths", "key_paths",
-           "is_namedtuple", "describe"]
+           "is_namedtuple"]

@@ -244,6 +244,31 @@ def test_dicts_built_stored_merged_in_branches(sign):
     assert_tree_grad(dicts_built_inside, ({"w": _r(3), "c": 0.3}, x))
 
 
+def constructors_and_slices(xs, p):
+    pt = Point(xs[0], p["c"])
+    rest = tuple(x * 2.0 for x in xs[1:])
+    squares = {i: xs[i] ** 2 for i in range(len(xs)) if i != 1}
+    both = dict(dict(p), extra=pt.a * pt.b)
+    ordered = list(squares.values())
+    return np.sum(rest[-1]) + sum(np.sum(v) for v in ordered) + np.sum(both["extra"]) * both["c"]
+
+
+def test_constructors_slices_and_filtered_comprehensions():
+    assert_tree_grad(constructors_and_slices, ([_r(2), _r(2), _r(2)], {"c": 0.3}), wrt=(0, 1))
+
+
+def returns_namedtuple(x):
+    return Point(np.sin(x), [x * 2.0, None])
+
+
+def test_vjp_of_a_namedtuple_result():
+    x = _r(3)
+    out, pullback = srcgrad.vjp(returns_namedtuple, x)
+    assert isinstance(out, Point)
+    (g,) = pullback(Point(np.ones(3), [np.ones(3), None]))
+    np.testing.assert_allclose(g, np.cos(x) + 2.0, rtol=1e-12)
+
+
 def sum_of_generator(x, n, c):
     s = sum(c * x[i] ** 2 for i in range(n) if i % 2 == 0)
     return s + sum((x[i] * x[i + 1] for i in range(n - 1)), 1.0)

@@ -169,6 +169,10 @@ class ContainerLowering:
         if isinstance(node, gast.Subscript):
             base = self.peek(node.value, varying)
             key = self.static_value(node.slice, varying)
+            if isinstance(node.slice, gast.Slice):
+                bounds = [None if b is None else self.static_value(b, varying)
+                          for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+                key = _NOTHING if _NOTHING in bounds else slice(*bounds)
             if not is_container(base) or key is _NOTHING:
                 return _NOTHING
             items = base.items if isinstance(base, ir.Seq) else base
@@ -407,8 +411,8 @@ class ContainerLowering:
         if len(node.args) > 1:
             self.refuse(node, "dict() takes at most one positional argument", "dict")
         if node.args:
-            items = self.static_iterable(node.args[0], ranges=False)
-            source = self.peek(node.args[0])
+            source = self.expr(node.args[0], None)
+            items = self.items_of(source) if is_container(source) else None
             if isinstance(source, dict):
                 out.update(source)
             elif items is not None and all(isinstance(p, tuple) and len(p) == 2 for p in items):
@@ -670,12 +674,13 @@ class ContainerLowering:
                               f"({then_tree!r} and {else_tree!r}); the structure of a container "
                               f"must be known when the derivative is generated", "if")
         merged = []
-        for t, e in zip(then_leaves, else_leaves):
+        for steps, t, e in zip(pytree.key_paths(then_tree), then_leaves, else_leaves):
             t, e = self.as_operand(t, node), self.as_operand(e, node)
             if t == e:
                 merged.append(t)
                 continue
-            out = self.fresh(name, name)
+            base = leaf_name(name, steps)
+            out = self.fresh(base, base)
             outs.append(out)
             then_yields.append(t)
             else_yields.append(e)
