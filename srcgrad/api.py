@@ -245,17 +245,14 @@ def _complete(t: Transformed, args) -> tuple:
     return tuple(bound.args)
 
 
-def _check_args(t: Transformed, args, wrt, kinds=None, trees=None):
+def _check_args(t: Transformed, args, wrt, kinds=None):
     """The argument count, and that every differentiated leaf is a float (else a WrtError
     naming its path, such as ``params["layers"][2]["n"]``)."""
     if len(args) != len(t.param_names):
         raise SrcgradError(f"{t.fn.__name__}() takes {len(t.param_names)} arguments "
                            f"({', '.join(t.param_names)}), {len(args)} given")
-    if trees is None:
-        leaves, trees = _flatten_args(args)
-    else:
-        leaves = None
-    kinds = kinds or _kinds_key(leaves if leaves is not None else _flatten_args(args)[0])
+    leaves, trees = _flatten_args(args)
+    kinds = kinds or _kinds_key(leaves)
     spans = _leaf_ranges(trees)
     for i in wrt:
         name = t.param_names[i]
@@ -263,10 +260,8 @@ def _check_args(t: Transformed, args, wrt, kinds=None, trees=None):
         for path, position in zip(paths, spans[i]):
             if kinds[position][0] in ("float", "array"):
                 continue
-            leaf = (leaves if leaves is not None else _flatten_args(args)[0])[position]
-            kind = type(leaf).__name__
-            if isinstance(leaf, np.ndarray):
-                kind = f"array of {leaf.dtype}"
+            leaf = leaves[position]
+            kind = f"array of {leaf.dtype}" if isinstance(leaf, np.ndarray) else type(leaf).__name__
             raise WrtError(f"cannot differentiate with respect to '{path}': it is "
                            f"{kind}; gradients need float scalars or float arrays "
                            f"(pass e.g. float({path}) or an array of float64)",
@@ -333,7 +328,8 @@ class Derivative:
         try:
             value, grads = compiled.function(*leaves, seed)
         except Exception as exc:
-            _scalar_output(self._loss(t.fn(*args)), t.fn, compiled)   # a non-scalar output explains it
+            # a non-scalar output explains it
+            _scalar_output(self._loss(t.fn(*args)), t.fn, compiled)
             raise exc
         if self.has_aux:
             value, aux = pytree.unflatten(self._result_tree(compiled, spec), value)
@@ -366,7 +362,7 @@ class Derivative:
         kinds = _kinds_key(leaves)
         spec = self._specs.get((kinds, trees))
         if spec is None:
-            _check_args(self.transformed, args, self.wrt, kinds, trees)
+            _check_args(self.transformed, args, self.wrt, kinds)
             spans = _leaf_ranges(trees)
             wrt = tuple(j for i in self.wrt for j in spans[i])
             spec = self._specs[(kinds, trees)] = _Spec(kinds, _trees_key(trees), wrt)
@@ -509,7 +505,7 @@ def vjp(fn, *primals, jit: bool = False):
     leaves, trees = _flatten_args(primals)
     kinds = _kinds_key(leaves)
     wrt = tuple(i for i, k in enumerate(kinds) if k[0] in ("float", "array"))
-    _check_args(t, primals, (), kinds, trees)
+    _check_args(t, primals, (), kinds)
     if jit or _is_numba_dispatcher(fn):
         compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
     else:
@@ -553,7 +549,7 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
         raise SrcgradError(f"jvp got {len(primals)} primals but {len(tangents)} tangents")
     t = _transformed(fn)
     leaves, trees = _flatten_args(primals)
-    _check_args(t, primals, (), None, trees)
+    _check_args(t, primals, ())
     kinds = _kinds_key(leaves)
     cast = []
     for name, tree, span, tangent in zip(t.param_names, trees, _leaf_ranges(trees), tangents):
@@ -601,14 +597,16 @@ def jacobian(fn, wrt=0, *, jit: bool = False):
         out, pullback = vjp(fn, *args, jit=jit)
         out = _array_output(out, "jacobian")
         xs, tree = pytree.flatten(args[position])
-        rows = [np.empty((out.size,) + np.shape(x), dtype=np.result_type(out, x, float)) for x in xs]
+        rows = [np.empty((out.size,) + np.shape(x), dtype=np.result_type(out, x, float))
+                for x in xs]
         for k in range(out.size):
             ct = np.zeros(out.shape, dtype=float)
             ct.flat[k] = 1.0
             grads = pytree.flatten(pullback(ct if out.ndim else float(ct))[position])[0]
             for r, g in zip(rows, grads):
                 r[k] = g
-        return pytree.unflatten(tree, [r.reshape(out.shape + np.shape(x)) for r, x in zip(rows, xs)])
+        return pytree.unflatten(tree, [r.reshape(out.shape + np.shape(x))
+                                       for r, x in zip(rows, xs)])
     return jac
 
 

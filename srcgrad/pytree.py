@@ -141,7 +141,9 @@ def _match(value, tree: TreeDef, path: str, out: list):
             _match(value[key], child, path + _spell(("[]", key)), out)
         return
     if not isinstance(value, (tuple, list)) or len(value) != len(tree.children):
-        got = f"a {type(value).__name__}" + (f" of {len(value)}" if isinstance(value, (tuple, list)) else "")
+        got = f"a {type(value).__name__}"
+        if isinstance(value, (tuple, list)):
+            got += f" of {len(value)}"
         raise ValueError(f"{path} should be a {kind} of {len(tree.children)} values, not {got}")
     for i, (item, child) in enumerate(zip(value, tree.children)):
         step = (".", tree.keys[i]) if kind == "namedtuple" else ("[]", i)

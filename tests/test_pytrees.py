@@ -515,3 +515,28 @@ def test_missing_key_and_index_out_of_range_are_located_errors():
         srcgrad.grad(lambda p: p["x"])({"w": 1.0})
     with pytest.raises(UnsupportedSyntaxError, match="index 2 is out of range for a list of 2"):
         srcgrad.grad(lambda xs: xs[2])([1.0, 2.0])
+
+
+def dense(p, h):
+    return np.tanh(p["W"] @ h + p["b"])
+
+
+def calls_own_function_with_a_dict(layers, x):
+    return np.sum(dense(layers[0], x))  # <- container argument
+
+
+def nested_helper_takes_a_dict(layers, x):
+    def layer(p, h):
+        return np.tanh(p["W"] @ h + p["b"])
+    h = x
+    for p in layers:
+        h = layer(p, h)
+    return np.sum(h)
+
+
+def test_containers_and_your_own_functions():
+    layers = [{"W": _r(3, 3), "b": _r(3)}, {"W": _r(3, 3), "b": _r(3)}]
+    assert_tree_grad(nested_helper_takes_a_dict, (layers, _r(3)))
+    with pytest.raises(UnsupportedSyntaxError, match="define 'dense' inside") as info:
+        srcgrad.grad(calls_own_function_with_a_dict)(layers, _r(3))
+    assert info.value.loc.line == _marked_line(calls_own_function_with_a_dict)

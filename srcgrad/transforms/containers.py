@@ -27,7 +27,7 @@ import re
 
 import gast
 
-from srcgrad import ir, pytree
+from srcgrad import calls, ir, pytree
 from srcgrad.custom import stop_gradient
 from srcgrad.errors import AliasingError
 
@@ -56,12 +56,15 @@ def holds_mutable(value) -> bool:
     return isinstance(value, tuple) and any(holds_mutable(v) for v in value)
 
 
+def known_truth(cond):
+    """The truth of a condition known now (a constant), else None."""
+    if isinstance(cond, ir.Const) and type(cond.value) in (bool, int, str, type(None)):
+        return bool(cond.value)
+    return None
+
+
 def type_name(value) -> str:
-    if isinstance(value, ir.Seq):
-        return value.kind
-    if pytree.is_namedtuple(value):
-        return type(value).__name__
-    return type(value).__name__
+    return value.kind if isinstance(value, ir.Seq) else type(value).__name__
 
 
 def _foldable_value(op) -> bool:
@@ -366,6 +369,17 @@ class ContainerLowering:
         return any(fn is b for b in _CONTAINER_BUILTINS) or (
             isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"))
 
+    def call_operand(self, fn, value, node):
+        """An argument of a call; a dict or list passed to the user's own function is refused
+        with what to do instead (its adjoint is generated for array arguments)."""
+        if isinstance(value, (dict, list)) and calls.is_user_function(fn):
+            self.refuse(node, f"passing a {type(value).__name__} to your own function "
+                              f"'{fn.__name__}' is not supported yet: pass its leaves "
+                              f"(arrays and numbers), or define '{fn.__name__}' inside the "
+                              f"differentiated function (nested functions are inlined)",
+                        "container argument")
+        return self.as_operand(value, node)
+
     def container_call(self, fn, node, hint):
         """``len``, ``sum``, ``dict``, ``list``, ``tuple``, ``enumerate``, ``zip`` and
         namedtuple constructors on containers, resolved now."""
@@ -445,8 +459,9 @@ class ContainerLowering:
             (kw.value for kw in node.keywords), None)
         arg = node.args[0]
         if isinstance(arg, (gast.GeneratorExp, gast.ListComp)) and not self.unrolls(arg):
-            initial = ir.Const(0) if start is None else self.as_operand(self.expr(start, None), start)
-            return self.sum_loop(arg, initial, node)
+            initial = ir.Const(0) if start is None else \
+                self.as_operand(self.expr(start, None), start)
+            return self.sum_loop(arg, initial)
         if isinstance(arg, (gast.GeneratorExp, gast.ListComp)):
             items = self.unroll_comprehension(arg)
         else:
@@ -614,7 +629,7 @@ class ContainerLowering:
                               "derivative is generated", "comprehension filter")
         return bool(value.value)
 
-    def sum_loop(self, node, initial, call):
+    def sum_loop(self, node, initial):
         """``sum(elt for target in iterable if cond)`` as ``for``/``if`` statements adding to an
         accumulator, lowered like the user's own loops."""
         acc = self.accumulator_name()
@@ -696,4 +711,4 @@ def _name(id_, store=False):
                      type_comment=None)
 
 
-__all__ = ["ContainerLowering", "is_container", "holds_mutable", "CONTAINER_TYPES"]
+__all__ = ["ContainerLowering", "is_container", "holds_mutable", "known_truth", "CONTAINER_TYPES"]

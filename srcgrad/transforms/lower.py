@@ -19,11 +19,12 @@ import gast
 import numpy as np
 
 from srcgrad import calls, custom, ir
-from srcgrad.transforms.containers import CONTAINER_TYPES, ContainerLowering, holds_mutable, is_container
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
 from srcgrad.rules import registry
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
+from srcgrad.transforms.containers import (CONTAINER_TYPES, ContainerLowering, holds_mutable,
+                                           is_container, known_truth)
 from srcgrad.transforms.prune import prune
 
 BINOPS = {
@@ -321,8 +322,8 @@ class Lowerer(ContainerLowering):
     # ------------------------------------------------------------------ control flow
     def stmt_If(self, node):
         cond = self.condition(node.test)
-        if isinstance(cond, ir.Const) and type(cond.value) in (bool, int, str, type(None)):
-            self.block(node.body if cond.value else node.orelse)   # known now (unrolled code)
+        if known_truth(cond) is not None:          # known now (in unrolled code, say)
+            self.block(node.body if known_truth(cond) else node.orelse)
             return
         before = dict(self.env)
         then_body, then_env = self.sub_block(node.body, before)
@@ -423,9 +424,10 @@ class Lowerer(ContainerLowering):
         for n in names:
             init = self.env.get(n, _UNDEF)
             if isinstance(init, CONTAINER_TYPES):
-                self.refuse(self.first_change(node, n), f"'{n}' is a {type(init).__name__} that changes inside a loop; "
-                                  f"a container's structure must be known when the derivative "
-                                  f"is generated (loops over containers are unrolled)", "loop")
+                self.refuse(self.first_change(node, n),
+                            f"'{n}' is a {type(init).__name__} that changes inside a loop; a "
+                            f"container's structure must be known when the derivative is "
+                            f"generated (loops over containers are unrolled)", "loop")
             init = ir.Const(None) if init is _UNDEF else init
             c = self.fresh(n, n)
             carried.append(c)
@@ -753,8 +755,8 @@ class Lowerer(ContainerLowering):
 
     def expr_IfExp(self, node, hint):
         cond = self.condition(node.test)
-        if isinstance(cond, ir.Const) and type(cond.value) in (bool, int, str, type(None)):
-            return self.expr(node.body if cond.value else node.orelse, hint)   # known now
+        if known_truth(cond) is not None:
+            return self.expr(node.body if known_truth(cond) else node.orelse, hint)
         before = dict(self.env)
         then_body, then_val = self.sub_expr(node.body, before)
         else_body, else_val = self.sub_expr(node.orelse, before)
@@ -872,12 +874,12 @@ class Lowerer(ContainerLowering):
         for a in node.args:
             if isinstance(a, gast.Starred):
                 self.refuse(a, "*args in calls are not supported", "call")
-            args.append(self.as_operand(self.expr(a, None), a))
+            args.append(self.call_operand(fn, self.expr(a, None), a))
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 self.refuse(node, "**kwargs in calls are not supported", "call")
-            kwargs[kw.arg] = self.as_operand(self.expr(kw.value, None), kw.value)
+            kwargs[kw.arg] = self.call_operand(fn, self.expr(kw.value, None), kw.value)
         return self.call(fn, args, kwargs, node, hint)
 
     def method_call(self, node, hint):
