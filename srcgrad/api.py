@@ -1,8 +1,11 @@
-"""The public API: grad, value_and_grad, vjp, show; wrt handling and caching.
+"""The public API: grad, value_and_grad, vjp, jvp, show; wrt handling and caching.
 
 A derivative is compiled once per function, differentiated arguments and argument
 *kinds* (float scalar, int, array of a given rank and dtype); later calls with the same
-kinds reuse the generated function.
+kinds reuse the generated function.  Container arguments (pytrees) are flattened to
+their leaves here, at the boundary: the generated function takes one parameter per leaf,
+the specialization key holds each argument's treedef, and gradients, tangents and
+results are rebuilt in their argument's or the result's structure.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import ir, pytree
 from srcgrad.errors import SrcgradError, WrtError
 from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify
 from srcgrad.transforms.lower import lower
@@ -54,6 +57,35 @@ def _is_float(value) -> bool:
     return arg_kind(value)[0] in ("float", "array")
 
 
+def _flatten_args(args) -> tuple[list, tuple]:
+    """Every argument's leaves, in order, and one treedef per argument."""
+    leaves, trees = [], []
+    for a in args:
+        cls = type(a)
+        if cls is float or cls is np.ndarray:       # the common case, cheaply
+            leaves.append(a)
+            trees.append(pytree.LEAF)
+            continue
+        sub, tree = pytree.flatten(a)
+        leaves.extend(sub)
+        trees.append(tree)
+    return leaves, tuple(trees)
+
+
+def _trees_key(trees: tuple):
+    """The treedefs as part of a specialization key: None when every argument is a leaf."""
+    return None if all(t.is_leaf for t in trees) else trees
+
+
+def _leaf_ranges(trees) -> list[range]:
+    """The positions of each argument's leaves among all leaves."""
+    out, start = [], 0
+    for tree in trees:
+        out.append(range(start, start + tree.num_leaves))
+        start += tree.num_leaves
+    return out
+
+
 # --------------------------------------------------------------------------- compiled pair
 @dataclass
 class Compiled:
@@ -85,14 +117,27 @@ class Transformed:
         self.jitted: dict = {}
         self.last = None
 
-    def lower(self, kinds: dict) -> ir.Function:
-        return lower(self.parsed, kinds)
+    def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
+        return lower(self.parsed, kinds, trees, has_aux)
 
-    def typed_ir(self, kinds_key: tuple):
+    def lowering_kinds(self, kinds_key: tuple, trees=None) -> tuple[dict, dict]:
+        """(parameter -> (kind, ndim)) for leaf arguments and (parameter -> (treedef, leaf
+        kinds)) for container arguments, from the per-leaf kinds of a specialization key."""
+        if trees is None:
+            return {p: k[:2] for p, k in zip(self.param_names, kinds_key)}, {}
+        kinds, structures = {}, {}
+        for name, tree, span in zip(self.param_names, trees, _leaf_ranges(trees)):
+            leaf_kinds = [kinds_key[i][:2] for i in span]
+            if tree.is_leaf:
+                kinds[name] = leaf_kinds[0]
+            else:
+                structures[name] = (tree, leaf_kinds)
+        return kinds, structures
+
+    def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False):
         """The IR for these argument kinds, with value types from Numba's typing where loops
         need them (see infer_types); returns (ir, typemap)."""
-        kinds = {p: k[:2] for p, k in zip(self.param_names, kinds_key)}
-        fn_ir = self.lower(kinds)
+        fn_ir = self.lower(*self.lowering_kinds(kinds_key, trees), has_aux)
         typemap = {}
         if infer_types.needs_types(fn_ir):
             probe, namespace = reverse.build_forward(fn_ir, _base_name(self.fn))
@@ -108,11 +153,11 @@ class Transformed:
         function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
         return Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, locations)
 
-    def compile_jvp(self, kinds_key: tuple) -> Compiled:
+    def compile_jvp(self, kinds_key: tuple, trees=None) -> Compiled:
         """The forward-mode (tangent) program for these argument kinds."""
-        key = ("jvp", kinds_key)
+        key = ("jvp", kinds_key, trees)
         if key not in self.cache:
-            fn_ir, typemap = self.typed_ir(kinds_key)
+            fn_ir, typemap = self.typed_ir(kinds_key, trees)
             wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
             active = activity.analyse(fn_ir, wrt_names)
             fn_name = f"{_base_name(self.fn)}_jvp"
@@ -120,13 +165,18 @@ class Transformed:
             self.cache[key] = self.finish(tree, namespace, fn_ir, fn_name, {})
         return self.cache[key]
 
-    def compile(self, kinds_key: tuple, wrt: tuple[int, ...]) -> Compiled:
-        """The adjoint (vjp) program for these argument kinds and differentiated positions."""
-        key = (kinds_key, wrt)
+    def compile(self, kinds_key: tuple, wrt: tuple[int, ...], trees=None,
+                has_aux=False) -> Compiled:
+        """The adjoint (vjp) program for these argument kinds and differentiated positions.
+
+        ``kinds_key`` and ``wrt`` are per leaf; ``trees`` holds each argument's treedef
+        (None when all are leaves).
+        """
+        key = (kinds_key, wrt, trees, has_aux)
         if key in self.cache:
             self.last = self.cache[key]
             return self.last
-        fn_ir, typemap = self.typed_ir(kinds_key)
+        fn_ir, typemap = self.typed_ir(kinds_key, trees, has_aux)
         wrt_names = [fn_ir.params[i] for i in wrt]
         active = activity.analyse(fn_ir, wrt_names)
         fn_name = f"{_base_name(self.fn)}_vjp"
@@ -200,18 +250,25 @@ def _complete(t: Transformed, args) -> tuple:
 
 
 def _check_args(t: Transformed, args, wrt, kinds=None):
+    """The argument count, and that every differentiated leaf is a float (else a WrtError
+    naming its path, such as ``params["layers"][2]["n"]``)."""
     if len(args) != len(t.param_names):
         raise SrcgradError(f"{t.fn.__name__}() takes {len(t.param_names)} arguments "
                            f"({', '.join(t.param_names)}), {len(args)} given")
-    kinds = kinds or _kinds_key(args)
+    leaves, trees = _flatten_args(args)
+    kinds = kinds or _kinds_key(leaves)
+    spans = _leaf_ranges(trees)
     for i in wrt:
-        if kinds[i][0] not in ("float", "array"):
-            kind = type(args[i]).__name__
-            if isinstance(args[i], np.ndarray):
-                kind = f"array of {args[i].dtype}"
-            raise WrtError(f"cannot differentiate with respect to '{t.param_names[i]}': it is "
+        name = t.param_names[i]
+        paths = [name] if trees[i].is_leaf else pytree.paths(trees[i], name)
+        for path, position in zip(paths, spans[i]):
+            if kinds[position][0] in ("float", "array"):
+                continue
+            leaf = leaves[position]
+            kind = f"array of {leaf.dtype}" if isinstance(leaf, np.ndarray) else type(leaf).__name__
+            raise WrtError(f"cannot differentiate with respect to '{path}': it is "
                            f"{kind}; gradients need float scalars or float arrays "
-                           f"(pass e.g. float({t.param_names[i]}) or an array of float64)",
+                           f"(pass e.g. float({path}) or an array of float64)",
                            t.parsed.loc(t.parsed.node), "wrt")
 
 
@@ -239,61 +296,110 @@ def _seed_like(value):
     return 1.0
 
 
-def _run(t: Transformed, args, wrt, seed_fn):
-    _check_args(t, args, wrt)
-    compiled = t.compile(_kinds_key(args), wrt)
-    value, grads = compiled.function(*args, seed_fn)
-    return compiled, value, grads
+@dataclass(frozen=True)
+class _Spec:
+    """One call's specialization: per-leaf kinds, per-argument treedefs (None if all are
+    leaves) and the differentiated leaf positions."""
+
+    kinds: tuple
+    trees: tuple | None
+    wrt: tuple
 
 
 class Derivative:
     """What ``grad`` and ``value_and_grad`` return: a callable with its generated code."""
 
-    def __init__(self, fn, wrt=0, with_value=False, jit=False, cache=None):
+    def __init__(self, fn, wrt=0, with_value=False, jit=False, cache=None, has_aux=False):
         self.fn = fn
         self.transformed = _transformed(fn)
         self.wrt, self.many = _normalize_wrt(wrt, self.transformed.param_names)
         self.with_value = with_value
+        self.has_aux = has_aux
         self.jit = jit or _is_numba_dispatcher(fn) or getattr(fn, "jit", False) is True
         self.cache = _numba_caches(fn) if cache is None else cache
+        self._spec = None
+        self._specs: dict = {}               # (kinds, trees) -> checked _Spec
         functools.update_wrapper(self, self.transformed.fn, updated=())
 
     def __call__(self, *args):
         t = self.transformed
         args = _complete(t, args)
-        kinds = _kinds_key(args)
-        _check_args(t, args, self.wrt, kinds)
-        compiled = self._compile(kinds)
+        leaves, trees = _flatten_args(args)
+        spec = self._specialize(args, leaves, trees)
+        compiled = self._compile(spec)
         self._check_scalar_result(compiled, args)
+        seed = self._seed(compiled, spec)
         try:
-            value, grads = compiled.function(*args, 1.0)
+            value, grads = compiled.function(*leaves, seed)
         except Exception as exc:
-            _scalar_output(t.fn(*args), t.fn, compiled)   # a non-scalar output explains it
+            # a non-scalar output explains it
+            _scalar_output(self._loss(t.fn(*args)), t.fn, compiled)
             raise exc
+        if self.has_aux:
+            value, aux = pytree.unflatten(self._result_tree(compiled, spec), value)
         value = _scalar_output(value, t.fn, compiled)
-        grads = tuple(_cast_like(g, args[i]) for g, i in zip(grads, self.wrt))
-        result = grads if self.many else grads[0]
+        if spec.trees is None:
+            result = tuple(_cast_like(g, args[i]) for g, i in zip(grads, self.wrt))
+        else:
+            spans = _leaf_ranges(trees)
+            grad_of = dict(zip(spec.wrt, grads))
+            result = tuple(pytree.unflatten(trees[i], [_cast_like(grad_of[j], leaves[j])
+                                                       for j in spans[i]]) for i in self.wrt)
+        result = result if self.many else result[0]
+        if self.has_aux:
+            return ((value, aux), result) if self.with_value else (result, aux)
         return (value, result) if self.with_value else result
 
     def compile(self, *args):
         """Transform (and with jit, prepare Numba for) these argument types without running.
 
         Returns the compiled derivative: ``.source`` is its generated code and
-        ``.function(*args, seed)`` returns ``(value, gradients)``.
+        ``.function(*leaves, seed)`` returns ``(value, gradients)`` (one parameter per leaf
+        of a container argument).
         """
         args = _complete(self.transformed, args)
-        kinds = _kinds_key(args)
-        _check_args(self.transformed, args, self.wrt, kinds)
-        return self._compile(kinds)
+        leaves, trees = _flatten_args(args)
+        return self._compile(self._specialize(args, leaves, trees))
 
-    def _compile(self, kinds_key):
-        self._kinds = kinds_key
+    def _specialize(self, args, leaves, trees) -> _Spec:
+        """The checked specialization for these arguments (cached: called on every call)."""
+        kinds = _kinds_key(leaves)
+        spec = self._specs.get((kinds, trees))
+        if spec is None:
+            _check_args(self.transformed, args, self.wrt, kinds)
+            spans = _leaf_ranges(trees)
+            wrt = tuple(j for i in self.wrt for j in spans[i])
+            spec = self._specs[(kinds, trees)] = _Spec(kinds, _trees_key(trees), wrt)
+        return spec
+
+    def _compile(self, spec: _Spec):
+        self._spec = spec
         if self.jit:
-            return _jit_compile(self.transformed, kinds_key, self.wrt, self.cache)
-        return self.transformed.compile(kinds_key, self.wrt)
+            return _jit_compile(self.transformed, spec.kinds, spec.wrt, self.cache, spec.trees,
+                                self.has_aux)
+        return self.transformed.compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)
+
+    def _result_tree(self, compiled, spec: _Spec):
+        fn_ir = compiled.ir
+        if fn_ir is None:                    # loaded from the disk cache: lower only
+            t = self.transformed
+            fn_ir = t.lower(*t.lowering_kinds(spec.kinds, spec.trees), self.has_aux)
+            compiled.ir = fn_ir
+        return fn_ir.result_tree
+
+    def _seed(self, compiled, spec: _Spec):
+        """1.0 for the value; with has_aux a placeholder for each aux leaf (never read)."""
+        if not self.has_aux:
+            return 1.0
+        return (1.0,) + (0.0,) * (self._result_tree(compiled, spec).num_leaves - 1)
+
+    def _loss(self, value):
+        if self.has_aux and isinstance(value, (tuple, list)) and len(value) == 2:
+            return value[0]
+        return value
 
     def _check_scalar_result(self, compiled, args):
-        if compiled.ir is not None and isinstance(compiled.ir.result, ir.Seq):
+        if not self.has_aux and compiled.ir is not None and isinstance(compiled.ir.result, ir.Seq):
             _scalar_output((), self.transformed.fn, compiled)
 
     @property
@@ -303,8 +409,8 @@ class Derivative:
     def _latest(self):
         """The specialization of the last call (float arguments if there was none)."""
         t = self.transformed
-        kinds = getattr(self, "_kinds", None) or tuple(_FLOAT64 for _ in t.param_names)
-        return t.compile(kinds, self.wrt)
+        spec = self._spec or _Spec(tuple(_FLOAT64 for _ in t.param_names), None, self.wrt)
+        return t.compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)
 
 
 def _base_name(fn) -> str:
@@ -325,21 +431,22 @@ def _jit(compiled):
     return numba_backend.jitted(compiled)
 
 
-def _jit_compile(t: Transformed, kinds_key, wrt, cache: bool):
+def _jit_compile(t: Transformed, kinds_key, wrt, cache: bool, trees=None, has_aux=False):
     """The Numba-compiled derivative, from the disk cache when ``cache`` is set."""
-    key = (kinds_key, wrt)
+    key = (kinds_key, wrt, trees, has_aux)
     if key in t.jitted:
         return t.jitted[key]
     if not cache:
-        result = _jit(t.compile(kinds_key, wrt))
+        result = _jit(t.compile(kinds_key, wrt, trees, has_aux))
     else:
         from srcgrad.backends import cache as disk
         from srcgrad.backends import numba as numba_backend
-        digest = disk.key(t.fn, kinds_key, wrt)
+        specialization = kinds_key if trees is None and not has_aux else (kinds_key, trees, has_aux)
+        digest = disk.key(t.fn, specialization, wrt)
         module = disk.load(digest)
         compiled = None
         if module is None:
-            compiled = t.compile(kinds_key, wrt)
+            compiled = t.compile(kinds_key, wrt, trees, has_aux)
             module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
         if module is None:               # not importable by name: compile in memory
             result = _jit(compiled)
@@ -366,109 +473,173 @@ def _scalar_output(value, fn, compiled=None):
     return value
 
 
-def grad(fn=None, wrt=0, *, jit: bool = False, cache: bool | None = None):
+def grad(fn=None, wrt=0, *, has_aux: bool = False, jit: bool = False,
+         cache: bool | None = None):
     """The gradient of a scalar function w.r.t. the argument(s) ``wrt`` (positions or names).
 
-    ``jit=True`` compiles the derivative with Numba (the default for ``@numba.njit``
-    functions); ``cache=True`` keeps it on disk for later processes (the default for
-    ``@numba.njit(cache=True)`` functions).
+    A container argument (tuples, lists, dicts nested in any combination) gets a gradient
+    of the same structure.  ``has_aux=True``: ``fn`` returns ``(value, aux)``; the result
+    is ``(gradient, aux)`` with aux untouched.  ``jit=True`` compiles the derivative with
+    Numba (the default for ``@numba.njit`` functions); ``cache=True`` keeps it on disk for
+    later processes (the default for ``@numba.njit(cache=True)`` functions).
     """
-    if fn is None:
-        return lambda f: Derivative(f, wrt, jit=jit, cache=cache)
-    return Derivative(fn, wrt, jit=jit, cache=cache)
+    def make(f):
+        return Derivative(f, wrt, jit=jit, cache=cache, has_aux=has_aux)
+    return make if fn is None else make(fn)
 
 
-def value_and_grad(fn=None, wrt=0, *, jit: bool = False, cache: bool | None = None):
-    """Like ``grad`` but returns ``(value, gradient)``."""
-    if fn is None:
-        return lambda f: Derivative(f, wrt, with_value=True, jit=jit, cache=cache)
-    return Derivative(fn, wrt, with_value=True, jit=jit, cache=cache)
+def value_and_grad(fn=None, wrt=0, *, has_aux: bool = False, jit: bool = False,
+                   cache: bool | None = None):
+    """Like ``grad`` but returns ``(value, gradient)``; ``((value, aux), gradient)`` with
+    ``has_aux=True``, as JAX does."""
+    def make(f):
+        return Derivative(f, wrt, with_value=True, jit=jit, cache=cache, has_aux=has_aux)
+    return make if fn is None else make(fn)
 
 
 def vjp(fn, *primals, jit: bool = False):
     """``(out, pullback)`` with ``pullback(cotangent) -> tuple`` of one cotangent per primal.
 
-    Non-float primals get ``None``.  The pullback reruns the forward sweep (the generated
-    function keeps both sweeps together).
+    The cotangent is shaped like ``out`` (containers included); each returned cotangent is
+    shaped like its primal, with ``None`` for leaves that are not floats.  The pullback
+    reruns the forward sweep (the generated function keeps both sweeps together).
     """
     t = _transformed(fn)
     primals = _complete(t, primals)
-    wrt = tuple(i for i, a in enumerate(primals) if _is_float(a))
-    _check_args(t, primals, wrt)
-    compiled = t.compile(_kinds_key(primals), wrt)
+    leaves, trees = _flatten_args(primals)
+    kinds = _kinds_key(leaves)
+    wrt = tuple(i for i, k in enumerate(kinds) if k[0] in ("float", "array"))
+    _check_args(t, primals, (), kinds)
     if jit or _is_numba_dispatcher(fn):
-        compiled = _jit_compile(t, _kinds_key(primals), wrt, _numba_caches(fn))
+        compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
+    else:
+        compiled = t.compile(kinds, wrt, _trees_key(trees))
     out = fn(*primals)
+    _, out_tree = pytree.flatten(out)
 
     def pullback(cotangent):
-        ct = _copy_tree(cotangent)
-        _check_cotangent(ct, out)
-        _, grads = compiled.function(*primals, ct)
-        result = [None] * len(primals)
-        for g, i in zip(grads, wrt):
-            result[i] = _cast_like(g, primals[i])
-        return tuple(result)
+        seed = _cotangent_leaves(cotangent, out, out_tree)
+        _, grads = compiled.function(*leaves, seed[0] if out_tree.is_leaf else tuple(seed))
+        grad_of = dict(zip(wrt, grads))
+        return tuple(pytree.unflatten(tree, [_cast_like(grad_of[j], leaves[j]) if j in grad_of
+                                             else None for j in span])
+                     for tree, span in zip(trees, _leaf_ranges(trees)))
     return out, pullback
+
+
+def _cotangent_leaves(cotangent, out, out_tree) -> list:
+    """The cotangent's leaves (copies of arrays) in the order of ``out``'s, checked."""
+    try:
+        cts = pytree.leaves_like(cotangent, out_tree, "the cotangent")
+    except ValueError as exc:
+        raise SrcgradError(f"{exc}: it must be shaped like the output") from None
+    paths = pytree.paths(out_tree, "the cotangent")
+    for path, c, o in zip(paths, cts, pytree.flatten(out)[0]):
+        if np.shape(c) != np.shape(o):
+            raise SrcgradError(f"{path} has shape {np.shape(c)} but the output it stands for "
+                               f"has shape {np.shape(o)}")
+    return [c.copy() if isinstance(c, np.ndarray) else c for c in cts]
 
 
 def jvp(fn, primals, tangents, *, jit: bool = False):
     """Forward mode: ``(f(*primals), J @ tangents)``, JAX's convention.
 
-    ``tangents`` has one entry per primal, shaped like it; entries for non-float primals
-    are ignored.  The tangent program runs beside the primal, with no tape.
+    ``tangents`` has one entry per primal, shaped like it (containers included); entries
+    for non-float leaves are ignored.  The tangent program runs beside the primal, with
+    no tape.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise SrcgradError(f"jvp got {len(primals)} primals but {len(tangents)} tangents")
     t = _transformed(fn)
+    leaves, trees = _flatten_args(primals)
     _check_args(t, primals, ())
-    kinds = _kinds_key(primals)
-    for i, (p, tan) in enumerate(zip(primals, tangents)):
-        if kinds[i][0] in ("float", "array") and np.shape(tan) != np.shape(p):
-            raise SrcgradError(f"the tangent of '{t.param_names[i]}' has shape {np.shape(tan)}, "
-                               f"but the primal has shape {np.shape(p)}")
-    compiled = t.compile_jvp(kinds)
+    kinds = _kinds_key(leaves)
+    cast = []
+    for name, tree, span, tangent in zip(t.param_names, trees, _leaf_ranges(trees), tangents):
+        if not any(kinds[j][0] in ("float", "array") for j in span):
+            cast += [0.0] * len(span)          # nothing to differentiate: ignored
+            continue
+        try:
+            tans = pytree.leaves_like(tangent, tree, f"the tangent of '{name}'")
+        except ValueError as exc:
+            raise SrcgradError(f"{exc}: it must be shaped like the primal") from None
+        paths = [name] if tree.is_leaf else pytree.paths(tree, name)
+        for path, j, tan in zip(paths, span, tans):
+            if kinds[j][0] not in ("float", "array"):
+                cast.append(0.0)
+                continue
+            if np.shape(tan) != np.shape(leaves[j]):
+                raise SrcgradError(f"the tangent of '{path}' has shape {np.shape(tan)}, "
+                                   f"but the primal has shape {np.shape(leaves[j])}")
+            cast.append(_cast_like(tan, leaves[j]))
+    compiled = t.compile_jvp(kinds, _trees_key(trees))
+    tree = compiled.ir.result_tree
     if jit or _is_numba_dispatcher(fn):
         compiled = _jit(compiled)
-    cast = tuple(_cast_like(tan, p) if kinds[i][0] in ("float", "array") else 0.0
-                 for i, (p, tan) in enumerate(zip(primals, tangents)))
-    return compiled.function(*primals, *cast)
+    value, tangent = compiled.function(*leaves, *cast)
+    return _rebuild(tree, value), _rebuild(tree, tangent)
+
+
+def _rebuild(tree, flat):
+    """A result in its structure: the generated code returns a container's leaves as a tuple."""
+    if tree is None or tree.is_leaf:
+        return flat
+    if tree.kind == "none":
+        return None
+    return pytree.unflatten(tree, flat)
 
 
 def jacobian(fn, wrt=0, *, jit: bool = False):
     """``J(*args)``: the Jacobian of ``fn`` w.r.t. argument ``wrt``, built by rows with vjp.
 
-    Shape ``out.shape + x.shape`` (JAX's ``jacrev``): one pullback per output entry.
+    Shape ``out.shape + x.shape`` (JAX's ``jacrev``): one pullback per output entry.  For
+    a container argument, a container of the same structure holding one such block per leaf.
     """
     def jac(*args):
         position = _normalize_wrt(wrt, _transformed(fn).param_names)[0][0]
         out, pullback = vjp(fn, *args, jit=jit)
-        out = np.asarray(out)
-        x = args[position]
-        rows = np.empty((out.size,) + np.shape(x), dtype=np.result_type(out, x, float))
+        out = _array_output(out, "jacobian")
+        xs, tree = pytree.flatten(args[position])
+        rows = [np.empty((out.size,) + np.shape(x), dtype=np.result_type(out, x, float))
+                for x in xs]
         for k in range(out.size):
-            ct = np.zeros(out.shape, dtype=rows.dtype)
+            ct = np.zeros(out.shape, dtype=float)
             ct.flat[k] = 1.0
-            rows[k] = pullback(ct if out.ndim else float(ct))[position]
-        return rows.reshape(out.shape + np.shape(x))
+            grads = pytree.flatten(pullback(ct if out.ndim else float(ct))[position])[0]
+            for r, g in zip(rows, grads):
+                r[k] = g
+        return pytree.unflatten(tree, [r.reshape(out.shape + np.shape(x))
+                                       for r, x in zip(rows, xs)])
     return jac
 
 
 def jacfwd(fn, wrt=0, *, jit: bool = False):
-    """``J(*args)``: the Jacobian of ``fn`` w.r.t. argument ``wrt``, built by columns with jvp."""
+    """``J(*args)``: the Jacobian of ``fn`` w.r.t. argument ``wrt``, built by columns with jvp.
+
+    Same shapes as ``jacobian``.
+    """
     def jac(*args):
         position = _normalize_wrt(wrt, _transformed(fn).param_names)[0][0]
-        x = np.asarray(args[position], dtype=float)
-        columns = []
-        for k in range(x.size):
-            tangents = [np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0 for a in args]
-            e = np.zeros(x.shape)
-            e.flat[k] = 1.0
-            tangents[position] = e if x.ndim else 1.0
-            columns.append(np.asarray(jvp(fn, args, tangents, jit=jit)[1]))
-        out_shape = columns[0].shape
-        J = np.stack(columns, axis=-1).reshape(out_shape + x.shape)
-        return J
+        zero = [pytree.unflatten(tr, [np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0
+                                      for v in pytree.flatten(a)[0]])
+                for a, tr in ((a, pytree.flatten(a)[1]) for a in args)]
+        xs, tree = pytree.flatten(args[position])
+        blocks = []
+        for j, x in enumerate(xs):
+            x = np.asarray(x, dtype=float)
+            columns = []
+            for k in range(x.size):
+                e = np.zeros(x.shape)
+                e.flat[k] = 1.0
+                leaves = pytree.flatten(zero[position])[0]
+                leaves[j] = e if x.ndim else 1.0
+                tangents = list(zero)
+                tangents[position] = pytree.unflatten(tree, leaves)
+                columns.append(_array_output(jvp(fn, args, tangents, jit=jit)[1], "jacfwd"))
+            out_shape = columns[0].shape if columns else ()
+            blocks.append(np.stack(columns, axis=-1).reshape(out_shape + x.shape))
+        return pytree.unflatten(tree, blocks)
     return jac
 
 
@@ -499,25 +670,11 @@ def hvp(fn, wrt=0, *, jit: bool = False):
     return product
 
 
-def _copy_tree(value):
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (tuple, list)):
-        return type(value)(_copy_tree(v) for v in value)
-    return value
-
-
-def _check_cotangent(ct, out):
-    if isinstance(out, (tuple, list)):
-        if not isinstance(ct, (tuple, list)) or len(ct) != len(out):
-            raise SrcgradError(f"the output is a {type(out).__name__} of {len(out)} values; "
-                               f"pass one cotangent per value")
-        for c, o in zip(ct, out):
-            _check_cotangent(c, o)
-        return
-    if np.shape(ct) != np.shape(out):
-        raise SrcgradError(f"the cotangent has shape {np.shape(ct)} but the output has shape "
-                           f"{np.shape(out)}")
+def _array_output(out, what):
+    if isinstance(out, (tuple, list, dict)):
+        raise SrcgradError(f"{what} needs a function returning one array, not a "
+                           f"{type(out).__name__}; use vjp or jvp for container outputs")
+    return np.asarray(out)
 
 
 def show(f, stage: str = "source", *, mode: str = "reverse", file=None) -> str:
@@ -527,8 +684,9 @@ def show(f, stage: str = "source", *, mode: str = "reverse", file=None) -> str:
     """
     if mode == "forward" and stage == "source":
         t = _transformed(f.fn if isinstance(f, Derivative) else f)
-        kinds = getattr(f, "_kinds", None) or tuple(_FLOAT64 for _ in t.param_names)
-        text = t.compile_jvp(kinds).source.rstrip("\n")
+        spec = getattr(f, "_spec", None)
+        kinds = spec.kinds if spec else tuple(_FLOAT64 for _ in t.param_names)
+        text = t.compile_jvp(kinds, spec.trees if spec else None).source.rstrip("\n")
         print(text, file=file)
         return text
     if mode not in ("reverse", "forward"):

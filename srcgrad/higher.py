@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 
+from srcgrad.errors import SrcgradError
 from srcgrad.transforms import emit
 
 
@@ -55,27 +56,35 @@ class DerivativeTransformed:
         self._inner: dict = {}
         self._api = api
 
-    def specialization(self, kinds_key):
+    def specialization(self, kinds_key, trees=None):
         """The ``Transformed`` of the restated derivative for these argument kinds."""
+        d = self.derivative
+        if trees is not None and any(not t.is_leaf for t in trees) or d.has_aux:
+            raise SrcgradError(
+                "derivatives of derivatives take plain float and array arguments; containers "
+                "and has_aux are not supported there yet", self.parsed.loc(self.parsed.node),
+                "higher-order derivative")
         if kinds_key not in self._inner:
-            d = self.derivative
             compiled = d.transformed.compile(kinds_key, d.wrt)
             name = f"{self._api._base_name(d.transformed.fn)}_{'value_and_grad' if d.with_value else 'grad'}"
             function = restate(compiled, name, d.many, d.with_value)
             self._inner[kinds_key] = self._api.Transformed(function)
         return self._inner[kinds_key]
 
-    def typed_ir(self, kinds_key):
-        return self.specialization(kinds_key).typed_ir(kinds_key)
+    def lowering_kinds(self, kinds_key, trees=None):
+        return self.specialization(kinds_key, trees).lowering_kinds(kinds_key)
 
-    def compile(self, kinds_key, wrt):
-        inner = self.specialization(kinds_key)
-        self.last = inner.compile(kinds_key, wrt)
+    def typed_ir(self, kinds_key, trees=None, has_aux=False):
+        return self.specialization(kinds_key, trees).typed_ir(kinds_key, None, has_aux)
+
+    def compile(self, kinds_key, wrt, trees=None, has_aux=False):
+        inner = self.specialization(kinds_key, trees)
+        self.last = inner.compile(kinds_key, wrt, None, has_aux)
         return self.last
 
-    def compile_jvp(self, kinds_key):
-        return self.specialization(kinds_key).compile_jvp(kinds_key)
+    def compile_jvp(self, kinds_key, trees=None):
+        return self.specialization(kinds_key, trees).compile_jvp(kinds_key)
 
-    def lower(self, kinds):
+    def lower(self, kinds, trees=None, has_aux=False):
         kinds_key = tuple(self._api._FLOAT64 for _ in self.param_names)
-        return self.specialization(kinds_key).lower(kinds)
+        return self.specialization(kinds_key).lower(kinds, None, has_aux)

@@ -175,6 +175,7 @@ class Function:
     ndims: dict[str, int] = field(default_factory=dict)         # array value -> known rank
     arity: dict[str, int] = field(default_factory=dict)         # tuple value -> its length
     result_loc: Loc | None = None                                # the return statement
+    result_tree: Any = None          # pytree.TreeDef of the result (its leaves are a Seq)
 
 
 def defined_names(stmt) -> list[str]:

@@ -28,9 +28,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(tmp_path: Path, cache: Path) -> list:
+def _run(tmp_path: Path, cache: Path, source: str = SCRIPT) -> list:
     script = tmp_path / "kernel.py"
-    script.write_text(SCRIPT)
+    script.write_text(source)
     env = dict(os.environ, SRCGRAD_CACHE_DIR=str(cache))
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
@@ -73,3 +73,27 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if sys.platform.startswith("linux"):
         assert cache.cache_dir() == tmp_path / "xdg" / "srcgrad"
+
+
+CONTAINERS = textwrap.dedent("""
+    import numpy as np, srcgrad
+
+    def loss(params, x):
+        h = np.tanh(params["W"] @ x + params["b"])
+        return np.sum(h ** 2), {"h": h}
+
+    params = {"W": np.eye(2) * 0.5, "b": np.array([0.1, -0.2])}
+    df = srcgrad.value_and_grad(loss, has_aux=True, jit=True, cache=True)
+    (value, aux), grads = df(params, np.array([1.0, 2.0]))
+    print([float(value), aux["h"].tolist(), list(grads), grads["W"].tolist()])
+""")
+
+
+def test_container_arguments_and_aux_from_the_cache(tmp_path):
+    """A second process rebuilds the result's structure without generating code again."""
+    cache = tmp_path / "cache"
+    first = _run(tmp_path, cache, CONTAINERS)
+    modules = sorted(cache.glob("srcgrad_*.py"))
+    assert len(modules) == 1 and "def loss_vjp(params_W, params_b, x, seed):" in modules[0].read_text()
+    assert _run(tmp_path, cache, CONTAINERS) == first
+    assert first[2] == ["W", "b"]

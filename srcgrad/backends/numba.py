@@ -20,6 +20,7 @@ from numba import types
 from numba.core.errors import NumbaError
 from numba.extending import overload
 
+from srcgrad import custom
 from srcgrad.errors import SrcgradError
 from srcgrad.runtime import broadcast, numpy_helpers, tape
 
@@ -79,6 +80,11 @@ def _reversed_range(start, stop, step):
             return 0, 0, 1
         return start + (n - 1) * step, start - step, -step
     return impl
+
+
+@overload(custom.stop_gradient, inline="always")
+def _stop_gradient(x):
+    return lambda x: x                   # the value itself; lowering made it inactive
 
 
 @overload(tape.copy_value)

@@ -25,6 +25,8 @@ from srcgrad.rules import registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
+from srcgrad.transforms.containers import (CONTAINER_TYPES, ContainerLowering, holds_mutable,
+                                           is_container, known_truth)
 from srcgrad.transforms.prune import prune
 
 BINOPS = {
@@ -86,8 +88,8 @@ def spell(fn) -> str:
     return name
 
 
-class Lowerer:
-    def __init__(self, parsed, arg_kinds: dict):
+class Lowerer(ContainerLowering):
+    def __init__(self, parsed, arg_kinds: dict, trees=None, has_aux=False):
         self.parsed = parsed
         self.arg_kinds = arg_kinds
         self.taken: set[str] = set()
@@ -106,6 +108,7 @@ class Lowerer:
         self.inlining: set[int] = set()
         self.item_ndims: dict[int, tuple] = {}   # list group -> (rank, dtype) of its items
         self.taken.update(GENERATED_GLOBALS)
+        self.init_containers(trees, has_aux)
 
     # ------------------------------------------------------------------ helpers
     def loc(self, node) -> Loc:
@@ -160,6 +163,9 @@ class Lowerer:
             self.refuse(node, "*args, **kwargs and keyword-only parameters are not supported",
                         "parameters")
         for a in arg_nodes.args:
+            if a.id in self.trees:
+                self.bind_container_param(a.id)
+                continue
             name = self.fresh(a.id, a.id)
             params.append(name)
             self.env[a.id] = ir.Var(name)
@@ -169,22 +175,16 @@ class Lowerer:
             if ndim is not None:
                 self.ndims[name] = ndim
         if isinstance(node, gast.Lambda):
-            result = self.expr(node.body, "result")
+            result = self.result_operand(self.expr(node.body, "result"), node.body)
         else:
             self.block(node.body[:-1])
             ret = node.body[-1]
             result = self.expr(ret.value, "result") if ret.value is not None else ir.Const(None)
-            result = self.materialize(result, ret)
+            result = self.result_operand(result, ret)
             self.result_loc = self.loc(ret)
         fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
                          self.loc(node), self.kinds, self.groups, self.user_names)
         return fn
-
-    def materialize(self, value, node):
-        """A returned static tuple becomes a Seq operand."""
-        if isinstance(value, tuple):
-            return ir.Seq(tuple(self.materialize(v, node) for v in value))
-        return value
 
     # ------------------------------------------------------------------ statements
     def block(self, body):
@@ -269,7 +269,7 @@ class Lowerer:
             return
         if isinstance(target, (gast.Tuple, gast.List)):
             elts = target.elts
-            if isinstance(value, tuple):
+            if isinstance(value, (tuple, list)):
                 if len(value) != len(elts):
                     self.refuse(node, f"cannot unpack {len(value)} values into {len(elts)} names",
                                 "unpacking")
@@ -293,10 +293,18 @@ class Lowerer:
     # ------------------------------------------------------------------ in-place stores
     def store(self, target, value, node):
         if not isinstance(target.value, gast.Name):
+            inner = self.peek(target.value)
+            if is_container(inner):
+                self.container_store(inner, target, value, node, ast.unparse(
+                    gast.gast_to_ast(target.value)))
+                return
             self.refuse(node, "in-place stores must write into a named array (u[i] = ...)",
                         "subscript assignment")
         name = target.value.id
         array = self.lookup(name, node)
+        if is_container(array):
+            self.container_store(array, target, value, node, name)
+            return
         index = self.index(target.slice, node)
         value = self.as_operand(value, node)
         self.store_into(name, array, index, value, node)
@@ -333,6 +341,9 @@ class Lowerer:
     # ------------------------------------------------------------------ control flow
     def stmt_If(self, node):
         cond = self.condition(node.test)
+        if known_truth(cond) is not None:          # known now (in unrolled code, say)
+            self.block(node.body if known_truth(cond) else node.orelse)
+            return
         before = dict(self.env)
         then_body, then_env = self.sub_block(node.body, before)
         else_body, else_env = self.sub_block(node.orelse, before)
@@ -345,6 +356,11 @@ class Lowerer:
         outs, ty, ey = [], [], []
         for n in names:
             tv, ev = then_env.get(n, _UNDEF), else_env.get(n, _UNDEF)
+            if holds_mutable(tv) or holds_mutable(ev):
+                if tv is _UNDEF or ev is _UNDEF:
+                    self.refuse(node, f"'{n}' is a container bound in one branch only", "if")
+                self.env[n] = self.merge_containers(n, tv, ev, outs, ty, ey, node)
+                continue
             if isinstance(tv, tuple) or isinstance(ev, tuple):
                 if isinstance(tv, tuple) and isinstance(ev, tuple) and len(tv) == len(ev):
                     tv, ev = ir.Seq(tv), ir.Seq(ev)
@@ -433,8 +449,11 @@ class Lowerer:
         carried, inits = [], []
         for n in names:
             init = self.env.get(n, _UNDEF)
-            if isinstance(init, tuple):
-                self.refuse(node, f"'{n}' is a tuple that changes inside a loop", "loop")
+            if isinstance(init, CONTAINER_TYPES):
+                self.refuse(self.first_change(node, n),
+                            f"'{n}' is a {type(init).__name__} that changes inside a loop; a "
+                            f"container's structure must be known when the derivative is "
+                            f"generated (loops over containers are unrolled)", "loop")
             init = ir.Const(None) if init is _UNDEF else init
             c = self.fresh(n, n)
             carried.append(c)
@@ -457,11 +476,11 @@ class Lowerer:
         kept = ([], [], [], [])
         for n, c, init in zip(names, carried, inits):
             y = body_env.get(n, _UNDEF)
-            if isinstance(y, tuple):
+            if isinstance(y, CONTAINER_TYPES):
                 if isinstance(init, ir.Const) and init.value is None:
                     self.env.pop(n, None)
                     continue
-                self.refuse(node, f"'{n}' becomes a tuple inside a loop", "loop")
+                self.refuse(node, f"'{n}' becomes a {type(y).__name__} inside a loop", "loop")
             y = ir.Const(None) if y is _UNDEF else y
             out = self.fresh(n, n)
             self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
@@ -474,9 +493,9 @@ class Lowerer:
         return kept
 
     def stmt_For(self, node):
-        static = self.static_items(node.iter)
+        static = self.static_loop_items(node)
         if static is not None:
-            for item in static:       # a loop over a tuple literal is unrolled
+            for item in static:       # a loop over a container is unrolled
                 self.bind(node.target, item, node)
                 self.block(node.body)
             return
@@ -498,15 +517,6 @@ class Lowerer:
             self.env[n] = ir.Var(c)
         carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
-
-    def static_items(self, it):
-        """The items of a tuple/list literal (or a name bound to one), else None."""
-        if isinstance(it, (gast.Tuple, gast.List)):
-            value = self.expr(it, None)
-            return list(value.items) if isinstance(value, ir.Seq) else list(value)
-        if isinstance(it, gast.Name) and isinstance(self.env.get(it.id), tuple):
-            return list(self.env[it.id])
-        return None
 
     def iteration_space(self, node):
         """(start, stop, step, binder) for a supported ``for`` header."""
@@ -681,6 +691,11 @@ class Lowerer:
                         "function value")
         if isinstance(value, tuple):
             return ir.Seq(tuple(self.as_operand(v, node) for v in value))
+        if isinstance(value, list):
+            return ir.Seq(tuple(self.as_operand(v, node) for v in value), "list")
+        if isinstance(value, dict):
+            self.refuse(node, "a dict cannot be used as a value here: index it (d[\"key\"]), "
+                              "iterate over it or return it", "dict value")
         if isinstance(value, _Object):
             if isinstance(value.value, np.ndarray) or isinstance(value.value, (tuple, list)):
                 return ir.Const(value.value)
@@ -698,7 +713,10 @@ class Lowerer:
         return tuple(self.expr(e, None) for e in node.elts)
 
     def expr_List(self, node, hint):
-        return ir.Seq(tuple(self.as_operand(self.expr(e, None), e) for e in node.elts), "list")
+        items = [self.expr(e, None) for e in node.elts]
+        if any(holds_mutable(v) for v in items):
+            return self.own(items)         # a list of dicts or lists stays a static list
+        return ir.Seq(tuple(self.as_operand(v, e) for v, e in zip(items, node.elts)), "list")
 
     def expr_BinOp(self, node, hint):
         fn = BINOPS.get(type(node.op))
@@ -718,6 +736,10 @@ class Lowerer:
         return self.call(fn, [operand], {}, node, hint)
 
     def expr_Compare(self, node, hint):
+        if any(isinstance(op, (gast.In, gast.NotIn)) for op in node.ops):
+            return self.container_membership(node)
+        if any(isinstance(op, (gast.Is, gast.IsNot)) for op in node.ops):
+            return self.identity_comparison(node)
         left = self.as_operand(self.expr(node.left, None), node.left)
         result = None
         for op, comp in zip(node.ops, node.comparators):
@@ -759,6 +781,8 @@ class Lowerer:
 
     def expr_IfExp(self, node, hint):
         cond = self.condition(node.test)
+        if known_truth(cond) is not None:
+            return self.expr(node.body if known_truth(cond) else node.orelse, hint)
         before = dict(self.env)
         then_body, then_val = self.sub_expr(node.body, before)
         else_body, else_val = self.sub_expr(node.orelse, before)
@@ -769,14 +793,9 @@ class Lowerer:
 
     def expr_Subscript(self, node, hint):
         value = self.expr(node.value, None)
+        if is_container(value):
+            return self.container_getitem(value, node)
         index = self.index(node.slice, node)
-        if isinstance(value, tuple):
-            if len(index.parts) == 1 and isinstance(index.parts[0], ir.Const):
-                try:
-                    return value[index.parts[0].value]
-                except (IndexError, TypeError):
-                    self.refuse(node, "tuple index out of range", "tuple index")
-            value = ir.Seq(value)
         value = self.as_operand(value, node)
         return self.getitem(value, index, node, hint)
 
@@ -835,6 +854,10 @@ class Lowerer:
 
     def expr_Attribute(self, node, hint):
         base = self.expr(node.value, None)
+        if is_container(base):
+            if node.attr not in getattr(type(base), "_fields", ()):
+                self.refuse(node, f"a {type(base).__name__} has no field '{node.attr}'", "attribute")
+            return getattr(base, node.attr)
         if isinstance(base, _Object):
             try:
                 return self.constant(getattr(base.value, node.attr), node, f"{base.name}.{node.attr}")
@@ -866,6 +889,8 @@ class Lowerer:
         fn = self.callee_of(func)
         if fn is None and isinstance(func, gast.Attribute):
             return self.method_call(node, hint)
+        if self.is_container_builtin(fn):
+            return self.container_call(fn, node, hint)
         if fn is None or fn is _MISSING:
             spelled = ast.unparse(gast.gast_to_ast(func))
             self.refuse(node, f"cannot resolve '{spelled}': it is not a known function or a "
@@ -880,12 +905,12 @@ class Lowerer:
             if i in shape_only and isinstance(a, gast.Name):
                 args.append(self.env.get(a.id) or self.expr(a, None))   # only its shape is read
                 continue
-            args.append(self.as_operand(self.expr(a, None), a))
+            args.append(self.call_operand(fn, self.expr(a, None), a))
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 self.refuse(node, "**kwargs in calls are not supported", "call")
-            kwargs[kw.arg] = self.as_operand(self.expr(kw.value, None), kw.value)
+            kwargs[kw.arg] = self.call_operand(fn, self.expr(kw.value, None), kw.value)
         return self.call(fn, args, kwargs, node, hint)
 
     def add_at(self, node):
@@ -942,7 +967,10 @@ class Lowerer:
         name = self.list_method(node)
         if name is not None:
             return self.list_call(name, node, hint)
-        base = self.as_operand(self.expr(func.value, None), func.value)
+        owner = self.expr(func.value, None)
+        if is_container(owner) and not isinstance(owner, ir.Seq):
+            return self.container_method(owner, node, hint)
+        base = self.as_operand(owner, func.value)
         fn = METHODS.get(func.attr)
         if fn is None:
             self.refuse(node, f"the method '.{func.attr}()' is not supported", "method call",
@@ -974,6 +1002,9 @@ class Lowerer:
                 self.refuse(node, f"{fn.__self__.__name__}.apply takes positional arguments only",
                             "Function.apply")
             fn = custom.function_primitive(fn.__self__)
+        folded = self.fold_constants(fn, args, kwargs)
+        if folded is not None:
+            return folded
         prim = registry.lookup(fn)
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
         if prim is None:
@@ -1182,10 +1213,16 @@ def settle_loop_integers(fn: ir.Function, kind) -> None:
                     s.inits[j] = ir.Const(0)
 
 
-def lower(parsed, arg_kinds=None) -> ir.Function:
-    """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim)."""
-    lowerer = Lowerer(parsed, arg_kinds or {})
+def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
+    """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim).
+
+    ``trees`` maps a container parameter to ``(treedef, [(kind, ndim) per leaf])``: it
+    becomes one IR parameter per leaf.  ``has_aux``: the function returns ``(value, aux)``
+    and aux is not differentiated.  ``fn.result_tree`` is the structure of the result.
+    """
+    lowerer = Lowerer(parsed, arg_kinds or {}, trees, has_aux)
     fn = lowerer.lower_function()
+    fn.result_tree = lowerer.result_tree
     settle_loop_integers(fn, lowerer.kind)
     fn.ndims = lowerer.ndims
     fn.arity = lowerer.arity

@@ -165,12 +165,16 @@ def _fuse_moves(block, stores, loads):
 
 
 def _tidy_names(fn):
-    """``s_2`` becomes ``s`` when no other name with that stem is left in the function."""
+    """``s_2`` becomes ``s`` when no other name with that stem is left in the function.
+
+    Parameters keep their names (``x_1``, a container leaf ``layers_0``).
+    """
     import re
-    names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | {a.arg for a in fn.args.args}
+    params = {a.arg for a in fn.args.args}
+    names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | params
     names.add(fn.name)
     stems: dict[str, list[str]] = {}
-    for name in names:
+    for name in names - params:
         match = re.fullmatch(r"(.+)_\d+", name)
         if match:
             stems.setdefault(match.group(1), []).append(name)
