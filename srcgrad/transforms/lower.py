@@ -218,6 +218,12 @@ class Lowerer(ContainerLowering):
         if isinstance(value, gast.Call) and self.callee_of(value.func) is tape_rt.add_at:
             self.add_at(value)       # generated code's scatter-add into an adjoint array
             return
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+                value.func.attr in LIST_METHODS:
+            self.refuse(node, f"'.{value.func.attr}()' on a list built in differentiated code is "
+                              f"not supported yet; build it as a literal ([a, b]) or a "
+                              f"comprehension, or preallocate an array (np.empty(n)) and store "
+                              f"into it", f"list.{value.func.attr}")
         self.refuse(node, "an expression statement has no value to differentiate; "
                           "calls for their side effects (print, list.append...) are not supported",
                     "expression statement")
