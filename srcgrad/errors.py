@@ -56,6 +56,11 @@ class NonDifferentiableError(SrcgradError):
     """A derivative was requested through something that has none (an int, a rule without vjp)."""
 
 
+class UnsupportedDerivativeError(NonDifferentiableError, NotImplementedError):
+    """A rule met an option it has no derivative for (``np.linalg.norm(x, ord=inf)``),
+    found only when the gradient runs: raised then, instead of a wrong gradient."""
+
+
 class AliasingError(SrcgradError):
     """An in-place store whose aliasing the compiler cannot resolve."""
 

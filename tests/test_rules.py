@@ -472,3 +472,9 @@ def test_unsupported_norm_order_is_refused():
         norm_direction(np.ones(3), 1.0, np.inf)
     with pytest.raises(NotImplementedError, match="matrix"):
         norm_direction(np.eye(2), 1.0, 2)
+
+
+def test_unsupported_norm_order_is_a_srcgrad_error():
+    import srcgrad
+    with pytest.raises(srcgrad.SrcgradError, match="ord=inf"):
+        norm_direction(np.ones(3), 1.0, np.inf)

@@ -12,7 +12,7 @@ from srcgrad.runtime.numpy_helpers import (
 )
 
 # 2-norm / Frobenius norm (ord None, 'fro', or 2 for vectors) and the vector 1-norm;
-# other orders raise NotImplementedError.  The gradient is NaN at x == 0.
+# other orders raise srcgrad's UnsupportedDerivativeError when the gradient runs.  The gradient is NaN at x == 0.
 defvjp(np.linalg.norm,
        lambda g, ans, x, ord=None, axis=None, keepdims=False: unreduce(g, x, axis, keepdims) * norm_direction(x, ans, ord, axis, keepdims),
        name="numpy.linalg.norm", user=False)

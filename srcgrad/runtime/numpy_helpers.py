@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from srcgrad.errors import UnsupportedDerivativeError
 from srcgrad.runtime.broadcast import as_scalar, unbroadcast, zeros_like  # noqa: F401 (re-exported)
 
 __all__ = [
@@ -369,9 +370,9 @@ def norm_direction(x, ans, ord=None, axis=None, keepdims=False):
         return x / unreduce(ans, x, axis, keepdims)
     if vector and ord == 1:
         return np.sign(x)
-    raise NotImplementedError(
-        f"srcgrad: no derivative rule for np.linalg.norm with ord={ord!r} "
-        f"on a {'vector' if vector else 'matrix'} norm")
+    raise UnsupportedDerivativeError(
+        f"no derivative rule for np.linalg.norm with ord={ord!r} on a "
+        f"{'vector' if vector else 'matrix'} norm", construct="np.linalg.norm")
 
 
 def _solve_adjoint(a, g, b):
