@@ -456,3 +456,18 @@ CASES += [
     Case(_tape.add_at, (arr(5), const(np.array([3, 3])), scal()), wrt=(0, 2)),
     Case(_h.inner_grad_b, (arr(3, 2), arr(3, 4), arr(2, 4)), wrt=(0, 1)),
 ]
+
+# reads of lists built at run time (the vjp adds into the list's adjoint)
+from srcgrad.runtime import lists as _lists  # noqa: E402
+
+CASES += [
+    Case(_lists.item, (seq(arr(3), arr(3), arr(3)), const(1))),
+    Case(_lists.item, (seq(scal(), npscal(), scal()), const(-1))),
+    Case(_lists.stack_items, (seq(arr(3), arr(3)),)),
+    Case(_lists.stack_items, (seq(arr(2, 3), arr(2, 3), arr(2, 3)),), dict(axis=1)),
+    Case(_lists.stack_items, (seq(scal(), scal(), scal()),)),
+    Case(_lists.concatenate_items, (seq(arr(2, 3), arr(1, 3)),)),
+    Case(_lists.concatenate_items, (seq(arr(2, 3), arr(2, 1), arr(2, 2)),), dict(axis=-1)),
+    Case(_lists.sum_items, (seq(arr(3), arr(3), arr(3)),)),
+    Case(_lists.sum_items, (seq(scal(), scal()),)),
+]

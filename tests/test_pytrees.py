@@ -540,16 +540,3 @@ def test_containers_and_your_own_functions():
     with pytest.raises(UnsupportedSyntaxError, match="define 'dense' inside") as info:
         srcgrad.grad(calls_own_function_with_a_dict)(layers, _r(3))
     assert info.value.loc.line == _marked_line(calls_own_function_with_a_dict)
-
-
-def _appends_in_a_loop(x):
-    out = []
-    for i in range(x.shape[0]):
-        out.append(np.sin(x[i]))
-    return np.sum(np.stack(out))
-
-
-def test_append_to_a_list_is_refused_at_its_line():
-    with pytest.raises(srcgrad.SrcgradError, match=r"\.append\(\)' on a list") as info:
-        srcgrad.grad(_appends_in_a_loop)(np.array([0.1, 0.2]))
-    assert "out.append(np.sin(x[i]))" in str(info.value)

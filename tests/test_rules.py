@@ -24,6 +24,7 @@ import pytest
 
 import srcgrad.rules  # noqa: F401  (registers every rule)
 from srcgrad.rules import registry
+from srcgrad.runtime.broadcast import zeros_like
 from srcgrad.rules.registry import all_primitives, defjvp, defvjp, lookup
 from tests.rule_cases import CASES, Case, SEED, arr, scal
 
@@ -104,6 +105,13 @@ def _rule(case, i, kind):
     assert prim is not None, f"{case.id}: not registered"
     rule = (prim.vjps if kind == "vjp" else prim.jvps).get(i)
     assert rule is not None, f"{case.id}: no {kind} rule for argument {i}"
+    if kind == "vjp" and i in prim.into:
+        # the rule adds into the list's adjoint: start from zeros, compare what it returns
+        def from_zero(g, ans, *args, **kwargs):
+            adjoint = rule(zeros_like(list(args[i])), g, ans, *args, **kwargs)
+            assert isinstance(adjoint, list), f"{case.id}: the adjoint list is not returned"
+            return tuple(adjoint)
+        return from_zero
     return rule
 
 
@@ -254,6 +262,9 @@ def test_vjp_and_jvp_side_by_side():
         assert vj == jv, f"{p.name}: vjp args {vj} != jvp args {jv}"
         for i in vj:
             vparams = list(inspect.signature(p.vjps[i]).parameters.values())
+            if i in p.into:
+                assert vparams[0].name == "adjoint", p.name
+                vparams = vparams[1:]
             jparams = list(inspect.signature(p.jvps[i]).parameters.values())
             assert [q.name for q in vparams[:2]] == ["g", "ans"], p.name
             assert [q.name for q in jparams[:2]] == ["t", "ans"], p.name

@@ -22,7 +22,7 @@ from numba.extending import overload
 
 from srcgrad import custom
 from srcgrad.errors import SrcgradError
-from srcgrad.runtime import broadcast, numpy_helpers, tape
+from srcgrad.runtime import broadcast, lists, numpy_helpers, tape
 
 _SCALARS = (types.Number, types.Boolean)
 
@@ -34,6 +34,9 @@ def _is_scalar(t) -> bool:
 # ----------------------------------------------------------------------- tape
 def _register_stack(suffix: str):
     ctor = getattr(tape, f"stack_{suffix}")
+    if suffix.startswith("list_"):
+        _register_list_stack(ctor, suffix[len("list_"):])
+        return
     parts = suffix.split("_")
     dtype = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}[parts[0]]
     if len(parts) == 1:
@@ -53,6 +56,23 @@ def _register_stack(suffix: str):
         def impl():
             return [np.empty(shape, dtype) for _ in range(0)]
         return impl
+
+
+def _register_list_stack(ctor, item: str):
+    parts = item.split("_")
+    dtype = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}[parts[0]]
+    if len(parts) == 1:
+        zero = dtype(0)
+
+        @overload(ctor, inline="always")
+        def _scalar_lists():
+            return lambda: [[zero] for _ in range(0)]
+        return
+    shape = (0,) * int(parts[1][0])
+
+    @overload(ctor, inline="always")
+    def _array_lists():
+        return lambda: [[np.empty(shape, dtype)] for _ in range(0)]
 
 
 for _suffix in tape.TAPE_TYPES:
@@ -106,6 +126,156 @@ def _add_at(target, index, value):
             for k in range(len(index)):
                 target[index[k]] += value
             return target
+    return impl
+
+
+# ----------------------------------------------------------------------- run-time lists
+def _literal_axis(axis, ndim):
+    """The axis as a non-negative int known at compile time, or None (try the literal)."""
+    if isinstance(axis, int):                        # the default, when omitted
+        value = axis
+    elif isinstance(axis, types.Omitted):
+        value = axis.value
+    elif isinstance(axis, types.IntegerLiteral):
+        value = axis.literal_value
+    else:
+        return None
+    return value + ndim if value < 0 else value
+
+
+def _to_front(axis, ndim):
+    """The permutation moving ``axis`` to the front (its own inverse is not needed:
+    ``_from_front`` undoes it)."""
+    return (axis,) + tuple(k for k in range(ndim) if k != axis)
+
+
+def _from_front(axis, ndim):
+    return tuple(range(1, axis + 1)) + (0,) + tuple(range(axis + 1, ndim))
+
+
+@overload(lists.stack_items)
+def _stack_items(items, axis=0):
+    item = items.dtype
+    ndim = item.ndim + 1 if isinstance(item, types.Array) else 1
+    k = _literal_axis(axis, ndim)
+    if k is None:
+        return None
+    if _is_scalar(item):
+        dtype = numba.np.numpy_support.as_dtype(item)
+
+        def scalars(items, axis=0):
+            out = np.empty(len(items), dtype)
+            for j in range(len(items)):
+                out[j] = items[j]
+            return out
+        return scalars
+    back = _from_front(k, ndim)
+
+    def arrays(items, axis=0):
+        first = items[0]
+        out = np.empty((len(items),) + first.shape, first.dtype)
+        for j in range(len(items)):
+            out[j] = items[j]
+        if k == 0:
+            return out
+        return np.ascontiguousarray(out.transpose(back))
+    return arrays
+
+
+@overload(lists.concatenate_items)
+def _concatenate_items(items, axis=0):
+    item = items.dtype
+    if not isinstance(item, types.Array):
+        return None
+    k = _literal_axis(axis, item.ndim)
+    if k is None:
+        return None
+    front, back = _to_front(k, item.ndim), _from_front(k, item.ndim)
+
+    def impl(items, axis=0):
+        n = 0
+        for j in range(len(items)):
+            n += items[j].shape[k]
+        first = items[0].transpose(front)
+        out = np.empty((n,) + first.shape[1:], first.dtype)
+        start = 0
+        for j in range(len(items)):
+            piece = items[j].transpose(front)
+            out[start:start + piece.shape[0]] = piece
+            start += piece.shape[0]
+        return np.ascontiguousarray(out.transpose(back))
+    return impl
+
+
+@overload(lists.sum_items)
+def _sum_items(items):
+    if _is_scalar(items.dtype):
+        def scalars(items):
+            out = 0.0
+            for j in range(len(items)):
+                out = out + items[j]
+            return out
+        return scalars
+
+    def arrays(items):
+        out = items[0].copy()           # needs one item (Python's sum would give 0)
+        for j in range(1, len(items)):
+            out = out + items[j]
+        return out
+    return arrays
+
+
+@overload(lists.add_item)
+def _add_item(adjoint, index, g):
+    def impl(adjoint, index, g):
+        adjoint[index] = adjoint[index] + g
+        return adjoint
+    return impl
+
+
+@overload(lists.add_each)
+def _add_each(adjoint, g):
+    def impl(adjoint, g):
+        for j in range(len(adjoint)):
+            adjoint[j] = adjoint[j] + g
+        return adjoint
+    return impl
+
+
+@overload(lists.add_stacked)
+def _add_stacked(adjoint, g, axis=0):
+    ndim = g.ndim if isinstance(g, types.Array) else 0
+    k = _literal_axis(axis, ndim)
+    if k is None:
+        return None
+    front = _to_front(k, ndim)
+
+    def impl(adjoint, g, axis=0):
+        parts = g.transpose(front) if k != 0 else g
+        for j in range(len(adjoint)):
+            adjoint[j] = adjoint[j] + parts[j]
+        return adjoint
+    return impl
+
+
+@overload(lists.add_concatenated)
+def _add_concatenated(adjoint, items, g, axis=0):
+    if not isinstance(g, types.Array):
+        return None
+    k = _literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    front, back = _to_front(k, g.ndim), _from_front(k, g.ndim)
+
+    def impl(adjoint, items, g, axis=0):
+        parts = g.transpose(front)
+        start = 0
+        for j in range(len(adjoint)):
+            width = items[j].shape[k]
+            piece = np.ascontiguousarray(parts[start:start + width].transpose(back))
+            adjoint[j] = adjoint[j] + piece
+            start += width
+        return adjoint
     return impl
 
 

@@ -16,7 +16,9 @@ never collide with the rule's ``g, ans``; generated code calls helpers positiona
 import numpy as np
 
 from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defstructural, defvjp
-from srcgrad.runtime import tape
+from srcgrad.runtime import lists, tape
+from srcgrad.runtime.lists import (add_concatenated, add_each, add_item, add_stacked,
+                                   concatenate_items, item, stack_items, sum_items)
 from srcgrad.runtime.broadcast import as_scalar, broadcast_like, unbroadcast, zeros_like
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
@@ -152,3 +154,30 @@ defstructural(tape.list_pop)
 defstructural(tape.list_version, zero_args=(1,))
 
 
+
+# ----------------------------------------------------------------- reads of run-time lists
+# The vjp of a list argument adds into the list's adjoint and returns it (``into``); the
+# jvp applies the same read to the tangent list.
+defvjp(lists.item,
+       lambda adjoint, g, ans, items, index: add_item(adjoint, index, g),
+       None, into=(0,), user=False)
+defjvp(lists.item,
+       lambda t, ans, items, index: t[index],
+       None)
+defvjp(lists.stack_items,
+       lambda adjoint, g, ans, items, axis=0: add_stacked(adjoint, g, axis),
+       None, into=(0,), user=False)
+defjvp(lists.stack_items,
+       lambda t, ans, items, axis=0: stack_items(t, axis),
+       None)
+defvjp(lists.concatenate_items,
+       lambda adjoint, g, ans, items, axis=0: add_concatenated(adjoint, items, g, axis),
+       None, into=(0,), user=False)
+defjvp(lists.concatenate_items,
+       lambda t, ans, items, axis=0: concatenate_items(t, axis),
+       None)
+defvjp(lists.sum_items,
+       lambda adjoint, g, ans, items: add_each(adjoint, g),
+       into=(0,), user=False)
+defjvp(lists.sum_items,
+       lambda t, ans, items: sum_items(t))

@@ -29,6 +29,8 @@ class Primitive:
     joint: Callable | None = None    # vjp(g, ans, *args) -> one cotangent per argument
     structural: bool = False     # moves values without arithmetic (list append/pop): the
                                  # reverse and forward passes handle it themselves
+    into: tuple[int, ...] = ()   # list params whose vjp takes the adjoint list first
+                                 # (``vjp(adjoint, g, ans, ...)``), updates and returns it
 
     def param_names(self) -> list[str]:
         return list(self.signature.parameters) if self.signature else []
@@ -106,18 +108,22 @@ def _entry(fn, name) -> Primitive:
     return prim
 
 
-def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (), user: bool = True):
+def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (), user: bool = True,
+           into: tuple[int, ...] = ()):
     """Register vector-Jacobian products ``vjp(g, ans, *args, **kwargs)``, one per argument.
 
     ``None`` marks an argument as non-differentiable (an error if a derivative reaches
-    it); ``ZERO`` one whose value does not matter (only its shape).  Returns ``fn`` so it can decorate.
+    it); ``ZERO`` one whose value does not matter (only its shape).  For a run-time list
+    argument listed in ``into`` the rule is ``vjp(adjoint, g, ans, ...)``: it adds to the
+    list's adjoint (one cotangent per item) and returns it.  Returns ``fn`` so it can decorate.
     """
     prim = _entry(fn, name)
-    rules = [r for r in vjps if r is not None and r is not ZERO]
+    rules = [(i, r) for i, r in enumerate(vjps) if r is not None and r is not ZERO]
     if rules:
-        prim.signature = _rule_signature(rules[0], 2)
+        prim.signature = _rule_signature(rules[0][1], 3 if rules[0][0] in into else 2)
     prim.vjps = {i: r for i, r in enumerate(vjps)}
     prim.seq_params = tuple(seq_params)
+    prim.into = tuple(into)
     prim.nondiff = False
     prim.user = user
     return fn

@@ -17,8 +17,10 @@ def stack():
 
 # Typed constructors: the generated code names the element type, so the Numba backend can
 # give each stack a concrete type (an empty list has none).  In Python they are all lists.
-TAPE_TYPES = ["f64", "f32", "i64", "bool"] + [f"{d}_{n}d" for d in ("f64", "f32", "i64", "bool")
-                                              for n in (1, 2, 3)]
+_ITEM_TYPES = ["f64", "f32", "i64", "bool"] + [f"{d}_{n}d" for d in ("f64", "f32", "i64", "bool")
+                                               for n in (1, 2, 3)]
+# ``list_f64_1d``: a stack of lists of 1-d float64 arrays (lists built inside loops)
+TAPE_TYPES = _ITEM_TYPES + [f"list_{t}" for t in _ITEM_TYPES]
 
 
 def _typed_stack(suffix):

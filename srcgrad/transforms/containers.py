@@ -110,6 +110,9 @@ class ContainerLowering:
         leaves, tree = pytree.flatten(self.plain(value))
         self.result_tree = tree
         leaves = [self.as_operand(leaf, node) for leaf in leaves]
+        if any(self.is_list(leaf) for leaf in leaves):
+            self.refuse(node, "a list whose length is known only at run time cannot be returned; "
+                              "return np.stack(...) of it", "return of a run-time list")
         if tree.is_leaf:
             return leaves[0]
         if tree.kind == "none":
@@ -466,9 +469,12 @@ class ContainerLowering:
             items = self.unroll_comprehension(arg)
         else:
             items = self.static_iterable(arg, ranges=False)
-        if items is None:
+        if items is None:                   # a run-time list (or refused: no rule for sum)
             value = self.as_operand(self.expr(arg, None), arg)
-            return self.call(sum, [value], {}, node, hint)       # refused: no rule for sum
+            if start is not None:
+                initial = self.as_operand(self.expr(start, None), start)
+                return self.call(sum, [value, initial], {}, node, hint)
+            return self.call(sum, [value], {}, node, hint)
         items = [self.as_operand(v, arg) for v in items]
         if start is not None:
             total = self.as_operand(self.expr(start, None), start)
@@ -537,10 +543,10 @@ class ContainerLowering:
         return self.own(out)
 
     def expr_ListComp(self, node, hint):
-        return self.comprehension(node, list)
+        return self.comprehension(node, list, hint)
 
     def expr_GeneratorExp(self, node, hint):
-        return self.comprehension(node, list)
+        return self.comprehension(node, list, hint)
 
     def expr_DictComp(self, node, hint):
         return self.comprehension(node, dict)
@@ -551,12 +557,13 @@ class ContainerLowering:
     def expr_Set(self, node, hint):
         self.refuse(node, "sets are not supported (their order is not defined)", "set")
 
-    def comprehension(self, node, kind):
+    def comprehension(self, node, kind, hint=None):
         items = self.unroll_comprehension(node)
+        if items is None and kind is list:
+            return self.list_loop(node, hint)         # over a run-time range: a run-time list
         if items is None:
-            self.refuse(node, "a comprehension is unrolled when the derivative is generated, so it "
-                              "must iterate over containers or ranges known then; over a "
-                              "run-time range, only sum(... for i in range(n)) is supported",
+            self.refuse(node, "a dict comprehension is unrolled when the derivative is generated, "
+                              "so it must iterate over containers or ranges known then",
                         "comprehension")
         if kind is dict:
             return self.own({self.const_key(k, node): v for k, v in items})
@@ -632,12 +639,21 @@ class ContainerLowering:
     def sum_loop(self, node, initial):
         """``sum(elt for target in iterable if cond)`` as ``for``/``if`` statements adding to an
         accumulator, lowered like the user's own loops."""
-        acc = self.accumulator_name()
+        acc = self.accumulator_name("total")
+        add = gast.BinOp(left=_name(acc), op=gast.Add(), right=node.elt)
+        stmt = gast.Assign(targets=[_name(acc, store=True)], value=add, type_comment=None)
+        self.env[acc] = initial
+        try:
+            return self.comprehension_loop(node, stmt, acc)
+        finally:
+            self.env.pop(acc, None)
+
+    def comprehension_loop(self, node, stmt, acc):
+        """Lower ``stmt`` inside the comprehension's ``for``/``if`` clauses as statements;
+        returns what ``acc`` holds after them.  The loop variables stay local."""
         names = {n.id for g in node.generators for n in gast.walk(g.target)
                  if isinstance(n, gast.Name)}
         saved = {n: self.env[n] for n in names if n in self.env}
-        add = gast.BinOp(left=_name(acc), op=gast.Add(), right=node.elt)
-        stmt = gast.Assign(targets=[_name(acc, store=True)], value=add, type_comment=None)
         for gen in reversed(node.generators):
             if gen.is_async:
                 self.refuse(node, "async comprehensions are not supported", "comprehension")
@@ -648,21 +664,19 @@ class ContainerLowering:
         for new in gast.walk(stmt):
             if not hasattr(new, "lineno") and isinstance(new, (gast.stmt, gast.expr)):
                 gast.copy_location(new, node)
-        self.env[acc] = initial
         try:
             self.stmt(stmt)
             return self.env[acc]
         finally:
-            self.env.pop(acc, None)
             for n in names:
                 self.env.pop(n, None)
             self.env.update(saved)
 
-    def accumulator_name(self) -> str:
-        """An environment name for a sum's accumulator that no user variable can shadow."""
+    def accumulator_name(self, base) -> str:
+        """An environment name for a comprehension's result that no user variable can shadow."""
         if not hasattr(self, "_user_names_used"):
             self._user_names_used = {n.id for n in gast.walk(self.node) if isinstance(n, gast.Name)}
-        for candidate in itertools.chain(("total",), (f"total{k}" for k in itertools.count(1))):
+        for candidate in itertools.chain((base,), (f"{base}{k}" for k in itertools.count(1))):
             if candidate not in self.env and candidate not in self._user_names_used:
                 return candidate
 

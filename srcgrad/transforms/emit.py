@@ -16,6 +16,7 @@ import operator
 import numpy as np
 
 from srcgrad import ir
+from srcgrad.runtime import lists, tape
 
 INFIX = {
     operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult,
@@ -214,6 +215,10 @@ def primal_call(stmt: ir.Call, names) -> ast.expr:
             return ast.UnaryOp(op=PREFIX[fn](), operand=args[0])
         if fn is operator.and_ and len(args) == 2:
             return ast.BoolOp(op=ast.And(), values=args)
+        if fn is tape.stack and not args:
+            return ast.List(elts=[], ctx=ast.Load())       # a new list: ``[]``
+        if fn is lists.item and len(args) == 2:
+            return subscript(*args)
     return call(names.function(fn, stmt.fn_name), args, kwargs)
 
 

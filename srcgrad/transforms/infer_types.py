@@ -41,6 +41,8 @@ def numba_types(forward: ast.FunctionDef, namespace: dict, kinds_key) -> dict:
     try:
         from numba.core import compiler, typed_passes
         from numba.core.registry import cpu_target
+
+        import srcgrad.backends.numba  # noqa: F401  (typing of the runtime helpers)
     except ImportError:
         return {}
     argtypes = tuple(_numba_arg_type(k) for k in kinds_key)
@@ -98,6 +100,9 @@ def tape_suffix(t) -> str | None:
     if isinstance(t, types.Array) and 1 <= t.ndim <= 3:
         element = tape_suffix(t.dtype)
         return f"{element}_{t.ndim}d" if element else None
+    if isinstance(t, types.List):
+        element = tape_suffix(t.dtype)
+        return f"list_{element}" if element and not element.startswith("list") else None
     return None
 
 

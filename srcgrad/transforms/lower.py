@@ -25,6 +25,7 @@ from srcgrad.rules import registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
+from srcgrad.transforms.lists import LIST_METHODS, ListLowering
 from srcgrad.transforms.containers import (CONTAINER_TYPES, ContainerLowering, holds_mutable,
                                            is_container, known_truth)
 from srcgrad.transforms.prune import prune
@@ -56,7 +57,6 @@ ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.emp
 # functions returning a new, empty list (the stacks of generated derivative code)
 LIST_CONSTRUCTORS = {id(f) for f in [tape_rt.stack] + [getattr(tape_rt, f"stack_{s}")
                                                        for s in tape_rt.TAPE_TYPES]}
-LIST_METHODS = ("append", "pop")
 INT_PRESERVING = {id(f) for f in (operator.add, operator.sub, operator.mul, operator.floordiv,
                                   operator.mod, operator.neg, operator.pos, abs, min, max)}
 INT_RESULT = {id(f) for f in (len, int, round, np.size, np.ndim, math.floor, math.ceil)}
@@ -88,7 +88,7 @@ def spell(fn) -> str:
     return name
 
 
-class Lowerer(ContainerLowering):
+class Lowerer(ContainerLowering, ListLowering):
     def __init__(self, parsed, arg_kinds: dict, trees=None, has_aux=False):
         self.parsed = parsed
         self.arg_kinds = arg_kinds
@@ -107,6 +107,7 @@ class Lowerer(ContainerLowering):
         self.arity: dict[str, int] = {}
         self.inlining: set[int] = set()
         self.item_ndims: dict[int, tuple] = {}   # list group -> (rank, dtype) of its items
+        self.list_ctors: list = []               # the Calls creating the user's run-time lists
         self.taken.update(GENERATED_GLOBALS)
         self.init_containers(trees, has_aux)
 
@@ -182,6 +183,7 @@ class Lowerer(ContainerLowering):
             result = self.expr(ret.value, "result") if ret.value is not None else ir.Const(None)
             result = self.result_operand(result, ret)
             self.result_loc = self.loc(ret)
+        self.type_runtime_lists(self.out)
         fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
                          self.loc(node), self.kinds, self.groups, self.user_names)
         return fn
@@ -220,10 +222,9 @@ class Lowerer(ContainerLowering):
             return
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
                 value.func.attr in LIST_METHODS:
-            self.refuse(node, f"'.{value.func.attr}()' on a list built in differentiated code is "
-                              f"not supported yet; build it as a literal ([a, b]) or a "
-                              f"comprehension, or preallocate an array (np.empty(n)) and store "
-                              f"into it", f"list.{value.func.attr}")
+            self.refuse(node, f"'.{value.func.attr}()' is supported on a list variable of the "
+                              f"differentiated function only (xs = []; xs.{value.func.attr}(...))",
+                        f"list.{value.func.attr}")
         self.refuse(node, "an expression statement has no value to differentiate; "
                           "calls for their side effects (print, list.append...) are not supported",
                     "expression statement")
@@ -350,6 +351,7 @@ class Lowerer(ContainerLowering):
         if known_truth(cond) is not None:          # known now (in unrolled code, say)
             self.block(node.body if known_truth(cond) else node.orelse)
             return
+        self.runtime_lists(node.body + node.orelse, node)
         before = dict(self.env)
         then_body, then_env = self.sub_block(node.body, before)
         else_body, else_env = self.sub_block(node.orelse, before)
@@ -473,7 +475,7 @@ class Lowerer(ContainerLowering):
             self.env[n] = ir.Var(c)
         return carried, inits
 
-    def finish_loop(self, names, carried, inits, body_env, node):
+    def finish_loop(self, names, carried, inits, body_env, node, body=()):
         """Yields and outputs of the carried values; returns (carried, inits, yields, outs).
 
         A name that holds a tuple at the end of the body and had no value before the loop
@@ -487,6 +489,10 @@ class Lowerer(ContainerLowering):
                     self.env.pop(n, None)
                     continue
                 self.refuse(node, f"'{n}' becomes a {type(y).__name__} inside a loop", "loop")
+            if self.is_list(y) and isinstance(init, ir.Const) and init.value is None and \
+                    not _reads(body, c):
+                self.env.pop(n, None)         # a list made anew in each iteration
+                continue
             y = ir.Const(None) if y is _UNDEF else y
             out = self.fresh(n, n)
             self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
@@ -505,6 +511,7 @@ class Lowerer(ContainerLowering):
                 self.bind(node.target, item, node)
                 self.block(node.body)
             return
+        self.runtime_lists(node.body, node)
         start, stop, step, bind_item = self.iteration_space(node)
         names = self.assigned_names([node])
         carried, inits = self.start_loop(names, node)
@@ -521,7 +528,7 @@ class Lowerer(ContainerLowering):
             self.out = saved_out
         for n, c in zip(names, carried):
             self.env[n] = ir.Var(c)
-        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node)
+        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node, body)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
 
     def iteration_space(self, node):
@@ -588,6 +595,7 @@ class Lowerer(ContainerLowering):
     def stmt_While(self, node):
         if node.orelse:
             self.refuse(node, "loop 'else' clauses are not supported", "while-else")
+        self.runtime_lists(node.body, node)
         names = self.assigned_names([node])
         carried, inits = self.start_loop(names, node)
         saved_out = self.out
@@ -602,7 +610,8 @@ class Lowerer(ContainerLowering):
             self.out = saved_out
         for n, c in zip(names, carried):
             self.env[n] = ir.Var(c)
-        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node)
+        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node,
+                                                        cond_body + body)
         self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
 
     def stmt_FunctionDef(self, node):
@@ -806,6 +815,8 @@ class Lowerer(ContainerLowering):
         return self.getitem(value, index, node, hint)
 
     def getitem(self, value, index, node, hint):
+        if self.is_list(value):
+            return self.list_item(value, index, node, hint)
         if isinstance(value, ir.Seq) and len(index.parts) == 1 and isinstance(index.parts[0], ir.Const):
             return value.items[index.parts[0].value]
         if isinstance(value, ir.Seq):
@@ -931,43 +942,6 @@ class Lowerer(ContainerLowering):
         self.emit(ir.Call(new, tape_rt.add_at, "add_at", args, {}, self.loc(node)))
         self.new_version(new, array, node)
 
-    def list_method(self, node):
-        """The list name of ``name.append(...)`` / ``name.pop()`` on a list value, else None."""
-        if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
-                and node.func.attr in LIST_METHODS and isinstance(node.func.value, gast.Name)):
-            return None
-        current = self.env.get(node.func.value.id)
-        if isinstance(current, ir.Var) and self.kinds.get(current.name) == "list":
-            return node.func.value.id
-        return None
-
-    def list_call(self, name, node, hint):
-        """``items.append(v)`` or ``v = items.pop()``: list operations with explicit versions."""
-        items = self.env[name]
-        if node.func.attr == "append":
-            if len(node.args) != 1 or node.keywords:
-                self.refuse(node, "list.append takes one value", "list.append")
-            value = self.as_operand(self.expr(node.args[0], None), node.args[0])
-            new = self.call(tape_rt.list_append, [items, value], {}, node, name)
-            result = ir.Const(None)
-        else:
-            if node.args or node.keywords:
-                self.refuse(node, "only list.pop() of the last item is supported", "list.pop")
-            result = self.call(tape_rt.list_pop, [items], {}, node, hint)
-            ndim, dtype = self.item_ndims.get(self.groups[items.name], (None, None))
-            if ndim == 0:
-                self.kinds[result.name] = {"i64": "int", "bool": "bool"}.get(dtype, "float")
-            elif ndim is not None:
-                self.kinds[result.name] = "array"
-                self.ndims[result.name] = ndim
-            new = self.call(tape_rt.list_version, [items, result], {}, node, name)
-        self.kinds[new.name] = "list"
-        self.groups[new.name] = self.groups[items.name]
-        for user, op in list(self.env.items()):
-            if isinstance(op, ir.Var) and op.name == items.name:
-                self.env[user] = new
-        return result
-
     def method_call(self, node, hint):
         func = node.func
         name = self.list_method(node)
@@ -991,6 +965,9 @@ class Lowerer(ContainerLowering):
 
     def call(self, fn, args, kwargs, node, hint):
         """Emit ``target = fn(args)`` for a registered primitive and return its value."""
+        read = self.list_reader(fn, args, kwargs, node, hint)
+        if read is not None:
+            return read
         if registry.lookup(fn) is None and (getattr(fn, "__module__", None) or "").startswith(
                 "srcgrad.runtime"):
             raise UnknownCalleeError(
@@ -1043,7 +1020,7 @@ class Lowerer(ContainerLowering):
             self.groups[target] = self._group_ids
             self.kinds[target] = "list"
             suffix = fn.__name__.partition("_")[2]          # stack_f64_1d: 1-d float64 items
-            if suffix:
+            if suffix and not suffix.startswith("list"):
                 dtype, _, dims = suffix.partition("_")
                 self.item_ndims[self._group_ids] = (int(dims[0]) if dims else 0, dtype)
         elif id(fn) in ALLOCATORS and not (fn is broadcast_rt.zeros_like and
@@ -1125,6 +1102,19 @@ class Lowerer(ContainerLowering):
         if fn in SCALAR_REDUCTIONS and len(args) == 1:
             return "float"
         return None
+
+
+def _reads(body, name) -> bool:
+    """Whether any statement of ``body`` (nested ones included) reads the value ``name``."""
+    for stmt in ir.walk(body):
+        operands = ir.used_operands(stmt)
+        if isinstance(stmt, ir.If):
+            operands += list(stmt.then_yields) + list(stmt.else_yields)
+        elif isinstance(stmt, (ir.For, ir.While)):
+            operands += list(stmt.yields)
+        if any(name in ir.operand_vars(op) for op in operands):
+            return True
+    return False
 
 
 class _Undefined:

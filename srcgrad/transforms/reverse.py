@@ -41,6 +41,11 @@ from srcgrad.transforms.parse import find_lambda
 
 CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos, operator.pow,
                    operator.truediv, operator.floordiv, operator.mod, len, min, max, abs}
+# results shaped like the broadcast of their operands (ufuncs too)
+SHAPE_PRESERVING = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos,
+                    operator.pow, operator.truediv, operator.floordiv, operator.mod, abs,
+                    np.where, np.clip, np.copy}
+REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std}
 
 
 class Names:
@@ -234,6 +239,9 @@ class Reverse:
         for stmt in ir.walk(fn.body):
             for n in ir.defined_names(stmt):
                 self.stmt_of[n] = stmt
+        self.carried_sources = {c: (init, y) for loop in ir.walk(fn.body)
+                                if isinstance(loop, (ir.For, ir.While))
+                                for c, init, y in zip(loop.carried, loop.inits, loop.yields)}
 
     # --------------------------------------------------------------- analyses
     def _mutable_adjoints(self) -> set[str]:
@@ -469,7 +477,12 @@ class Reverse:
                     f"{prim.name} has no derivative with respect to its argument '{pname}'",
                     s.loc, prim.name)
             rule_params = list(inspect.signature(rule).parameters)
-            args = {rp: exprs[rp2] for rp, rp2 in zip(rule_params, ["g", "ans"] + params)
+            leading = ["g", "ans"]
+            if pos in prim.into:           # the rule adds into the list's adjoint itself
+                self.list_adjoint(value.name, block, out)
+                exprs["adjoint"] = E.name(self.d(value.name))
+                leading = ["adjoint"] + leading
+            args = {rp: exprs[rp2] for rp, rp2 in zip(rule_params, leading + params)
                     if rp2 in exprs}
             expr = inline_rule(rule, self.names, args)
             if self.scalar_call(s):
@@ -750,7 +763,7 @@ class Reverse:
     # --------------------------------------------------------------- what the reverse reads
     def restores(self, body, block: Block, code: list, params=(), extra=()) -> list:
         """Statements that make this block's values visible again at its reverse start."""
-        used = _read_names(code)
+        used, shape_used = _read_names(code)
         local = {c: None for c in extra}     # carried values exist from the iteration's start
         for s in body:
             for n in ir.defined_names(s):
@@ -759,6 +772,10 @@ class Reverse:
             if isinstance(s, ir.While) and self.trip_name(s) in used and block.in_loop:
                 local[self.trip_name(s)] = s
         needed = [n for n in local if n in used]
+        if block.in_loop:      # a read of a shape needs the value if its shape may change
+            memo: dict[str, bool] = {}
+            needed += [n for n in local if n in shape_used and n not in used
+                       and not self._shape_fixed(n, local, memo)]
         if not block.in_loop:
             # values defined once stay visible; only arrays written in place later need a copy
             restores = []
@@ -800,6 +817,51 @@ class Reverse:
             else:
                 stmts.append(self.fwd_simple(how))
         return stmts
+
+    def _shape_fixed(self, n, local, memo) -> bool:
+        """Whether ``n`` has the same shape in every iteration of the loop defining ``local``
+        (so reading its shape in the reverse sweep needs no restore).  Conservative."""
+        if n not in local or self.fn.kinds.get(n) in ("float", "int", "bool"):
+            return True
+        if n not in memo:
+            memo[n] = True                   # optimistic around loop-carried cycles
+            memo[n] = self._shape_fixed_at(local[n], n, local, memo)
+        return memo[n]
+
+    def _operand_fixed(self, op, local, memo) -> bool:
+        if isinstance(op, ir.Slice):
+            return all(b is None or isinstance(b, ir.Const) or b.name not in local
+                       for b in (op.lower, op.upper, op.step))
+        if isinstance(op, ir.Index):
+            return all(self._operand_fixed(p, local, memo) for p in op.parts)
+        return all(self._shape_fixed(d, local, memo) for d in ir.operand_vars(op))
+
+    def _shape_fixed_at(self, s, n, local, memo) -> bool:
+        if self.fn.kinds.get(n) == "list":
+            return False                     # a list's length changes as it is built
+        if s is None:                        # a carried value: as its init and its yield
+            loop_ops = self.carried_sources.get(n, ())
+            return all(self._operand_fixed(op, local, memo) for op in loop_ops)
+        if isinstance(s, ir.Copy):
+            return self._operand_fixed(s.value, local, memo)
+        if isinstance(s, ir.GetItem):
+            return self._operand_fixed(s.array, local, memo) and \
+                self._operand_fixed(s.index, local, memo)
+        if isinstance(s, ir.Store):
+            return self._operand_fixed(s.array, local, memo)
+        if isinstance(s, ir.If):
+            k = s.outs.index(n)
+            return self._operand_fixed(s.then_yields[k], local, memo) and \
+                self._operand_fixed(s.else_yields[k], local, memo)
+        if isinstance(s, (ir.For, ir.While)):
+            k = s.outs.index(n)
+            return self._operand_fixed(s.inits[k], local, memo) and \
+                self._operand_fixed(s.yields[k], local, memo)
+        if isinstance(s, ir.Call) and (s.fn in SHAPE_PRESERVING or isinstance(s.fn, np.ufunc)
+                                       or s.fn in REDUCTIONS):
+            return all(self._operand_fixed(op, local, memo)
+                       for op in list(s.args) + list(s.kwargs.values()))
+        return False
 
     def _rebuildable(self, n, local, memo) -> bool:
         """Whether ``n`` can be recomputed from visible values and carried values alone.
@@ -1105,16 +1167,21 @@ SHAPE_ONLY = {"zeros_like": (0,), "unbroadcast": (1,), "unreduce": (1,), "reshap
 
 
 class _Reads(ast.NodeVisitor):
-    """Names read by generated code, ignoring reads that need only a shape."""
+    """Names read by generated code; reads that need only a shape are kept apart."""
 
     def __init__(self):
         self.names = set()
+        self.shapes = set()
 
     def visit_Call(self, node):
         skip = SHAPE_ONLY.get(node.func.id, ()) if isinstance(node.func, ast.Name) else ()
         self.visit(node.func)
         for i, a in enumerate(node.args):
             if i not in skip:
+                self.visit(a)
+            elif isinstance(a, ast.Name):
+                self.shapes.add(a.id)
+            else:
                 self.visit(a)
         for kw in node.keywords:
             self.visit(kw.value)
@@ -1124,11 +1191,12 @@ class _Reads(ast.NodeVisitor):
             self.names.add(node.id)
 
 
-def _read_names(stmts) -> set:
+def _read_names(stmts) -> tuple[set, set]:
+    """(names read for their value, names read only for their shape)."""
     reader = _Reads()
     for s in _flatten(list(stmts)):
         reader.visit(s)
-    return reader.names
+    return reader.names, reader.shapes - reader.names
 
 
 def build_forward(fn: ir.Function, fn_name: str):
