@@ -113,6 +113,14 @@ class ListLowering:
                              and op.name == old.name):
                 self.env[user] = new
 
+    def refuse_list_change(self, name, node, method=None):
+        """Changes to a run-time list other than append and pop are refused."""
+        what = f"the method '.{method}()'" if method else "storing into an item"
+        self.refuse(node, f"{what} is not supported on the list '{name}' (its length may be "
+                          f"known only at run time): only .append(v) and .pop() change it; "
+                          f"build a new list, or np.stack it and work on the array",
+                    f"list.{method}" if method else "store into a run-time list")
+
     def item_operand(self, value, node):
         if isinstance(value, (tuple, list, dict)) or isinstance(value, ir.Seq):
             self.refuse(node, "a list whose length is known only at run time can hold numbers "

@@ -25,7 +25,7 @@ from srcgrad.rules import registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
-from srcgrad.transforms.lists import LIST_METHODS, ListLowering
+from srcgrad.transforms.lists import LIST_METHODS, ListLowering, is_static_list
 from srcgrad.transforms.containers import (CONTAINER_TYPES, ContainerLowering, holds_mutable,
                                            is_container, known_truth)
 from srcgrad.transforms.prune import prune
@@ -221,6 +221,11 @@ class Lowerer(ContainerLowering, ListLowering):
             self.add_at(value)       # generated code's scatter-add into an adjoint array
             return
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+                isinstance(value.func.value, gast.Name) and \
+                (self.is_list(self.env.get(value.func.value.id))
+                 or is_static_list(self.env.get(value.func.value.id))):
+            self.refuse_list_change(value.func.value.id, node, value.func.attr)
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
                 value.func.attr in LIST_METHODS:
             self.refuse(node, f"'.{value.func.attr}()' is supported on a list variable of the "
                               f"differentiated function only (xs = []; xs.{value.func.attr}(...))",
@@ -257,6 +262,8 @@ class Lowerer(ContainerLowering, ListLowering):
         if not isinstance(target, gast.Name):
             self.refuse(node, "unsupported augmented assignment target", "augmented assignment")
         old = self.lookup(target.id, node)
+        if self.is_list(old):
+            self.refuse_list_change(target.id, node)
         if isinstance(old, ir.Var) and old.name in self.groups:
             # in place on an owned buffer: u += e is u[...] = u + e
             value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
@@ -312,6 +319,8 @@ class Lowerer(ContainerLowering, ListLowering):
         if is_container(array):
             self.container_store(array, target, value, node, name)
             return
+        if self.is_list(array):
+            self.refuse_list_change(name, node)
         index = self.index(target.slice, node)
         value = self.as_operand(value, node)
         self.store_into(name, array, index, value, node)
@@ -948,6 +957,8 @@ class Lowerer(ContainerLowering, ListLowering):
         if name is not None:
             return self.list_call(name, node, hint)
         owner = self.expr(func.value, None)
+        if self.is_list(owner):
+            self.refuse_list_change(ast.unparse(gast.gast_to_ast(func.value)), node, func.attr)
         if is_container(owner) and not isinstance(owner, ir.Seq):
             return self.container_method(owner, node, hint)
         base = self.as_operand(owner, func.value)

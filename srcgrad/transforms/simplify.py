@@ -33,6 +33,26 @@ class _FoldConstants(ast.NodeTransformer):
         return node
 
 
+# NumPy keywords whose value here is NumPy's default: spelled out by rules, dropped from
+# the output (shorter, and Numba's versions of these functions do not accept them)
+_DEFAULT_KEYWORDS = {("axis", None), ("keepdims", False)}
+
+
+class _DropDefaultKeywords(ast.NodeTransformer):
+    """``np.sum(t, axis=None, keepdims=False)`` -> ``np.sum(t)``."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+                func.value.id == "np":
+            node.keywords = [kw for kw in node.keywords
+                             if not (isinstance(kw.value, ast.Constant) and
+                                     (kw.arg, kw.value.value) in _DEFAULT_KEYWORDS and
+                                     type(kw.value.value) is not int)]
+        return node
+
+
 def _number(node) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
@@ -241,6 +261,7 @@ def _idle(stmt) -> bool:
 
 def simplify(fn: ast.FunctionDef) -> ast.FunctionDef:
     fn = _FoldConstants().visit(fn)
+    fn = _DropDefaultKeywords().visit(fn)
     _remove_renames(fn)
     stores, loads = _counts(fn)
     _propagate_copies(fn.body, stores, loads)
