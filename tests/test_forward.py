@@ -60,6 +60,8 @@ def test_dot_product_rules(generated, k):  # noqa: F811
     if case.fn is add_at:
         pytest.skip("add_at updates its argument in place; generated code calls it only as a "
                     "statement, which tests/test_higher.py covers")
+    if registry.lookup(case.fn).into:
+        pytest.skip("reads a list built at run time; tests/test_lists.py builds such lists")
     args, _ = _flat_args(case)
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
     out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)

@@ -33,9 +33,10 @@ class _FoldConstants(ast.NodeTransformer):
         return node
 
 
-# NumPy keywords whose value here is NumPy's default: spelled out by rules, dropped from
-# the output (shorter, and Numba's versions of these functions do not accept them)
+# keywords of NumPy reductions whose value is the default: spelled out by rules, dropped
+# from the output (shorter, and Numba's versions of these functions do not accept them)
 _DEFAULT_KEYWORDS = {("axis", None), ("keepdims", False)}
+_REDUCTIONS = {"sum", "mean", "prod", "max", "min", "var", "std", "all", "any"}
 
 
 class _DropDefaultKeywords(ast.NodeTransformer):
@@ -45,7 +46,7 @@ class _DropDefaultKeywords(ast.NodeTransformer):
         self.generic_visit(node)
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
-                func.value.id == "np":
+                func.value.id == "np" and func.attr in _REDUCTIONS:
             node.keywords = [kw for kw in node.keywords
                              if not (isinstance(kw.value, ast.Constant) and
                                      (kw.arg, kw.value.value) in _DEFAULT_KEYWORDS and
