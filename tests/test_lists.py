@@ -50,7 +50,7 @@ IDS = [f"{f.__name__}-{k}" for k, (f, _, _) in enumerate(CASES)]
 # what plain Python and Numba are compared on (each compiles for a second or two)
 JIT = {"stack_loop", "array_of_scalars", "euler_trajectory", "comprehension", "while_append",
        "conditional_append", "inner_list", "pairwise_product", "concat_prefixes", "index_loop",
-       "zip_lists", "rnn", "stack_axis", "varying_slices"}
+       "zip_lists", "rnn", "stack_axis", "varying_slices", "static_appends"}
 
 
 @pytest.mark.parametrize("f, args, wrt", CASES, ids=IDS)
@@ -182,3 +182,20 @@ def test_appending_to_an_argument_list_is_refused():
 def test_second_order_through_a_runtime_list_is_refused_cleanly():
     with pytest.raises(SrcgradError, match="derivatives of derivatives"):
         srcgrad.hessian(P.stack_loop)(X, 3)
+
+
+def _static_pieces(x, y):
+    s = np.stack([x, y * 2.0, x * y], axis=1)
+    c = np.concatenate((x, y[:2]))
+    a = np.array([x[0], y[1] * x[2]])
+    return np.sum(s ** 2 * np.arange(3.0)) + np.sum(c ** 3) + np.sum(a ** 2)
+
+
+def test_static_lists_of_pieces_under_jit():
+    """np.stack / np.concatenate / np.array of lists known now, compiled by Numba too."""
+    y = X[::-1].copy()
+    assert_grad(_static_pieces, (X, y), (0, 1))
+    plain = srcgrad.grad(_static_pieces, (0, 1))(X, y)
+    jitted = srcgrad.grad(_static_pieces, (0, 1), jit=True)(X, y)
+    for a, b in zip(jitted, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -153,6 +153,55 @@ def _from_front(axis, ndim):
     return tuple(range(1, axis + 1)) + (0,) + tuple(range(axis + 1, ndim))
 
 
+@overload(numpy_helpers.unstack)
+def _unstack(g, arrays, axis=0):
+    if not isinstance(g, types.Array):
+        return None
+    k = _literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    front = _to_front(k, g.ndim)
+    if g.ndim == 1:                                     # the pieces were numbers
+        return lambda g, arrays, axis=0: [g[j] for j in range(len(arrays))]
+
+    def impl(g, arrays, axis=0):
+        parts = g.transpose(front)
+        return [np.ascontiguousarray(parts[j]) for j in range(len(arrays))]
+    return impl
+
+
+@overload(numpy_helpers.unconcatenate)
+def _unconcatenate(g, arrays, axis=0):
+    if not isinstance(g, types.Array):
+        return None
+    k = _literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    front, back = _to_front(k, g.ndim), _from_front(k, g.ndim)
+    if isinstance(arrays, types.BaseTuple):             # pieces may differ in layout
+        def impl(g, arrays, axis=0):
+            parts = g.transpose(front)
+            out = [np.ascontiguousarray(parts[0:0].transpose(back)) for _ in range(0)]
+            start = 0
+            for a in numba.literal_unroll(arrays):
+                width = a.shape[k]
+                out.append(np.ascontiguousarray(parts[start:start + width].transpose(back)))
+                start += width
+            return out
+        return impl
+
+    def impl_list(g, arrays, axis=0):
+        parts = g.transpose(front)
+        out = [np.ascontiguousarray(parts[0:0].transpose(back)) for _ in range(0)]
+        start = 0
+        for j in range(len(arrays)):
+            width = arrays[j].shape[k]
+            out.append(np.ascontiguousarray(parts[start:start + width].transpose(back)))
+            start += width
+        return out
+    return impl_list
+
+
 @overload(lists.stack_items)
 def _stack_items(items, axis=0):
     item = items.dtype

@@ -1010,6 +1010,9 @@ class Lowerer(ContainerLowering, ListLowering):
                 self.loc(node), "unknown function")
         if isinstance(node, gast.Call):
             self.check_signature(prim, args, kwargs, node)
+        # a list of pieces is spelled as a tuple, which Numba's np.stack/np.concatenate take
+        args = [ir.Seq(a.items) if i in prim.seq_params and isinstance(a, ir.Seq) else a
+                for i, a in enumerate(args)]
         spelled = spell(fn)
         if "." not in spelled:
             self.taken.add(spelled)     # generated code calls it by this bare name
