@@ -10,7 +10,6 @@ version.  Best of several repeats after a warm-up call.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numba
@@ -18,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import srcgrad  # noqa: E402
+from benchmarks.second_order import best  # noqa: E402
 
 
 def trajectory_list(y0, k, h, n):
@@ -52,16 +52,6 @@ def energies_array(x, n):
     for i in range(n):
         es[i] = np.sin(x[i]) * x[i] ** 2
     return np.sum(es)
-
-
-def best(fn, *args, repeat=7):
-    fn(*args)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

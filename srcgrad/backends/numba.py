@@ -33,46 +33,21 @@ def _is_scalar(t) -> bool:
 
 # ----------------------------------------------------------------------- tape
 def _register_stack(suffix: str):
+    """``stack_<suffix>()``: an empty list, typed by an item it never holds (``f64_2d``
+    holds 2-d float64 arrays, ``list_f64_2d`` lists of them)."""
     ctor = getattr(tape, f"stack_{suffix}")
-    if suffix.startswith("list_"):
-        _register_list_stack(ctor, suffix[len("list_"):])
-        return
-    parts = suffix.split("_")
+    nested = suffix.startswith("list_")
+    parts = suffix[len("list_"):].split("_") if nested else suffix.split("_")
     dtype = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}[parts[0]]
-    if len(parts) == 1:
-        zero = dtype(0)
-
-        @overload(ctor, inline="always")
-        def _scalar_stack():
-            def impl():
-                return [zero for _ in range(0)]
-            return impl
-        return
-    ndim = int(parts[1][0])
-    shape = (0,) * ndim
-
-    @overload(ctor, inline="always")
-    def _array_stack():
-        def impl():
-            return [np.empty(shape, dtype) for _ in range(0)]
-        return impl
-
-
-def _register_list_stack(ctor, item: str):
-    parts = item.split("_")
-    dtype = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}[parts[0]]
-    if len(parts) == 1:
-        zero = dtype(0)
-
-        @overload(ctor, inline="always")
-        def _scalar_lists():
-            return lambda: [[zero] for _ in range(0)]
-        return
-    shape = (0,) * int(parts[1][0])
-
-    @overload(ctor, inline="always")
-    def _array_lists():
-        return lambda: [[np.empty(shape, dtype)] for _ in range(0)]
+    zero = dtype(0)
+    shape = (0,) * int(parts[1][0]) if len(parts) > 1 else None
+    if shape is None:
+        impl = (lambda: [[zero] for _ in range(0)]) if nested else (lambda: [zero for _ in range(0)])
+    elif nested:
+        impl = lambda: [[np.empty(shape, dtype)] for _ in range(0)]       # noqa: E731
+    else:
+        impl = lambda: [np.empty(shape, dtype) for _ in range(0)]         # noqa: E731
+    overload(ctor, inline="always")(lambda: impl)
 
 
 for _suffix in tape.TAPE_TYPES:
