@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad.runtime.tape import add_at
 from tests.helpers import numeric_grad
 from tests.test_control_flow import CASES as FLOW_CASES
-from tests.test_rules_end_to_end import _flat_args, generated  # noqa: F401  (fixture)
+from tests.test_rules_end_to_end import compiled_case, generated  # noqa: F401  (fixture)
 from tests.rule_cases import CASES as RULE_CASES
-from tests.rule_cases import SEED
-from srcgrad.rules import registry
 
 
 def _tangents(args, seed):
@@ -55,18 +52,8 @@ def test_dot_product_control_flow(f, args, wrt, kw):
 
 @pytest.mark.parametrize("k", range(len(RULE_CASES)), ids=[c.id for c in RULE_CASES])
 def test_dot_product_rules(generated, k):  # noqa: F811
-    case = RULE_CASES[k]
-    f = getattr(generated, f"f{k}")
-    if case.fn is add_at:
-        pytest.skip("add_at updates its argument in place; generated code calls it only as a "
-                    "statement, which tests/test_higher.py covers")
-    if registry.lookup(case.fn).into:
-        pytest.skip("reads a list built at run time; tests/test_lists.py builds such lists")
-    args, _ = _flat_args(case)
-    args = [float(a) if isinstance(a, np.floating) else a for a in args]
-    out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)
-    w = np.random.default_rng(k).uniform(0.5, 1.5, size=np.shape(out))
-    _dot_product_check(f, args + [w], 1e-9)
+    f, args, _ = compiled_case(generated, k)
+    _dot_product_check(f, args, 1e-9)
 
 
 def euler(y0, k):

@@ -61,10 +61,10 @@ def _flat_args(case):
     return list(args), list(case.wrt)
 
 
-@pytest.mark.parametrize("k", range(len(CASES)), ids=[c.id for c in CASES])
-def test_rule_through_compiler(generated, k):
+def compiled_case(generated, k):
+    """(generated f, its arguments with the weights last, wrt) for case ``k``; skips the
+    cases that generated code reaches only in other forms (tested where they occur)."""
     case = CASES[k]
-    f = getattr(generated, f"f{k}")
     if case.fn is add_at:
         pytest.skip("add_at updates its argument in place; generated code calls it only as a "
                     "statement, which tests/test_higher.py covers")
@@ -74,7 +74,13 @@ def test_rule_through_compiler(generated, k):
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
     out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)
     w = np.random.default_rng(k).uniform(0.5, 1.5, size=np.shape(out))
-    full = args + [w]
+    return getattr(generated, f"f{k}"), args + [w], wrt
+
+
+@pytest.mark.parametrize("k", range(len(CASES)), ids=[c.id for c in CASES])
+def test_rule_through_compiler(generated, k):
+    case = CASES[k]
+    f, full, wrt = compiled_case(generated, k)
     for i in wrt:
         if not isinstance(full[i], (float, np.ndarray)):
             continue
