@@ -145,6 +145,33 @@ def _unstack(g, arrays, axis=0):
     return impl
 
 
+@numba.njit(cache=False)
+def _cut(g, widths, front, back):
+    """The pieces of ``g`` along an axis (moved to the front by ``front``, back by
+    ``back``), ``widths[j]`` wide: the cotangents of concatenated arrays."""
+    parts = g.transpose(front)
+    out = [np.ascontiguousarray(parts[0:0].transpose(back)) for _ in range(0)]
+    start = 0
+    for width in widths:
+        out.append(np.ascontiguousarray(parts[start:start + width].transpose(back)))
+        start += width
+    return out
+
+
+def _widths_impl(arrays, k):
+    """An implementation of ``widths(arrays)``: each piece's extent along axis ``k``."""
+    if isinstance(arrays, types.BaseTuple):             # pieces may differ in layout
+        def widths(arrays):
+            out = np.empty(len(arrays), np.int64)
+            j = 0
+            for a in numba.literal_unroll(arrays):
+                out[j] = a.shape[k]
+                j += 1
+            return out
+        return numba.njit(widths)
+    return numba.njit(lambda arrays: np.array([a.shape[k] for a in arrays], np.int64))
+
+
 @overload(numpy_helpers.unconcatenate)
 def _unconcatenate(g, arrays, axis=0):
     if not isinstance(g, types.Array):
@@ -153,28 +180,8 @@ def _unconcatenate(g, arrays, axis=0):
     if k is None:
         return None
     front, back = _to_front(k, g.ndim), _from_front(k, g.ndim)
-    if isinstance(arrays, types.BaseTuple):             # pieces may differ in layout
-        def impl(g, arrays, axis=0):
-            parts = g.transpose(front)
-            out = [np.ascontiguousarray(parts[0:0].transpose(back)) for _ in range(0)]
-            start = 0
-            for a in numba.literal_unroll(arrays):
-                width = a.shape[k]
-                out.append(np.ascontiguousarray(parts[start:start + width].transpose(back)))
-                start += width
-            return out
-        return impl
-
-    def impl_list(g, arrays, axis=0):
-        parts = g.transpose(front)
-        out = [np.ascontiguousarray(parts[0:0].transpose(back)) for _ in range(0)]
-        start = 0
-        for j in range(len(arrays)):
-            width = arrays[j].shape[k]
-            out.append(np.ascontiguousarray(parts[start:start + width].transpose(back)))
-            start += width
-        return out
-    return impl_list
+    widths = _widths_impl(arrays, k)
+    return lambda g, arrays, axis=0: _cut(g, widths(arrays), front, back)
 
 
 @overload(lists.stack_items)
@@ -290,15 +297,12 @@ def _add_concatenated(adjoint, items, g, axis=0):
     if k is None:
         return None
     front, back = _to_front(k, g.ndim), _from_front(k, g.ndim)
+    widths = _widths_impl(items, k)
 
     def impl(adjoint, items, g, axis=0):
-        parts = g.transpose(front)
-        start = 0
+        pieces = _cut(g, widths(items), front, back)
         for j in range(len(adjoint)):
-            width = items[j].shape[k]
-            piece = np.ascontiguousarray(parts[start:start + width].transpose(back))
-            adjoint[j] = adjoint[j] + piece
-            start += width
+            adjoint[j] = adjoint[j] + pieces[j]
         return adjoint
     return impl
 
