@@ -125,7 +125,7 @@ class Canonicalizer:
         if needs_flag:
             self.returned = self.names.fresh("returned")
         body = self._absorb(body)
-        body = self.block(body, loop=None)
+        body = self.block(body, loop=None)[0]
         pre = []
         if self.returned:
             pre.append(_assign(self.returned, _const(False), fn_node))
@@ -176,69 +176,48 @@ class Canonicalizer:
 
     # -- blocks ----------------------------------------------------------------
     def block(self, body, loop):
-        """Rewrite one block; ``loop`` holds the enclosing loop's flag names."""
-        out = []
+        """Rewrite one block; ``loop`` holds the enclosing loop's flag names.
+
+        Returns (statements, flags the block may set, whether it always jumps).  Whatever
+        follows a statement that may set a flag runs under ``if not (flag or ...)``, however
+        deep inside nested ``if``s the jump was.
+        """
+        out, flags = [], set()
         for i, node in enumerate(body):
-            node, sets = self.stmt(node, loop)
-            out.extend(node)
+            new, sets, jumps = self.stmt(node, loop)
+            out.extend(new)
+            flags |= sets
+            if jumps:                # an unconditional jump: the rest is dead
+                return out, flags, True
             rest = body[i + 1:]
             if sets and rest:
-                guard = _not(_or(*[_name(f) for f in sets]))
-                out.append(_if(guard, self.block(rest, loop), [], rest[0]))
-                return out
-            if sets is None:         # an unconditional jump: the rest is dead
-                return out
-        return out
+                guard = _not(_or(*[_name(f) for f in sorted(sets)]))
+                inner, inner_sets, _ = self.block(rest, loop)
+                out.append(_if(guard, inner, [], rest[0]))
+                return out, flags | inner_sets, False
+        return out, flags, False
 
     def stmt(self, node, loop):
-        """Returns (replacement statements, flags they may set; None if they always jump)."""
+        """Returns (replacement statements, flags they may set, whether they always jump)."""
         if isinstance(node, gast.Return):
             value = node.value if node.value is not None else _const(None)
             new = [_assign(self.result, value, node)]
             if self.returned:
                 new.append(_assign(self.returned, _const(True), node))
-            return new, None
-        if isinstance(node, gast.Break):
+            return new, ({self.returned} if self.returned else set()), True
+        if isinstance(node, (gast.Break, gast.Continue)):
+            what = "break" if isinstance(node, gast.Break) else "continue"
             if loop is None:
-                raise UnsupportedSyntaxError("'break' outside a loop", self.parsed.loc(node), "break")
-            return [_assign(loop["break"], _const(True), node)], None
-        if isinstance(node, gast.Continue):
-            if loop is None:
-                raise UnsupportedSyntaxError("'continue' outside a loop", self.parsed.loc(node), "continue")
-            return [_assign(loop["continue"], _const(True), node)], None
+                raise UnsupportedSyntaxError(f"'{what}' outside a loop", self.parsed.loc(node), what)
+            return [_assign(loop[what], _const(True), node)], {loop[what]}, True
         if isinstance(node, gast.If):
-            then, s1 = self._branch(node.body, loop)
-            orelse, s2 = self._branch(node.orelse, loop)
+            then, s1, j1 = self.block(node.body, loop)
+            orelse, s2, j2 = self.block(node.orelse, loop) if node.orelse else ([], set(), False)
             node.body, node.orelse = then or [gast.Pass()], orelse
-            if s1 is None and s2 is None and node.orelse:
-                return [node], None
-            sets = sorted(set(s1 or []) | set(s2 or []) | self._jump_flags(s1, loop) | self._jump_flags(s2, loop))
-            return [node], sets
+            return [node], s1 | s2, j1 and j2
         if isinstance(node, (gast.For, gast.While)):
             return self.loop(node)
-        return [node], []
-
-    def _branch(self, body, loop):
-        if not body:
-            return [], []
-        new = self.block(body, loop)
-        jumps = self._block_jumps(body)
-        return new, (None if jumps is None else sorted(jumps))
-
-    def _block_jumps(self, body):
-        """Flags a block may set, or None when it ends in an unconditional jump."""
-        return None if body and isinstance(body[-1], (gast.Return, gast.Break, gast.Continue)) else []
-
-    def _jump_flags(self, sets, loop):
-        """The flags an unconditional jump in a branch sets (for guarding what follows)."""
-        if sets is not None:
-            return set()
-        flags = set()
-        if loop is not None:
-            flags |= {loop["break"], loop["continue"]}
-        if self.returned:
-            flags.add(self.returned)
-        return flags
+        return [node], set(), False
 
     def loop(self, node):
         if node.orelse:
@@ -248,12 +227,12 @@ class Canonicalizer:
         has_continue = _contains(node.body, (gast.Continue,))
         has_return = _contains(node.body, (gast.Return,), True)
         if not (has_break or has_continue or has_return):
-            node.body = self.block(node.body, None)
-            return [node], []
+            node.body = self.block(node.body, None)[0]
+            return [node], set(), False
         flags = {"break": self.names.fresh("broke"), "continue": self.names.fresh("skip")}
         pre = [_assign(flags["break"], _const(False), node)]
         body = [_assign(flags["continue"], _const(False), node)] + list(node.body)
-        body = self.block(body, flags)
+        body = self.block(body, flags)[0]
         stop = _not(_name(flags["break"]))
         if self.returned and has_return:
             stop = _and(stop, _not(_name(self.returned)))
@@ -263,8 +242,8 @@ class Canonicalizer:
             new = pre + [node]
         else:
             new = pre + self._for_to_while(node, body, stop)
-        sets = [self.returned] if (self.returned and has_return) else []
-        return new, sets
+        sets = {self.returned} if (self.returned and has_return) else set()
+        return new, sets, False
 
     def _for_to_while(self, node, body, stop):
         """``for t in range(a, b, s)`` -> an index-driven while loop that can stop early.

@@ -11,6 +11,7 @@ with its location.
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import operator
 from dataclasses import dataclass
@@ -108,6 +109,8 @@ class Lowerer(ContainerLowering, ListLowering):
         self.inlining: set[int] = set()
         self.item_ndims: dict[int, tuple] = {}   # list group -> (rank, dtype) of its items
         self.list_ctors: list = []               # the Calls creating the user's run-time lists
+        self.placeholders: dict[str, str] = {}   # value None before a loop -> its carried root
+        self.outer_placeholder: dict[str, str] = {}  # carried -> enclosing loop's placeholder
         self.taken.update(GENERATED_GLOBALS)
         self.init_containers(trees, has_aux)
 
@@ -369,7 +372,10 @@ class Lowerer(ContainerLowering, ListLowering):
 
     def merge(self, cond, then_body, then_env, else_body, else_env, before, node):
         names = sorted(n for n in set(then_env) | set(else_env)
-                       if then_env.get(n, None) != else_env.get(n, None))
+                       if then_env.get(n, _UNDEF) != else_env.get(n, _UNDEF))
+        for n in set(then_env) & set(else_env):
+            if n not in names:
+                self.env[n] = then_env[n]      # the same value on both paths: no merge
         outs, ty, ey = [], [], []
         for n in names:
             tv, ev = then_env.get(n, _UNDEF), else_env.get(n, _UNDEF)
@@ -378,21 +384,45 @@ class Lowerer(ContainerLowering, ListLowering):
                     self.refuse(node, f"'{n}' is a container bound in one branch only", "if")
                 self.env[n] = self.merge_containers(n, tv, ev, outs, ty, ey, node)
                 continue
-            if isinstance(tv, tuple) or isinstance(ev, tuple):
-                if isinstance(tv, tuple) and isinstance(ev, tuple) and len(tv) == len(ev):
-                    tv, ev = ir.Seq(tv), ir.Seq(ev)
-                else:
-                    self.refuse(node, f"'{n}' is a tuple in one branch only", "if")
-            tv = ir.Const(None) if tv is _UNDEF else tv
-            ev = ir.Const(None) if ev is _UNDEF else ev
-            out = self.fresh(n, n)
-            outs.append(out)
-            ty.append(tv)
-            ey.append(ev)
-            self.kinds[out] = _join(self.kind(tv), self.kind(ev))
-            self.join_buffers(out, [tv, ev], node)
-            self.env[n] = ir.Var(out)
+            self.env[n] = self.merge_value(n, tv, ev, (outs, ty, ey), node)
         self.emit(ir.If(cond, then_body, else_body, outs, ty, ey, self.loc(node)))
+
+    def merge_value(self, n, tv, ev, merged, node):
+        """One merged value of ``n``: a tuple is merged item by item (its structure is
+        known now), a value bound on one path only merges with None."""
+        if isinstance(tv, tuple) or isinstance(ev, tuple):
+            shape = _shape(tv if isinstance(tv, tuple) else ev)
+            tv, ev = (self.spread(n, v, shape, node) for v in (tv, ev))
+            return tuple(self.merge_value(n, t, e, merged, node) for t, e in zip(tv, ev))
+        if tv == ev:
+            return tv
+        tv = ir.Const(None) if tv is _UNDEF else tv
+        ev = ir.Const(None) if ev is _UNDEF else ev
+        out = self.fresh(n, n)
+        for lst, v in zip(merged, (out, tv, ev)):
+            lst.append(v)
+        self.kinds[out] = _join(self.kind(tv), self.kind(ev))
+        self.join_buffers(out, [tv, ev], node)
+        roots = {self.placeholders.get(v.name) for v in (tv, ev) if isinstance(v, ir.Var)} - {None}
+        if roots and all(_is_none(v) or (isinstance(v, ir.Var) and v.name in self.placeholders)
+                         for v in (tv, ev)):
+            self.placeholders[out] = min(roots)
+        return ir.Var(out)
+
+    def spread(self, n, value, shape, node):
+        """``value`` as a tuple of structure ``shape``: None (or unbound) stands for a tuple
+        of Nones; a loop value not yet known to be a tuple restarts the loop."""
+        if isinstance(value, tuple):
+            if _shape(value) != shape:
+                self.refuse(node, f"'{n}' is a tuple of a different length on each path; "
+                                  f"give it the same structure on every path", "tuple")
+            return value
+        if value is _UNDEF or _is_none(value):
+            return _rebuild(shape, [ir.Const(None)] * _count(shape))
+        if isinstance(value, ir.Var) and value.name in self.placeholders:
+            raise _Restructure(self.placeholders[value.name], shape)
+        self.refuse(node, f"'{n}' is a tuple on one path and a single value on another; "
+                          f"give it the same structure on every path", "tuple")
 
     def group_kind(self, name) -> str:
         """"list" for the versions of a list, "buffer" for an array written in place."""
@@ -461,57 +491,118 @@ class Lowerer(ContainerLowering, ListLowering):
                 written += self.written_by(self.env[n.func.id].node, seen)
         return written
 
-    def start_loop(self, names, node):
-        """Create carried values for ``names``; returns (carried, inits)."""
-        carried, inits = [], []
+    def start_loop(self, names, node, shapes):
+        """Create carried values for ``names`` (a tuple is carried item by item); returns
+        one slot (name, structure, carried names, inits) per name."""
+        slots = []
         for n in names:
             init = self.env.get(n, _UNDEF)
-            if isinstance(init, CONTAINER_TYPES):
+            if isinstance(init, (list, dict)) or holds_mutable(init):
                 self.refuse(self.first_change(node, n),
                             f"'{n}' is a {type(init).__name__} that changes inside a loop; a "
                             f"container's structure must be known when the derivative is "
                             f"generated (loops over containers are unrolled)", "loop")
-            init = ir.Const(None) if init is _UNDEF else init
-            c = self.fresh(n, n)
-            carried.append(c)
-            inits.append(init)
-            self.kinds[c] = self.kind(init) if self.kind(init) != "other" else None
-            if isinstance(init, ir.Var) and init.name in self.groups:
-                self.kinds[c] = self.group_kind(init.name)
-                self.groups[c] = self.groups[init.name]
-                if init.name in self.ndims:
-                    self.ndims[c] = self.ndims[init.name]
-            self.env[n] = ir.Var(c)
-        return carried, inits
+            shape = _shape(init) if isinstance(init, tuple) else shapes.get(n)
+            leaves = _leaves(self.spread(n, init, shape, node)) if shape is not None else [init]
+            carried, inits = [], []
+            for leaf in leaves:
+                leaf = ir.Const(None) if leaf is _UNDEF else leaf
+                c = self.fresh(n, n)
+                carried.append(c)
+                inits.append(leaf)
+                self.kinds[c] = self.kind(leaf) if self.kind(leaf) != "other" else None
+                if isinstance(leaf, ir.Var) and leaf.name in self.groups:
+                    self.kinds[c] = self.group_kind(leaf.name)
+                    self.groups[c] = self.groups[leaf.name]
+                    if leaf.name in self.ndims:
+                        self.ndims[c] = self.ndims[leaf.name]
+                if _is_none(leaf):
+                    self.placeholders[c] = c
+                elif isinstance(leaf, ir.Var) and leaf.name in self.placeholders:
+                    self.placeholders[c] = c
+                    self.outer_placeholder[c] = self.placeholders[leaf.name]
+            vars_ = [ir.Var(c) for c in carried]
+            self.env[n] = _rebuild(shape, vars_) if shape is not None else vars_[0]
+            slots.append((n, shape, carried, inits))
+        return slots
 
-    def finish_loop(self, names, carried, inits, body_env, node, body=()):
-        """Yields and outputs of the carried values; returns (carried, inits, yields, outs).
-
-        A name that holds a tuple at the end of the body and had no value before the loop
-        (an unpacked loop item) is local to the body: it is not carried.
-        """
+    def finish_loop(self, slots, body_env, node, body=()):
+        """Yields and outputs of the carried values; returns (carried, inits, yields, outs)."""
         kept = ([], [], [], [])
-        for n, c, init in zip(names, carried, inits):
+        for n, shape, carried, inits in slots:
             y = body_env.get(n, _UNDEF)
-            if isinstance(y, CONTAINER_TYPES):
-                if isinstance(init, ir.Const) and init.value is None:
+            if isinstance(y, (list, dict)) or holds_mutable(y):
+                if _is_none(inits[0]) and len(inits) == 1:
                     self.env.pop(n, None)
                     continue
                 self.refuse(node, f"'{n}' becomes a {type(y).__name__} inside a loop", "loop")
-            if self.is_list(y) and isinstance(init, ir.Const) and init.value is None and \
-                    not _reads(body, c):
+            if shape is None and isinstance(y, tuple):
+                raise _Restructure(carried[0], _shape(y))
+            if shape is not None:
+                ys = _leaves(self.spread(n, y, shape, node)) if y is not _UNDEF else carried
+            else:
+                ys = [y]
+            if shape is None and self.is_list(y) and _is_none(inits[0]) and not _reads(body, carried[0]):
                 self.env.pop(n, None)         # a list made anew in each iteration
                 continue
-            y = ir.Const(None) if y is _UNDEF else y
-            out = self.fresh(n, n)
-            self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
-            self.join_buffers(out, [ir.Var(c), y], node)
-            if c in self.groups:
-                self.kinds[c] = self.group_kind(c)
-            self.env[n] = ir.Var(out)
-            for lst, v in zip(kept, (c, init, y, out)):
-                lst.append(v)
+            outs = []
+            for c, init, y in zip(carried, inits, ys):
+                y = ir.Var(y) if isinstance(y, str) else y
+                y = ir.Const(None) if y is _UNDEF else y
+                out = self.fresh(n, n)
+                self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
+                self.join_buffers(out, [ir.Var(c), y], node)
+                if c in self.groups:
+                    self.kinds[c] = self.group_kind(c)
+                outs.append(ir.Var(out))
+                for lst, v in zip(kept, (c, init, y, out)):
+                    lst.append(v)
+            self.env[n] = _rebuild(shape, outs) if shape is not None else outs[0]
         return kept
+
+    def lower_loop(self, node, lower_once):
+        """Lower a loop, again if a carried value turns out to be a tuple: its structure is
+        known only once the body has been lowered, and then it is carried item by item.
+
+        ``lower_once(shapes)`` lowers the loop with the given tuple structures per name.
+        """
+        shapes = {}
+        while True:
+            saved = self.snapshot()
+            try:
+                return lower_once(shapes)
+            except _Restructure as again:
+                slot = self.loop_slot_of(again.carried, saved)
+                if slot is None:
+                    raise
+                outer = self.outer_placeholder.get(again.carried)
+                self.restore(saved)
+                if outer is not None:     # the value comes from an enclosing loop
+                    raise _Restructure(outer, again.shape) from None
+                shapes[slot] = again.shape
+
+    def loop_slot_of(self, carried, saved):
+        """The user name of ``carried`` if this loop (not an enclosing one) created it."""
+        if carried in saved["taken"][1]:
+            return None
+        return self.user_names.get(carried)
+
+    def snapshot(self) -> dict:
+        """The lowerer's state, to lower a loop again from where it started."""
+        return {k: (v, copy.copy(v) if isinstance(v, (dict, list, set)) else None)
+                for k, v in vars(self).items()}
+
+    def restore(self, saved):
+        for k, (obj, contents) in saved.items():
+            if isinstance(obj, (dict, list, set)):
+                if isinstance(obj, list):
+                    obj[:] = contents
+                else:
+                    obj.clear()
+                    obj.update(contents)
+            setattr(self, k, obj)
+        for k in [k for k in vars(self) if k not in saved]:
+            delattr(self, k)
 
     def stmt_For(self, node):
         static = self.static_loop_items(node)
@@ -521,9 +612,12 @@ class Lowerer(ContainerLowering, ListLowering):
                 self.block(node.body)
             return
         self.runtime_lists(node.body, node)
+        self.lower_loop(node, lambda shapes: self.lower_for(node, shapes))
+
+    def lower_for(self, node, shapes):
         start, stop, step, bind_item = self.iteration_space(node)
         names = self.assigned_names([node])
-        carried, inits = self.start_loop(names, node)
+        slots = self.start_loop(names, node, shapes)
         index = self.fresh(node.target.id if isinstance(node.target, gast.Name) else "k",
                            node.target.id if isinstance(node.target, gast.Name) else None)
         self.kinds[index] = "int"
@@ -535,10 +629,14 @@ class Lowerer(ContainerLowering, ListLowering):
             body, body_env = self.out, dict(self.env)
         finally:
             self.out = saved_out
-        for n, c in zip(names, carried):
-            self.env[n] = ir.Var(c)
-        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node, body)
+        self.reset_carried(slots)
+        carried, inits, yields, outs = self.finish_loop(slots, body_env, node, body)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
+
+    def reset_carried(self, slots):
+        for n, shape, carried, _ in slots:
+            vars_ = [ir.Var(c) for c in carried]
+            self.env[n] = _rebuild(shape, vars_) if shape is not None else vars_[0]
 
     def iteration_space(self, node):
         """(start, stop, step, binder) for a supported ``for`` header."""
@@ -605,8 +703,11 @@ class Lowerer(ContainerLowering, ListLowering):
         if node.orelse:
             self.refuse(node, "loop 'else' clauses are not supported", "while-else")
         self.runtime_lists(node.body, node)
+        self.lower_loop(node, lambda shapes: self.lower_while(node, shapes))
+
+    def lower_while(self, node, shapes):
         names = self.assigned_names([node])
-        carried, inits = self.start_loop(names, node)
+        slots = self.start_loop(names, node, shapes)
         saved_out = self.out
         self.out = []
         try:
@@ -617,10 +718,8 @@ class Lowerer(ContainerLowering, ListLowering):
             body, body_env = self.out, dict(self.env)
         finally:
             self.out = saved_out
-        for n, c in zip(names, carried):
-            self.env[n] = ir.Var(c)
-        carried, inits, yields, outs = self.finish_loop(names, carried, inits, body_env, node,
-                                                        cond_body + body)
+        self.reset_carried(slots)
+        carried, inits, yields, outs = self.finish_loop(slots, body_env, node, cond_body + body)
         self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
 
     def stmt_FunctionDef(self, node):
@@ -1022,6 +1121,9 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(fn, calls.CalleePrimitive) and fn.arity is not None:
             self.kinds[target] = "tuple"
             self.arity[target] = fn.arity
+            # its items, known to be a tuple now: they flow through branches and loops
+            return tuple(self.getitem(ir.Var(target), ir.Index((ir.Const(i),)), node, None)
+                         for i in range(fn.arity))
         ndim = self.result_ndim(fn, args, kwargs)
         if ndim is not None and self.kinds[target] not in ("int", "bool", "shape"):
             if ndim == 0:
@@ -1129,6 +1231,44 @@ def _reads(body, name) -> bool:
         if any(name in ir.operand_vars(op) for op in operands):
             return True
     return False
+
+
+class _Restructure(Exception):
+    """A loop-carried value (``carried``, None before the loop) became a tuple of this
+    ``shape`` in the body: the loop that carries it is lowered again, item by item."""
+
+    def __init__(self, carried, shape):
+        super().__init__(carried)
+        self.carried = carried
+        self.shape = shape
+
+
+def _shape(value):
+    """The structure of a (nested) tuple, with None for each leaf."""
+    return tuple(_shape(v) for v in value) if isinstance(value, tuple) else None
+
+
+def _leaves(value) -> list:
+    if isinstance(value, tuple):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _count(shape) -> int:
+    return 1 if shape is None else sum(_count(s) for s in shape)
+
+
+def _rebuild(shape, leaves):
+    """The tuple of structure ``shape`` holding ``leaves`` in order."""
+    leaves = iter(leaves)
+
+    def build(s):
+        return next(leaves) if s is None else tuple(build(x) for x in s)
+    return build(shape)
+
+
+def _is_none(op) -> bool:
+    return isinstance(op, ir.Const) and op.value is None
 
 
 class _Undefined:
