@@ -176,6 +176,7 @@ class Function:
     arity: dict[str, int] = field(default_factory=dict)         # tuple value -> its length
     result_loc: Loc | None = None                                # the return statement
     result_tree: Any = None          # pytree.TreeDef of the result (its leaves are a Seq)
+    view_group: dict[str, int] = field(default_factory=dict)    # view of a buffer -> its group
 
 
 def defined_names(stmt) -> list[str]:

@@ -55,6 +55,12 @@ ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.emp
                               np.ones, np.ones_like, np.full, np.full_like, np.array,
                               broadcast_rt.zeros_like, tape_rt.hist_f64, tape_rt.hist_f32,
                               tape_rt.hist_i64, tape_rt.hist_bool)}
+# functions whose array result is always a new array (never one of their operands or a view)
+FRESH_RESULT = {id(f) for f in (operator.add, operator.sub, operator.mul, operator.truediv,
+                                operator.pow, operator.neg, operator.pos, operator.mod,
+                                operator.floordiv, operator.matmul, np.dot, np.outer, np.cumsum,
+                                np.cumprod, np.concatenate, np.stack, np.where, np.clip, np.sum,
+                                np.mean, np.prod, np.max, np.min, np.var, np.std, np.diff)}
 # functions returning a new, empty list (the stacks of generated derivative code)
 LIST_CONSTRUCTORS = {id(f) for f in [tape_rt.stack] + [getattr(tape_rt, f"stack_{s}")
                                                        for s in tape_rt.TAPE_TYPES]}
@@ -110,6 +116,7 @@ class Lowerer(ContainerLowering, ListLowering):
         self.item_ndims: dict[int, tuple] = {}   # list group -> (rank, dtype) of its items
         self.list_ctors: list = []               # the Calls creating the user's run-time lists
         self.placeholders: dict[str, str] = {}   # value None before a loop -> its carried root
+        self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
         self.outer_placeholder: dict[str, str] = {}  # carried -> enclosing loop's placeholder
         self.taken.update(GENERATED_GLOBALS)
         self.init_containers(trees, has_aux)
@@ -267,15 +274,14 @@ class Lowerer(ContainerLowering, ListLowering):
         old = self.lookup(target.id, node)
         if self.is_list(old):
             self.refuse_list_change(target.id, node)
-        if isinstance(old, ir.Var) and old.name in self.groups:
-            # in place on an owned buffer: u += e is u[...] = u + e
+        if isinstance(old, ir.Var) and (old.name in self.groups or self.is_array(old)):
+            # NumPy updates an array in place: u += e is u[...] = u + e, seen by every alias
+            if not self.make_buffer(old):
+                self.refuse_foreign_write(target.id, old, node, f"'{target.id} {_opsym(node.op)}= ...'",
+                                          f"write '{target.id} = {target.id} {_opsym(node.op)} ...'")
             value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
             self.store_into(target.id, old, ir.Index((ir.Slice(),)), value, node)
             return
-        if isinstance(old, ir.Var) and self.kinds.get(old.name) == "array" and old.name in self.params:
-            self.refuse(node, f"'{target.id} {_opsym(node.op)}= ...' would modify the caller's "
-                              f"array in place; write '{target.id} = {target.id} {_opsym(node.op)} ...' "
-                              f"or copy it first", "in-place update of an argument", AliasingError)
         value = self.call(fn, [old, self.expr(node.value, None)], {}, node, target.id)
         self.bind(target, value, node)
 
@@ -328,7 +334,52 @@ class Lowerer(ContainerLowering, ListLowering):
         value = self.as_operand(value, node)
         self.store_into(name, array, index, value, node)
 
+    def is_array(self, op) -> bool:
+        """Whether ``op`` is known to hold an array (not a scalar) when the derivative is made."""
+        if not isinstance(op, ir.Var):
+            return False
+        return self.kinds.get(op.name) in ("array", "buffer") or bool(self.ndims.get(op.name))
+
+    def make_buffer(self, op) -> bool:
+        """Let the function write ``op`` in place: true for arrays it created itself (the
+        result of an operation, or a merge of such results), which join one buffer group
+        with every value they may be, so aliases see the write."""
+        if not isinstance(op, ir.Var):
+            return False
+        if op.name in self.groups:
+            return True
+        sources = self.owned.get(op.name)
+        if sources is None:
+            return False
+        self._group_ids += 1
+        group = self._group_ids
+        pending = [op.name]
+        while pending:
+            name = pending.pop()
+            if name in self.groups:
+                old = self.groups[name]
+                for other, g in list(self.groups.items()):
+                    if g == old:
+                        self.groups[other] = group
+                continue
+            self.groups[name] = group
+            self.kinds[name] = "buffer"
+            pending += [v for v in self.owned.get(name, []) if v not in self.groups or
+                        self.groups[v] != group]
+        return True
+
+    def refuse_foreign_write(self, name, array, node, what, instead):
+        """A write into an array the function does not own (an argument, or a value that may
+        be one): refused, since the caller's array would change."""
+        self.refuse(node, f"{what} would write into an array this function did not create "
+                          f"('{name}' may be an argument, or a view of one), changing the "
+                          f"caller's data; {instead}, or copy it first ('{name} = {name}.copy()')",
+                    "in-place update of an argument", AliasingError)
+
     def store_into(self, name, array, index, value, node):
+        if isinstance(array, ir.Var) and array.name not in self.groups and \
+                array.name not in self.views:
+            self.make_buffer(array)
         if not (isinstance(array, ir.Var) and array.name in self.groups):
             if isinstance(array, ir.Var) and array.name in self.views:
                 self.refuse(node, f"writing into '{name}', a view of another array, is not "
@@ -356,6 +407,12 @@ class Lowerer(ContainerLowering, ListLowering):
         for view, g in self.views.items():
             if g == group:
                 self.poisoned.setdefault(view, self.loc(node))
+        # a name bound to another value of the group (merged or carried) may be this same
+        # array on some path: its value is uncertain now
+        if self.kinds.get(array.name) == "buffer":
+            for user, op in self.env.items():
+                if isinstance(op, ir.Var) and op.name != new and self.groups.get(op.name) == group:
+                    self.poisoned.setdefault(op.name, self.loc(node))
 
     # ------------------------------------------------------------------ control flow
     def stmt_If(self, node):
@@ -403,11 +460,18 @@ class Lowerer(ContainerLowering, ListLowering):
             lst.append(v)
         self.kinds[out] = _join(self.kind(tv), self.kind(ev))
         self.join_buffers(out, [tv, ev], node)
+        self.own_if_all(out, [tv, ev])
         roots = {self.placeholders.get(v.name) for v in (tv, ev) if isinstance(v, ir.Var)} - {None}
         if roots and all(_is_none(v) or (isinstance(v, ir.Var) and v.name in self.placeholders)
                          for v in (tv, ev)):
             self.placeholders[out] = min(roots)
         return ir.Var(out)
+
+    def own_if_all(self, out, sources):
+        """``out`` is an array made here if every value it may be is one."""
+        names = [v.name for v in sources if isinstance(v, ir.Var)]
+        if len(names) == len(sources) and all(n in self.owned or n in self.groups for n in names):
+            self.owned[out] = names
 
     def spread(self, n, value, shape, node):
         """``value`` as a tuple of structure ``shape``: None (or unbound) stands for a tuple
@@ -516,6 +580,8 @@ class Lowerer(ContainerLowering, ListLowering):
                     self.groups[c] = self.groups[leaf.name]
                     if leaf.name in self.ndims:
                         self.ndims[c] = self.ndims[leaf.name]
+                if isinstance(leaf, ir.Var) and (leaf.name in self.owned or leaf.name in self.groups):
+                    self.owned[c] = [leaf.name]
                 if _is_none(leaf):
                     self.placeholders[c] = c
                 elif isinstance(leaf, ir.Var) and leaf.name in self.placeholders:
@@ -529,6 +595,7 @@ class Lowerer(ContainerLowering, ListLowering):
     def finish_loop(self, slots, body_env, node, body=()):
         """Yields and outputs of the carried values; returns (carried, inits, yields, outs)."""
         kept = ([], [], [], [])
+        written = self.written_groups(body)
         for n, shape, carried, inits in slots:
             y = body_env.get(n, _UNDEF)
             if isinstance(y, (list, dict)) or holds_mutable(y):
@@ -551,7 +618,14 @@ class Lowerer(ContainerLowering, ListLowering):
                 y = ir.Const(None) if y is _UNDEF else y
                 out = self.fresh(n, n)
                 self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
+                if self.groups.get(c) in written and isinstance(y, ir.Var) \
+                        and y.name not in self.groups and not self.make_buffer(y):
+                    self.refuse_foreign_write(n, y, self.first_change(node, n),
+                                              f"writing into '{n}' in this loop",
+                                              f"give '{n}' an array made in this function "
+                                              f"on every iteration")
                 self.join_buffers(out, [ir.Var(c), y], node)
+                self.own_if_all(out, [ir.Var(c), y])
                 if c in self.groups:
                     self.kinds[c] = self.group_kind(c)
                 outs.append(ir.Var(out))
@@ -630,8 +704,37 @@ class Lowerer(ContainerLowering, ListLowering):
         finally:
             self.out = saved_out
         self.reset_carried(slots)
+        self.check_stale_reads(slots, body, node)
         carried, inits, yields, outs = self.finish_loop(slots, body_env, node, body)
         self.emit(ir.For(index, start, stop, step, carried, inits, body, yields, outs, self.loc(node)))
+
+    def written_groups(self, body) -> set:
+        """The buffer groups that ``body`` writes in place."""
+        return {self.groups[s.target] for s in ir.walk(body)
+                if isinstance(s, ir.Store) or (isinstance(s, ir.Call) and s.fn is tape_rt.add_at)
+                if s.target in self.groups}
+
+    def check_stale_reads(self, slots, body, node):
+        """Refuse a loop that reads, from a value made before it, an array the loop writes
+        in place: from the second iteration on, that value is out of date (an alias or a
+        view of the array, not the loop's own version of it)."""
+        written = self.written_groups(body)
+        if not written:
+            return
+        inside = {n for s in ir.walk(body) for n in ir.defined_names(s)}
+        inside |= {c for _, _, carried, _ in slots for c in carried}
+        inside |= {c for s in ir.walk(body) if isinstance(s, (ir.For, ir.While)) for c in s.carried}
+        for s in ir.walk(body):
+            operands = list(ir.used_operands(s))
+            for v in {n for op in operands for n in ir.operand_vars(op)} - inside:
+                group = self.groups.get(v, self.views.get(v))
+                if group in written and self.kinds.get(v) != "list":
+                    user = self.user_names.get(v, v)
+                    self.refuse(node, f"this loop writes an array in place and also reads "
+                                      f"'{user}', an alias or view of it made before the loop, "
+                                      f"which is out of date from the second iteration on; "
+                                      f"read the array itself, or copy '{user}' (.copy())",
+                                "stale alias", AliasingError)
 
     def reset_carried(self, slots):
         for n, shape, carried, _ in slots:
@@ -692,6 +795,10 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(seq, tuple):
             seq = ir.Seq(seq)
         seq = self.as_operand(seq, it)
+        if isinstance(it, gast.Name) and it.id not in _rebound(node):
+            # Python iterates the array object itself: writes in the body show in later items
+            return self.length(seq, it), lambda k, hint=None: self.getitem(
+                self.as_operand(self.lookup(it.id, it), it), ir.Index((k,)), node, hint)
         return self.length(seq, it), lambda k, hint=None: self.getitem(seq, ir.Index((k,)), node, hint)
 
     def length(self, seq, node):
@@ -719,6 +826,7 @@ class Lowerer(ContainerLowering, ListLowering):
         finally:
             self.out = saved_out
         self.reset_carried(slots)
+        self.check_stale_reads(slots, cond_body + body, node)
         carried, inits, yields, outs = self.finish_loop(slots, body_env, node, cond_body + body)
         self.emit(ir.While(carried, inits, cond_body, cond, body, yields, outs, self.loc(node)))
 
@@ -788,9 +896,11 @@ class Lowerer(ContainerLowering, ListLowering):
             value = self.env[name]
             if isinstance(value, ir.Var) and value.name in self.poisoned:
                 where = self.poisoned[value.name]
-                self.refuse(node, f"'{name}' is a view of an array that was written in place at "
-                                  f"line {where.line}; its values changed under it. Copy it "
-                                  f"(.copy()) before the write", "stale view", AliasingError)
+                self.refuse(node, f"'{name}' may share memory with an array that was written "
+                                  f"in place at line {where.line} (it is a view or an alias of "
+                                  f"it), so its value here is uncertain; copy it (.copy()) "
+                                  f"before the write, or read the written array itself",
+                            "stale view", AliasingError)
             return value
         if self.parsed.has_name(name):
             return self.constant(self.parsed.resolve(name), node, name)
@@ -1131,6 +1241,8 @@ class Lowerer(ContainerLowering, ListLowering):
             else:
                 self.ndims[target] = ndim
                 self.kinds[target] = self.kinds[target] or "array"
+        if id(fn) in FRESH_RESULT or isinstance(fn, np.ufunc):
+            self.owned[target] = []
         if id(fn) in LIST_CONSTRUCTORS:
             self._group_ids += 1
             self.groups[target] = self._group_ids
@@ -1218,6 +1330,14 @@ class Lowerer(ContainerLowering, ListLowering):
         if fn in SCALAR_REDUCTIONS and len(args) == 1:
             return "float"
         return None
+
+
+def _rebound(loop) -> set:
+    """Names a loop's body (or header) assigns as a whole (not through a subscript; an
+    augmented assignment updates an iterable array in place)."""
+    augmented = {id(n.target) for n in gast.walk(loop) if isinstance(n, gast.AugAssign)}
+    return {n.id for n in gast.walk(loop) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, gast.Store) and id(n) not in augmented}
 
 
 def _reads(body, name) -> bool:
@@ -1376,6 +1496,7 @@ def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
     settle_loop_integers(fn, lowerer.kind)
     fn.ndims = lowerer.ndims
     fn.arity = lowerer.arity
+    fn.view_group = lowerer.views
     fn.result_loc = lowerer.result_loc or fn.loc
     ir.check(fn)
     fn = prune(fn)

@@ -278,7 +278,7 @@ class Reverse:
 
     def mutated_later(self, v) -> bool:
         """Whether the array ``v`` names may be overwritten in place after its definition."""
-        g = self.fn.buffer_group.get(v)
+        g = self.fn.buffer_group.get(v, self.fn.view_group.get(v))
         if g is None or g not in self.stored_groups:
             return False
         position = self.top_position.get(v)
@@ -1005,7 +1005,8 @@ class Reverse:
             return [E.assign(target, E.name(n))]
         if n in self.record:
             value = E.name(n)
-            if self.fn.kinds.get(n) == "buffer" or n in self.mutable and self.mutated_later(n):
+            if self.fn.kinds.get(n) == "buffer" or (n in self.mutable or n in self.fn.view_group) \
+                    and self.mutated_later(n):
                 value = E.call("copy_value", [value])
             elif getattr(self.typemap.get(n), "layout", "C") != "C":
                 value = E.call("np.ascontiguousarray", [value])   # typed stacks hold C arrays
