@@ -1,0 +1,313 @@
+"""Programs that once gave silently wrong values or gradients (issue "No silent wrong
+answers"); each is checked against Python and central differences in test_regressions."""
+
+import numpy as np
+
+
+# ----------------------------------------------------------------- jumps nested in ifs
+def return_two_ifs_deep(a):
+    if a > 0.0:
+        if a < 10.0:
+            return a
+    return 2.0 * a
+
+
+def return_in_elif(a):
+    if a > 5.0:
+        b = 3.0 * a
+    elif a > 0.0:
+        return a * a
+    else:
+        b = -a
+    return b + 1.0
+
+
+def fallthrough_binds_later_value(a):
+    if a > 0.0:
+        if a < 10.0:
+            return a
+        c = a * 3.0
+    else:
+        c = a * 5.0
+    return c * a
+
+
+def break_two_ifs_deep(a):
+    v = a
+    for i in range(3):
+        if i > 5:
+            pass
+        elif i == 1:
+            break
+        v = 2.0 * v
+    return v
+
+
+def continue_two_ifs_deep(a):
+    v = a
+    for i in range(4):
+        if i < 5:
+            if i % 2 == 1:
+                continue
+        v = v * 1.5 + a
+    return v
+
+
+def return_two_ifs_deep_in_loop(a):
+    s = a
+    for i in range(5):
+        if s > 1.0:
+            if i > 1:
+                return s * a
+        s = s * 1.3
+    return -s
+
+
+def same_return_on_both_paths(a):
+    if a > 0.9:
+        return a
+    return a
+
+
+# ----------------------------------------------------------------- tuples
+def two_return_tuple(p):
+    if p < 1.5:
+        return p, p
+    return p, 0.5
+
+
+def helper_tuple_item_in_loop(a):
+    s = a
+    for i in range(3):
+        s = 0.8 * s + 0.3 * two_return_tuple(a)[0]
+    return s
+
+
+def constant_false_branch_tuple(p):
+    if 0.5 < 0.5:
+        return 0.5, 0.5
+    return np.sum(p ** 2), 0.5
+
+
+def unpack_helper_tuple(x):
+    t1, t2 = constant_false_branch_tuple(x)
+    return t1
+
+
+def always_true_tuple(p):
+    if p > -100.0:
+        return (p, p)
+    return p, 2.0 * p
+
+
+def subtract_helper_item(b):
+    s = 3.0 * b
+    s -= always_true_tuple(b)[1]
+    return s
+
+
+def tuple_rebound_in_loop(a):
+    u, v = a, 2.0 * a
+    for i in range(3):
+        u, v = v, u * 0.5 + v
+    return u
+
+
+def tuple_in_one_branch(a):
+    if a > 0.5:
+        t = (a, 2.0 * a)
+    s = 1.0
+    if a > 0.5:
+        s = t[0] * t[1]
+    return s
+
+
+def continue_in_nested_enumerate(x):
+    s = 0.0
+    for j in range(2):
+        for i, e in enumerate(x):
+            if i == 1:
+                continue
+            s = s + e * j
+    return s
+
+
+def pair(p):
+    return p * 2.0, p * p
+
+
+def helper_tuple_unpacked_in_loop(a):
+    s = 0.0
+    for i in range(3):
+        q, r = pair(a + i)
+        s = s + q * r
+    return s
+
+
+def tuple_returned_from_loop(a):
+    for i in range(3):
+        if a * i > 2.0:
+            return a * i, a
+    return a, 2.0 * a
+
+
+def uses_tuple_returned_from_loop(a):
+    p, q = tuple_returned_from_loop(a)
+    return p * q
+
+
+def tuple_local_to_loop_used_after(x):
+    for i in range(3):
+        pair_ = (x * i, x + i)
+    return pair_[0] + pair_[1]
+
+
+def tuple_carried_in_while(a):
+    i = 0
+    pr = (a, a)
+    while i < 4:
+        pr = (pr[1], pr[0] * 0.5 + a)
+        i += 1
+    return pr[0] * pr[1]
+
+
+# ----------------------------------------------------------------- aliasing, in place
+def augmented_assignment_is_in_place(x):
+    a = x * 2.0
+    b = a
+    a -= 1.0
+    return np.sum(b)
+
+
+def augmented_add_seen_by_alias(x):
+    a = x * 2.0
+    b = a
+    a += x
+    return np.sum(b * x)
+
+
+def rebound_to_fresh_then_stored(x):
+    x = x * 1.0
+    x[0] = 3.0 * x[1]
+    return np.sum(x * x)
+
+
+def store_reads_slice_of_itself(x):
+    u = x.copy()
+    u[1] = np.sum(x * u[0:3])
+    return np.sum(u * u)
+
+
+def store_reads_slice_in_loop(x):
+    u = np.ones(3)
+    for i in range(2):
+        u[1] = np.sum(x * u[0:3])
+    return np.sum(u * u)
+
+
+def scale_by_own_slice_in_loop(x):
+    u = np.ones(3)
+    for i in range(2):
+        u *= np.sum(x * u[0:3])
+    return np.sum(u)
+
+
+def slice_update_by_own_slices(x):
+    u = np.ones(3) * x
+    for i in range(2):
+        u[1:] = u[1:] * np.sum(u[:2])
+    return np.sum(u)
+
+
+def iterate_live_array(x):
+    u = x.copy()
+    s = 0.0
+    for e in u:
+        u[2] = u[2] + e
+        s = s + e * e
+    return s
+
+
+def in_place_in_zip_loops(x):
+    v1 = x * 1.0
+    for i in range(2):
+        for p, q in zip(v1, v1):
+            v1 -= x * 0.1
+    return np.sum(v1)
+
+
+def scalar_read_then_store(x):
+    u = x.copy()
+    s = 0.0
+    for i in range(3):
+        t = u[i]
+        u[i] = 2.0 * t
+        s = s + t
+    return s + np.sum(u)
+
+
+SCALAR = [
+    (return_two_ifs_deep, 1.0), (return_two_ifs_deep, -1.5), (return_two_ifs_deep, 12.0),
+    (return_in_elif, 0.7), (return_in_elif, 6.0), (return_in_elif, -2.0),
+    (fallthrough_binds_later_value, 0.5), (fallthrough_binds_later_value, 11.0),
+    (fallthrough_binds_later_value, -1.0),
+    (break_two_ifs_deep, 1.0), (continue_two_ifs_deep, 0.7),
+    (return_two_ifs_deep_in_loop, 0.9), (return_two_ifs_deep_in_loop, 0.2),
+    (same_return_on_both_paths, 1.0), (same_return_on_both_paths, 0.2),
+    (subtract_helper_item, 1.3), (tuple_rebound_in_loop, 1.1),
+    (tuple_in_one_branch, 0.7), (tuple_in_one_branch, 0.3),
+    (helper_tuple_item_in_loop, 1.0), (helper_tuple_item_in_loop, 2.0),
+    (helper_tuple_unpacked_in_loop, 0.7),
+    (uses_tuple_returned_from_loop, 0.3), (uses_tuple_returned_from_loop, 1.3),
+    (tuple_local_to_loop_used_after, 1.2), (tuple_carried_in_while, 0.8),
+]
+VECTOR = [
+    unpack_helper_tuple, continue_in_nested_enumerate, augmented_assignment_is_in_place,
+    augmented_add_seen_by_alias, rebound_to_fresh_then_stored, store_reads_slice_of_itself,
+    store_reads_slice_in_loop, scale_by_own_slice_in_loop, slice_update_by_own_slices,
+    iterate_live_array, in_place_in_zip_loops, scalar_read_then_store,
+]
+# functions calling the user's own helpers: reverse mode only without jit (issue 14)
+CALLS_HELPERS = {helper_tuple_item_in_loop, unpack_helper_tuple, subtract_helper_item,
+                 helper_tuple_unpacked_in_loop, uses_tuple_returned_from_loop}
+
+
+# ----------------------------------------------------------------- refused, at their line
+def alias_of_merged_buffer(x, c=0.5):
+    u = np.zeros(3)
+    w = u
+    if c > 0.0:
+        u = np.ones(3)
+    u[0] = x[0]
+    return w[0]                      # refused: w may be the array written above
+
+
+def alias_read_after_loop_writes(x):
+    u = np.zeros(3)
+    w = u
+    for i in range(3):
+        u[i] = x[i] * i
+    return w[2]                      # refused
+
+
+def argument_alias_updated_in_loop(x):
+    v = x
+    for i in range(2):
+        v -= 0.5 * x                 # refused: would change the caller's array
+    return np.sum(v)
+
+
+def stale_alias_read_in_loop(x):
+    u = x * 1.0
+    w = u
+    s = 0.0
+    for i in range(3):
+        s = s + w[1]
+        u[1] = u[1] * 2.0            # refused at the loop: w is out of date next time
+    return s
+
+
+REFUSED = [(alias_of_merged_buffer, "return w[0]"),
+           (alias_read_after_loop_writes, "return w[2]"),
+           (argument_alias_updated_in_loop, "v -= 0.5 * x"),
+           (stale_alias_read_in_loop, "for i in range(3):")]
