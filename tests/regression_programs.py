@@ -246,6 +246,15 @@ def scalar_read_then_store(x):
     return s + np.sum(u)
 
 
+def element_read_of_shaped_zeros(x):
+    u = np.zeros(x.shape)
+    for i in range(3):
+        t = u[i]
+        u[i] = t + x[i]
+        s = t * 2.0 + u[i] * x[i]
+    return np.sum(u) + s
+
+
 SCALAR = [
     (return_two_ifs_deep, 1.0), (return_two_ifs_deep, -1.5), (return_two_ifs_deep, 12.0),
     (return_in_elif, 0.7), (return_in_elif, 6.0), (return_in_elif, -2.0),
@@ -266,6 +275,7 @@ VECTOR = [
     augmented_add_seen_by_alias, rebound_to_fresh_then_stored, store_reads_slice_of_itself,
     store_reads_slice_in_loop, scale_by_own_slice_in_loop, slice_update_by_own_slices,
     iterate_live_array, in_place_in_zip_loops, scalar_read_then_store,
+    element_read_of_shaped_zeros,
 ]
 # functions calling the user's own helpers: reverse mode only without jit (issue 14)
 CALLS_HELPERS = {helper_tuple_item_in_loop, unpack_helper_tuple, subtract_helper_item,

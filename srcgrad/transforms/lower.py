@@ -117,6 +117,7 @@ class Lowerer(ContainerLowering, ListLowering):
         self.list_ctors: list = []               # the Calls creating the user's run-time lists
         self.placeholders: dict[str, str] = {}   # value None before a loop -> its carried root
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
+        self.shape_len: dict[str, int] = {}      # x.shape value -> its length (x's rank)
         self.outer_placeholder: dict[str, str] = {}  # carried -> enclosing loop's placeholder
         self.taken.update(GENERATED_GLOBALS)
         self.init_containers(trees, has_aux)
@@ -1241,6 +1242,8 @@ class Lowerer(ContainerLowering, ListLowering):
             else:
                 self.ndims[target] = ndim
                 self.kinds[target] = self.kinds[target] or "array"
+        if fn is np.shape and self.ndim_of(args[0]) is not None:
+            self.shape_len[target] = self.ndim_of(args[0])
         if id(fn) in FRESH_RESULT or isinstance(fn, np.ufunc):
             self.owned[target] = []
         if id(fn) in LIST_CONSTRUCTORS:
@@ -1282,6 +1285,8 @@ class Lowerer(ContainerLowering, ListLowering):
             return self.ndims.get(a.name) if isinstance(a, ir.Var) else None
         if isinstance(a, ir.Seq):
             return len(a.items)
+        if isinstance(a, ir.Var) and a.name in self.shape_len:
+            return self.shape_len[a.name]      # np.zeros(x.shape)
         if self.kind(a) == "int" or (isinstance(a, ir.Const) and isinstance(a.value, int)):
             return 1
         return None
