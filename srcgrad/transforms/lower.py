@@ -283,6 +283,11 @@ class Lowerer(ContainerLowering, ListLowering):
             value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
             self.store_into(target.id, old, ir.Index((ir.Slice(),)), value, node)
             return
+        if isinstance(old, ir.Var) and self.kind(old) is None and not _is_none(old):
+            self.refuse(node, f"'{target.id} {_opsym(node.op)}= ...' updates an array in place "
+                              f"but rebinds a number, and srcgrad cannot tell which '{target.id}' "
+                              f"holds here; write '{target.id} = {target.id} {_opsym(node.op)} ...'",
+                        "augmented assignment of an unknown kind")
         value = self.call(fn, [old, self.expr(node.value, None)], {}, node, target.id)
         self.bind(target, value, node)
 
@@ -462,11 +467,19 @@ class Lowerer(ContainerLowering, ListLowering):
         self.kinds[out] = _join(self.kind(tv), self.kind(ev))
         self.join_buffers(out, [tv, ev], node)
         self.own_if_all(out, [tv, ev])
+        self.same_rank(out, [tv, ev])
         roots = {self.placeholders.get(v.name) for v in (tv, ev) if isinstance(v, ir.Var)} - {None}
         if roots and all(_is_none(v) or (isinstance(v, ir.Var) and v.name in self.placeholders)
                          for v in (tv, ev)):
             self.placeholders[out] = min(roots)
         return ir.Var(out)
+
+    def same_rank(self, out, sources):
+        """``out`` has the rank its possible values share (arrays only)."""
+        ranks = {self.ndim_of(v) for v in sources if not _is_none(v) and v is not _UNDEF}
+        if len(ranks) == 1 and ranks != {None} and ranks != {0}:
+            self.ndims[out] = ranks.pop()
+            self.kinds[out] = self.kinds.get(out) or "array"
 
     def own_if_all(self, out, sources):
         """``out`` is an array made here if every value it may be is one."""
@@ -583,6 +596,8 @@ class Lowerer(ContainerLowering, ListLowering):
                         self.ndims[c] = self.ndims[leaf.name]
                 if isinstance(leaf, ir.Var) and (leaf.name in self.owned or leaf.name in self.groups):
                     self.owned[c] = [leaf.name]
+                if self.ndim_of(leaf):
+                    self.ndims[c] = self.ndim_of(leaf)
                 if _is_none(leaf):
                     self.placeholders[c] = c
                 elif isinstance(leaf, ir.Var) and leaf.name in self.placeholders:
@@ -627,6 +642,7 @@ class Lowerer(ContainerLowering, ListLowering):
                                               f"on every iteration")
                 self.join_buffers(out, [ir.Var(c), y], node)
                 self.own_if_all(out, [ir.Var(c), y])
+                self.same_rank(out, [init, y])
                 if c in self.groups:
                     self.kinds[c] = self.group_kind(c)
                 outs.append(ir.Var(out))
@@ -1053,10 +1069,13 @@ class Lowerer(ContainerLowering, ListLowering):
             self.kinds[target] = "int"
         elif src_kind in ("array", "buffer") and all_int and ndim == len(index.parts):
             self.kinds[target] = "float"
-        elif src_kind in ("array", "buffer") and ndim is not None and not any(
-                p is None or isinstance(p, ir.Slice) for p in index.parts) and all_int:
-            self.ndims[target] = ndim - len(index.parts)
-            self.kinds[target] = "array"
+        elif src_kind in ("array", "buffer") and ndim is not None:
+            rank = _indexed_rank(ndim, index.parts, self.kind)
+            if rank == 0:
+                self.kinds[target] = "float"
+            elif rank is not None:
+                self.ndims[target] = rank
+                self.kinds[target] = "array"
         if isinstance(value, ir.Var) and (value.name in self.groups or value.name in self.views):
             group = self.groups.get(value.name, self.views.get(value.name))
             ndim = self.ndims.get(value.name)
@@ -1309,6 +1328,12 @@ class Lowerer(ContainerLowering, ListLowering):
             return a + b - 2 if fn is np.dot or (a <= 2 and b <= 2) else None
         if fn in SCALAR_REDUCTIONS and len(args) == 1 and not kwargs:
             return 0
+        if fn in SCALAR_REDUCTIONS or fn in (np.cumsum, np.cumprod):
+            return _reduced_rank(fn, ndims[0] if ndims else None, args, kwargs)
+        if fn in (np.copy, np.clip, np.where, np.transpose) and ndims and None not in ndims:
+            return max(ndims)
+        if fn is np.outer:
+            return 2
         elementwise = isinstance(fn, np.ufunc) or fn in INFIX_ELEMENTWISE
         if elementwise and ndims and None not in ndims and not kwargs:
             return max(ndims)
@@ -1335,6 +1360,35 @@ class Lowerer(ContainerLowering, ListLowering):
         if fn in SCALAR_REDUCTIONS and len(args) == 1:
             return "float"
         return None
+
+
+def _indexed_rank(ndim, parts, kind):
+    """The rank of ``a[parts]`` for ``a`` of rank ``ndim`` (basic indexing), else None."""
+    ints = sum(1 for p in parts if not isinstance(p, ir.Slice) and p is not None
+               and p is not Ellipsis and kind(p) in ("int", "bool"))
+    others = [p for p in parts if not (isinstance(p, ir.Slice) or p is None or p is Ellipsis)
+              and kind(p) not in ("int", "bool")]
+    if others or ints + sum(1 for p in parts if isinstance(p, ir.Slice)) > ndim:
+        return None
+    return ndim - ints + sum(1 for p in parts if p is None)
+
+
+def _reduced_rank(fn, ndim, args, kwargs):
+    """The rank of a reduction (or scan) along ``axis=`` of an array of rank ``ndim``."""
+    if ndim is None:
+        return None
+    axis = kwargs.get("axis", args[1] if len(args) > 1 else ir.Const(None))
+    keep = kwargs.get("keepdims", ir.Const(False))
+    if not (isinstance(axis, ir.Const) and isinstance(keep, ir.Const)):
+        return None
+    if fn in (np.cumsum, np.cumprod):
+        return ndim if axis.value is not None else 1
+    if keep.value:
+        return ndim
+    if axis.value is None:
+        return 0
+    removed = len(axis.value) if isinstance(axis.value, tuple) else 1
+    return ndim - removed
 
 
 def _rebound(loop) -> set:
