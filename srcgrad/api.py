@@ -101,21 +101,46 @@ class Compiled:
 
 
 class Transformed:
-    """A function together with its parse, cached per argument kinds."""
+    """A function together with its parse, cached per argument kinds.
+
+    ``callable`` is what the user passed: a function, a bound method or a
+    ``functools.partial``.  ``fn`` is the Python function whose source is differentiated;
+    parameters already bound (``self``, a partial's positional arguments) are resolved
+    like closure values at transform time, so ``param_names`` (and ``wrt`` positions) are
+    those of the callable's own signature, as in Python and JAX.
+    """
 
     def __init__(self, fn):
-        if _is_numba_dispatcher(fn):
-            fn = fn.py_func
-        if not callable(fn) or not hasattr(fn, "__code__"):
+        self.callable = fn
+        target, bound = _unbind(fn)
+        if _is_numba_dispatcher(target):
+            target = target.py_func
+        if not inspect.isfunction(target):
             raise SrcgradError(
                 f"cannot differentiate {fn!r}: not a Python function with source; "
                 f"register a rule with srcgrad.defvjp", construct=repr(fn))
-        self.fn = fn
-        self.parsed = parse.parse_function(fn)
-        self.param_names = [p for p in inspect.signature(fn).parameters]
+        self.fn = target
+        self.parsed = parse.parse_function(target, bound)
+        self.bound = bound
+        self.signature = _signature(fn, target)
+        _refuse_variadic(self.parsed, target)
+        code = target.__code__
+        order = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        self.param_names = [p for p in order if p not in bound]
+        self.keyword_only = {p for p, v in self.signature.parameters.items()
+                             if v.kind is v.KEYWORD_ONLY}
         self.cache: dict = {}
         self.jitted: dict = {}
         self.last = None
+
+    def call(self, args):
+        """Run the user's callable on completed arguments (one per parameter), as Python
+        would: keyword-only parameters by keyword."""
+        if not self.keyword_only:
+            return self.callable(*args)
+        positional = [a for p, a in zip(self.param_names, args) if p not in self.keyword_only]
+        keywords = {p: a for p, a in zip(self.param_names, args) if p in self.keyword_only}
+        return self.callable(*positional, **keywords)
 
     def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
         return lower(self.parsed, kinds, trees, has_aux)
@@ -201,6 +226,77 @@ def _is_numba_dispatcher(fn) -> bool:
     return cls is not None and isinstance(fn, cls)
 
 
+def _unbind(fn) -> tuple[object, dict]:
+    """The function to differentiate and its parameters bound before the call.
+
+    A bound method binds its first parameter to ``__self__``; a ``functools.partial``
+    binds the next parameters to its positional arguments (its keywords stay parameters
+    with new defaults, as ``inspect.signature`` shows them); an object with a
+    ``__call__`` method is its bound ``__call__``.
+    """
+    if isinstance(fn, functools.partial):
+        target, bound = _unbind(fn.func)
+        free = _positional_params(target, bound)
+        if len(fn.args) > len(free):
+            raise SrcgradError(f"{fn!r} binds {len(fn.args)} positional arguments, but the "
+                               f"function has {len(free)} positional parameters left",
+                               construct="functools.partial")
+        bound.update(zip(free, fn.args))
+        return target, bound
+    if inspect.ismethod(fn):
+        target, bound = _unbind(fn.__func__)
+        free = _positional_params(target, bound)
+        if not free:
+            raise SrcgradError(f"{fn!r} is a method without a parameter for 'self'",
+                               construct="method")
+        bound[free[0]] = fn.__self__
+        return target, bound
+    if not isinstance(fn, type) and inspect.isfunction(getattr(type(fn), "__call__", None)):
+        return _unbind(fn.__call__)          # a callable object: its bound __call__
+    return fn, {}
+
+
+def _positional_params(fn, bound) -> list[str]:
+    if _is_numba_dispatcher(fn):
+        fn = fn.py_func
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    return [p for p in code.co_varnames[:code.co_argcount] if p not in bound]
+
+
+def _signature(fn, target) -> inspect.Signature:
+    """The signature a call of ``fn`` binds against: not following ``__wrapped__`` (the
+    wrapper is what runs), a partial's and a method's bound parameters removed."""
+    try:
+        if _is_numba_dispatcher(fn):
+            return inspect.signature(fn.py_func, follow_wrapped=False)
+        return inspect.signature(fn, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return inspect.signature(target, follow_wrapped=False)
+
+
+def _refuse_variadic(parsed, fn) -> None:
+    """``*args`` and ``**kwargs`` at the ``def`` line, with what to write instead."""
+    args = parsed.node.args
+    if not (args.vararg or args.kwarg):
+        return
+    loc = parsed.loc(parsed.node)
+    if hasattr(fn, "__wrapped__"):
+        raise SrcgradError(
+            f"'{fn.__qualname__}' is a decorator's wrapper (functools.wraps): it forwards "
+            f"*args/**kwargs to the function it wraps, so its source does not say what is "
+            f"computed. Differentiate the undecorated function ({fn.__name__}.__wrapped__) "
+            f"and apply the decorator's work yourself, give the wrapper explicit parameters, "
+            f"or register a rule for it with srcgrad.defvjp", loc, "decorator")
+    star = "*" + args.vararg.id if args.vararg else "**" + args.kwarg.id
+    raise SrcgradError(
+        f"{star} parameters are not supported: the derivative needs each parameter by "
+        f"name. Name the parameters (def f(x, y)), pass several values as one tuple, list "
+        f"or dict parameter (def f(xs)), or use keyword-only parameters with defaults "
+        f"(def f(x, *, scale=1.0))", loc, "parameters")
+
+
 _TRANSFORMED: dict[int, Transformed] = {}
 
 
@@ -237,16 +333,25 @@ def _normalize_wrt(wrt, params: list[str]) -> tuple[tuple[int, ...], bool]:
     return tuple(out), many
 
 
-def _complete(t: Transformed, args) -> tuple:
-    """The arguments with the function's default values filled in for missing ones."""
-    if len(args) >= len(t.param_names):
+def _complete(t: Transformed, args, kwargs=None) -> tuple:
+    """One argument per parameter, in ``t.param_names`` order: keyword arguments placed
+    and default values filled in, as Python binds a call."""
+    keyword_only = getattr(t, "keyword_only", ())
+    if not kwargs and not keyword_only and len(args) >= len(t.param_names):
         return tuple(args)
+    signature = getattr(t, "signature", None) or inspect.signature(t.fn)
     try:
-        bound = inspect.signature(t.fn).bind(*args)
+        bound = signature.bind(*args, **(kwargs or {}))
     except TypeError as exc:
-        raise SrcgradError(f"{t.fn.__name__}(): {exc}") from None
+        raise SrcgradError(f"{getattr(t.fn, '__name__', 'f')}(): {exc}",
+                           construct="arguments") from None
     bound.apply_defaults()
-    return tuple(bound.args)
+    return tuple(bound.arguments[p] for p in t.param_names)
+
+
+def _call(t, args):
+    """The user's function on completed arguments (keyword-only ones by keyword)."""
+    return t.call(args) if hasattr(t, "call") else t.fn(*args)
 
 
 def _check_args(t: Transformed, args, wrt, kinds=None):
@@ -320,10 +425,13 @@ class Derivative:
         self._spec = None
         self._specs: dict = {}               # (kinds, trees) -> checked _Spec
         functools.update_wrapper(self, self.transformed.fn, updated=())
+        signature = getattr(self.transformed, "signature", None)
+        if signature is not None:
+            self.__signature__ = signature   # the callable's, bound parameters removed
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         t = self.transformed
-        args = _complete(t, args)
+        args = _complete(t, args, kwargs)
         leaves, trees = _flatten_args(args)
         spec = self._specialize(args, leaves, trees)
         compiled = self._compile(spec)
@@ -333,7 +441,7 @@ class Derivative:
             value, grads = compiled.function(*leaves, seed)
         except Exception as exc:
             # a non-scalar output explains it
-            _scalar_output(self._loss(t.fn(*args)), t.fn, compiled)
+            _scalar_output(self._loss(_call(t, args)), t.fn, compiled)
             raise exc
         if self.has_aux:
             value, aux = pytree.unflatten(self._result_tree(compiled, spec), value)
@@ -350,14 +458,14 @@ class Derivative:
             return ((value, aux), result) if self.with_value else (result, aux)
         return (value, result) if self.with_value else result
 
-    def compile(self, *args):
+    def compile(self, *args, **kwargs):
         """Transform (and with jit, prepare Numba for) these argument types without running.
 
         Returns the compiled derivative: ``.source`` is its generated code and
         ``.function(*leaves, seed)`` returns ``(value, gradients)`` (one parameter per leaf
         of a container argument).
         """
-        args = _complete(self.transformed, args)
+        args = _complete(self.transformed, args, kwargs)
         leaves, trees = _flatten_args(args)
         return self._compile(self._specialize(args, leaves, trees))
 
@@ -514,7 +622,7 @@ def vjp(fn, *primals, jit: bool = False):
         compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
     else:
         compiled = t.compile(kinds, wrt, _trees_key(trees))
-    out = fn(*primals)
+    out = _call(t, primals)
     _, out_tree = pytree.flatten(out)
 
     def pullback(cotangent):

@@ -160,10 +160,14 @@ class Lowerer(ContainerLowering, ListLowering):
         self.node = node
         params = self.params = []
         arg_nodes = node.args
-        if arg_nodes.vararg or arg_nodes.kwarg or arg_nodes.kwonlyargs:
-            self.refuse(node, "*args, **kwargs and keyword-only parameters are not supported",
+        if arg_nodes.vararg or arg_nodes.kwarg:
+            self.refuse(node, "*args and **kwargs parameters are not supported: name each "
+                              "parameter, or pass several values as one tuple, list or dict",
                         "parameters")
-        for a in arg_nodes.args:
+        bound = getattr(self.parsed, "bound", {})
+        for a in arg_nodes.posonlyargs + arg_nodes.args + arg_nodes.kwonlyargs:
+            if a.id in bound:
+                continue             # self or a partial's argument: resolved like a closure value
             if a.id in self.trees:
                 self.bind_container_param(a.id)
                 continue
