@@ -365,6 +365,12 @@ def _check_args(t: Transformed, args, wrt, kinds=None):
     spans = _leaf_ranges(trees)
     for i in wrt:
         name = t.param_names[i]
+        if not spans[i]:                     # None, or a container without leaves
+            what = "None" if args[i] is None else f"an empty {type(args[i]).__name__}"
+            raise WrtError(f"cannot differentiate with respect to '{name}': it is {what}; "
+                           f"gradients need float scalars or float arrays (pass e.g. 0.0 or "
+                           f"an array of float64, or choose another parameter with wrt=)",
+                           t.parsed.loc(t.parsed.node), "wrt")
         paths = [name] if trees[i].is_leaf else pytree.paths(trees[i], name)
         for path, position in zip(paths, spans[i]):
             if kinds[position][0] in ("float", "array"):

@@ -49,6 +49,40 @@ METHODS = {
     "cumsum": np.cumsum, "clip": np.clip, "trace": np.trace,
 }
 ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "size": np.size, "ndim": np.ndim}
+# statements refused by lowering: gast class name -> (construct, what to do instead)
+UNSUPPORTED_STATEMENTS = {
+    "With": ("with", "move the 'with' block out of the differentiated function (for "
+                     "np.errstate, set np.seterr around the call) and differentiate its body"),
+    "AsyncWith": ("async with", "differentiate a plain function without 'async'"),
+    "Try": ("try", "exceptions cannot be differentiated through; test the condition with "
+                   "an if instead of try/except (if np.all(x > 0): ... else: ...)"),
+    "TryStar": ("try", "exceptions cannot be differentiated through; test the condition "
+                       "with an if instead of try/except*"),
+    "Raise": ("raise", "check the inputs before calling the derivative, or use assert "
+                       "(skipped, as with python -O)"),
+    "Global": ("global", "pass the value as a parameter or read it without 'global' (reading "
+                         "a module-level name needs no declaration; assigning one is a side "
+                         "effect the derivative cannot replay)"),
+    "Nonlocal": ("nonlocal", "pass the value as a parameter and return the new value"),
+    "Delete": ("del", "remove the 'del'; let the name go out of scope (or rebind it)"),
+    "Import": ("import", "move the import to module level"),
+    "ImportFrom": ("import", "move the import to module level"),
+    "ClassDef": ("class", "define the class at module level"),
+    "AsyncFunctionDef": ("async def", "define the nested function with a plain 'def'"),
+    "AsyncFor": ("async for", "use a plain for loop"),
+    "Match": ("match", "write the cases as if/elif/else"),
+    "AnnAssign": ("annotated assignment", "drop the annotation (x = ... instead of "
+                                          "x: float = ...)"),
+}
+UNSUPPORTED_EXPRESSIONS = {
+    "NamedExpr": (":=", "assign the value on its own line first (y = ...), then use y"),
+    "Yield": ("yield", "return the value instead"),
+    "YieldFrom": ("yield from", "return the value instead"),
+    "Await": ("await", "differentiate a plain function without 'async'"),
+    "JoinedStr": ("f-string", "pass the values as separate arguments: print(\"x =\", x)"),
+    "Starred": ("*", "pass the items one by one, or pass the container itself"),
+}
+
 # functions whose result is a fresh array the function may write in place
 ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.empty_like,
                               np.ones, np.ones_like, np.full, np.full_like, np.array,
@@ -200,8 +234,11 @@ class Lowerer(ContainerLowering, ListLowering):
     def stmt(self, node):
         method = getattr(self, "stmt_" + type(node).__name__, None)
         if method is None:
-            self.refuse(node, f"the statement '{type(node).__name__}' is not supported",
-                        type(node).__name__)
+            construct, advice = UNSUPPORTED_STATEMENTS.get(
+                type(node).__name__, (type(node).__name__, "rewrite it with assignments, "
+                                                            "if, for and while"))
+            self.refuse(node, f"'{construct}' is not supported in a differentiated function; "
+                              f"{advice}", construct)
         method(node)
 
     def stmt_Pass(self, node):
@@ -709,8 +746,10 @@ class Lowerer(ContainerLowering, ListLowering):
     def expr(self, node, hint):
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
-            self.refuse(node, f"the expression '{type(node).__name__}' is not supported",
-                        type(node).__name__)
+            construct, advice = UNSUPPORTED_EXPRESSIONS.get(
+                type(node).__name__, (type(node).__name__, "compute it in separate assignments"))
+            self.refuse(node, f"'{construct}' is not supported in a differentiated function; "
+                              f"{advice}", construct)
         return method(node, hint)
 
     def as_operand(self, value, node):

@@ -489,8 +489,9 @@ class Reverse:
                 expr = _Unbroadcast(self._scalar_name).visit(expr)
             if isinstance(value, ir.Seq) and pos not in prim.seq_params:
                 raise NonDifferentiableError(
-                    f"a tuple of values is passed as '{pname}' of {prim.name}, which takes a single "
-                    f"number or array; unpack it first", s.loc, prim.name)
+                    f"a {value.kind} of values is passed as '{pname}' of {prim.name}, which takes "
+                    f"a single number or array; unpack it first, or make it an array "
+                    f"(np.array(...))", s.loc, prim.name)
             if pos in prim.seq_params and isinstance(value, ir.Seq):
                 tmp = self.names.fresh(self.d(t) + "_parts")
                 out.append(E.assign(tmp, expr))
