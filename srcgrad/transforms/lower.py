@@ -261,6 +261,9 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(value, gast.Call) and self.callee_of(value.func) is tape_rt.add_at:
             self.add_at(value)       # generated code's scatter-add into an adjoint array
             return
+        if isinstance(value, gast.Call) and self.callee_of(value.func) is print:
+            self.print_call(value)   # runs in the forward sweep, for debugging
+            return
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
                 isinstance(value.func.value, gast.Name) and \
                 (self.is_list(self.env.get(value.func.value.id))
@@ -274,6 +277,23 @@ class Lowerer(ContainerLowering, ListLowering):
         self.refuse(node, "an expression statement has no value to differentiate; "
                           "calls for their side effects (print, list.append...) are not supported",
                     "expression statement")
+
+    def print_call(self, node):
+        """``print(a, b)``: a call kept for its output, never differentiated (the values
+        printed are those of the forward sweep, as in the function itself)."""
+        if node.keywords:
+            self.refuse(node, "print's keyword arguments (sep=, end=, file=...) are not "
+                              "supported (Numba has none); print the values alone: print(a, b)",
+                        "print")
+        args = []
+        for a in node.args:
+            value = self.expr(a, None)
+            if is_container(value) and not isinstance(value, ir.Seq):
+                self.refuse(a, "print a container's items one by one (print(d[\"w\"]))", "print")
+            args.append(self.as_operand(value, a))
+        target = self.fresh("printed")
+        self.emit(ir.Call(target, print, "print", args, {}, self.loc(node)))
+        self.kinds[target] = "other"
 
     def stmt_Assign(self, node):
         if len(node.targets) != 1:

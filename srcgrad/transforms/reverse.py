@@ -30,6 +30,7 @@ import numpy as np
 from srcgrad import ir
 from srcgrad.errors import NonDifferentiableError, SrcgradError
 from srcgrad.rules import registry
+from srcgrad.rules.effects import is_effect
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import numpy_helpers as helpers_rt
 from srcgrad.runtime import tape as tape_rt
@@ -1022,6 +1023,8 @@ class Reverse:
             array = E.name(self.names.var(s.args[0].name))
             return _Seq([E.expr_stmt(E.primal_call(s, self.names)),
                          E.assign(self.names.var(s.target), array)])
+        if isinstance(s, ir.Call) and is_effect(s.fn):            # print(...): no result
+            return E.expr_stmt(E.primal_call(s, self.names))
         if isinstance(s, ir.Call):
             return E.assign(self.names.var(s.target), E.primal_call(s, self.names))
         if isinstance(s, ir.GetItem):
