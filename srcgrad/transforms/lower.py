@@ -21,7 +21,7 @@ import numpy as np
 from srcgrad import calls, custom, ir
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
-from srcgrad.rules import registry
+from srcgrad.rules import casts, registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
@@ -1025,6 +1025,8 @@ class Lowerer(ContainerLowering, ListLowering):
         if is_container(owner) and not isinstance(owner, ir.Seq):
             return self.container_method(owner, node, hint)
         base = self.as_operand(owner, func.value)
+        if func.attr == "astype":
+            return self.astype_call(base, node, hint)
         fn = METHODS.get(func.attr)
         if fn is None:
             self.refuse(node, f"the method '.{func.attr}()' is not supported", "method call",
@@ -1036,6 +1038,31 @@ class Lowerer(ContainerLowering, ListLowering):
         if fn is np.transpose and len(args) > 2:
             args = [base, ir.Seq(tuple(args[1:]))]
         return self.call(fn, args, kwargs, node, hint)
+
+    def astype_call(self, base, node, hint):
+        """``x.astype(dtype)``: the cast function of that dtype (see rules/casts.py)."""
+        if len(node.args) != 1 or node.keywords:
+            self.refuse(node, "astype takes one argument here, the dtype (x.astype(float))",
+                        "astype")
+        dtype = self.expr(node.args[0], None)
+        dtype = dtype.value if isinstance(dtype, (_Object, ir.Const)) else None
+        cast = casts.cast_for(dtype) if dtype is not None else None
+        if cast is None:
+            self.refuse(node, "astype is supported to float64, float32, int64, int32 and bool "
+                              "(spelled float, int, bool, np.float64... or their names)",
+                        "astype", UnknownCalleeError)
+        kind = self.kind(base)
+        value = self.call(cast, [base], {}, node, hint)
+        ndim = self.ndim_of(base)
+        if ndim is not None and ndim > 0:
+            self.ndims[value.name] = ndim
+        integral = cast in casts.INT_CASTS.values()
+        if kind in ("float", "int", "bool") or ndim == 0:
+            self.kinds[value.name] = ("bool" if cast is casts.as_bool else "int") if integral \
+                else "float"
+        else:
+            self.kinds[value.name] = "intarray" if integral else "array"
+        return value
 
     def call(self, fn, args, kwargs, node, hint):
         """Emit ``target = fn(args)`` for a registered primitive and return its value."""
