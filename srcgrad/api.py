@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 from dataclasses import dataclass
 
 import numpy as np
 
 from srcgrad import ir, pytree
-from srcgrad.errors import SrcgradError, WrtError
+from srcgrad.errors import EvaluationError, Loc, SrcgradError, WrtError
 from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify
 from srcgrad.transforms.lower import lower
 
@@ -354,6 +355,51 @@ def _call(t, args):
     return t.call(args) if hasattr(t, "call") else t.fn(*args)
 
 
+def _primal_or_located(t, args, failure):
+    """After the generated code raised ``failure``: run the user's function itself.
+
+    If it raises too, the error is the user's own operation (shapes that do not
+    broadcast...): an EvaluationError at the user's line, chaining ``failure``.  Otherwise
+    return its value, so the caller can explain or re-raise (a genuine srcgrad bug stays
+    visible as it was).
+    """
+    try:
+        return _call(t, args)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        raise _evaluation_error(t, exc) from failure
+
+
+def _evaluation_error(t, exc) -> EvaluationError:
+    """``exc``, raised by the user's own function, as an error at the user's line."""
+    name = getattr(t.fn, "__name__", "f")
+    return EvaluationError(f"{type(exc).__name__} in {name} (the function itself fails on "
+                           f"these arguments, before any derivative): {exc}",
+                           _user_frame(exc.__traceback__, t), "evaluation")
+
+
+def _user_frame(tb, t) -> Loc | None:
+    """The deepest traceback frame in the differentiated function's file (else in the
+    function itself) as a location."""
+    parsed = getattr(t, "parsed", None)
+    file = getattr(parsed, "file", None)
+    code = getattr(getattr(t, "fn", None), "__code__", None)
+    best = None
+    while tb is not None:
+        frame_code = tb.tb_frame.f_code
+        if frame_code is code or (file is not None and frame_code.co_filename == file):
+            positions = list(frame_code.co_positions())
+            col = positions[tb.tb_lasti // 2][2] if tb.tb_lasti // 2 < len(positions) else None
+            best = (frame_code.co_filename, tb.tb_lineno, col or 0)
+        tb = tb.tb_next
+    if best is None:
+        return parsed.loc(parsed.node) if parsed is not None else None
+    line = linecache.getline(best[0], best[1]).rstrip("\n")
+    text = line.lstrip()
+    return Loc(best[0], best[1], max(best[2] - (len(line) - len(text)), 0), text)
+
+
 def _check_args(t: Transformed, args, wrt, kinds=None):
     """The argument count, and that every differentiated leaf is a float (else a WrtError
     naming its path, such as ``params["layers"][2]["n"]``)."""
@@ -445,10 +491,12 @@ class Derivative:
         seed = self._seed(compiled, spec)
         try:
             value, grads = compiled.function(*leaves, seed)
+        except SrcgradError:
+            raise
         except Exception as exc:
-            # a non-scalar output explains it
-            _scalar_output(self._loss(_call(t, args)), t.fn, compiled)
-            raise exc
+            # the function itself fails on these arguments, or its non-scalar output explains it
+            _scalar_output(self._loss(_primal_or_located(t, args, exc)), t.fn, compiled)
+            raise
         if self.has_aux:
             value, aux = pytree.unflatten(self._result_tree(compiled, spec), value)
         value = _scalar_output(value, t.fn, compiled)
@@ -628,7 +676,12 @@ def vjp(fn, *primals, jit: bool = False):
         compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
     else:
         compiled = t.compile(kinds, wrt, _trees_key(trees))
-    out = _call(t, primals)
+    try:
+        out = _call(t, primals)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        raise _evaluation_error(t, exc) from exc
     _, out_tree = pytree.flatten(out)
 
     def pullback(cotangent):
@@ -691,7 +744,13 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
     tree = compiled.ir.result_tree
     if jit or _is_numba_dispatcher(fn):
         compiled = _jit(compiled)
-    value, tangent = compiled.function(*leaves, *cast)
+    try:
+        value, tangent = compiled.function(*leaves, *cast)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        _primal_or_located(t, primals, exc)
+        raise
     return _rebuild(tree, value), _rebuild(tree, tangent)
 
 
