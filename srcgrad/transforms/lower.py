@@ -54,12 +54,12 @@ UNSUPPORTED_STATEMENTS = {
     "With": ("with", "move the 'with' block out of the differentiated function (for "
                      "np.errstate, set np.seterr around the call) and differentiate its body"),
     "AsyncWith": ("async with", "differentiate a plain function without 'async'"),
-    "Try": ("try", "exceptions cannot be differentiated through; test the condition with "
-                   "an if instead of try/except (if np.all(x > 0): ... else: ...)"),
-    "TryStar": ("try", "exceptions cannot be differentiated through; test the condition "
-                       "with an if instead of try/except*"),
-    "Raise": ("raise", "check the inputs before calling the derivative, or use assert "
-                       "(skipped, as with python -O)"),
+    "Try": ("try", "exceptions cannot be differentiated through; use an if instead of "
+                   "try/except, testing the condition (if np.all(x > 0): ... else: ...)"),
+    "TryStar": ("try", "exceptions cannot be differentiated through; use an if instead of "
+                       "try/except*, testing the condition"),
+    "Raise": ("raise", "check the inputs before calling the derivative (an exception has "
+                       "no derivative); an assert is accepted, but skipped as with python -O"),
     "Global": ("global", "pass the value as a parameter or read it without 'global' (reading "
                          "a module-level name needs no declaration; assigning one is a side "
                          "effect the derivative cannot replay)"),
@@ -75,7 +75,7 @@ UNSUPPORTED_STATEMENTS = {
                                           "x: float = ...)"),
 }
 UNSUPPORTED_EXPRESSIONS = {
-    "NamedExpr": (":=", "assign the value on its own line first (y = ...), then use y"),
+    "NamedExpr": ("assignment expression :=", "assign the value on its own line first (y = ...), then use y"),
     "Yield": ("yield", "return the value instead"),
     "YieldFrom": ("yield from", "return the value instead"),
     "Await": ("await", "differentiate a plain function without 'async'"),
