@@ -474,6 +474,12 @@ class Derivative:
         self.has_aux = has_aux
         self.jit = jit or _is_numba_dispatcher(fn) or getattr(fn, "jit", False) is True
         self.cache = _numba_caches(fn) if cache is None else cache
+        if self.cache and getattr(self.transformed, "bound", None):
+            raise SrcgradError(
+                f"cache=True cannot be used for {fn!r}: the disk cache is keyed by the "
+                f"function's source, and the values bound by the method or partial "
+                f"({', '.join(self.transformed.bound)}) are not part of it. Use cache=False",
+                construct="cache")
         self._spec = None
         self._specs: dict = {}               # (kinds, trees) -> checked _Spec
         functools.update_wrapper(self, self.transformed.fn, updated=())
@@ -719,6 +725,12 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
     if len(primals) != len(tangents):
         raise SrcgradError(f"jvp got {len(primals)} primals but {len(tangents)} tangents")
     t = _transformed(fn)
+    given = len(primals)
+    primals = _complete(t, primals)
+    for default in primals[given:]:          # parameters left to their defaults: held fixed
+        zero_leaves, tree = pytree.flatten(default)
+        tangents += (pytree.unflatten(tree, [np.zeros_like(v) if isinstance(v, np.ndarray)
+                                             else 0.0 for v in zero_leaves]),)
     leaves, trees = _flatten_args(primals)
     _check_args(t, primals, ())
     kinds = _kinds_key(leaves)

@@ -53,13 +53,13 @@ def cast_for(dtype):
     return FLOAT_CASTS.get(dtype) or INT_CASTS.get(dtype)
 
 
-defvjp(as_float64, lambda g, ans, x: g, user=False)
+defvjp(as_float64, lambda g, ans, x: g, user=False, name="ndarray.astype(float64)")
 defjvp(as_float64, lambda t, ans, x: as_float64(t))
-defvjp(as_float32, lambda g, ans, x: g, user=False)
+defvjp(as_float32, lambda g, ans, x: g, user=False, name="ndarray.astype(float32)")
 defjvp(as_float32, lambda t, ans, x: as_float32(t))
-for _fn in INT_CASTS.values():
-    defnondiff(_fn, signature_of=_fn)
-del _fn
+for _dtype, _fn in INT_CASTS.items():
+    defnondiff(_fn, name=f"ndarray.astype({_dtype.name})", signature_of=_fn)
+del _dtype, _fn
 
 
 def register_numba(overload) -> None:
