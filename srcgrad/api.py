@@ -133,6 +133,40 @@ class Transformed:
         self.cache: dict = {}
         self.jitted: dict = {}
         self.last = None
+        self.watched = [(n, ()) for n, v in bound.items() if isinstance(v, np.ndarray)]
+        self.watched += _attribute_paths(self.parsed.node, bound)
+        self.snapshot = self._read_watched()
+
+    def _read_watched(self) -> list:
+        """The current value of every ``self.a.b`` the function reads, and of bound
+        arrays (arrays copied)."""
+        out = []
+        for name, path in self.watched:
+            value = self.bound[name]
+            if not path:
+                out.append(value.copy())
+            for attr in path:
+                value = getattr(value, attr, _ABSENT)
+                out.append(value.copy() if isinstance(value, np.ndarray) else value)
+                if value is _ABSENT:
+                    break
+        return out
+
+    def refresh(self) -> None:
+        """Regenerate the derivative if an attribute of a bound value it read changed.
+
+        Attributes of ``self`` are constants of the generated code (Numba even freezes
+        arrays at compile time), so a rebound ``self.k`` or an array updated in place
+        must not leave the derivative computing with the old values.
+        """
+        if not self.watched:
+            return
+        current = self._read_watched()
+        if any(not _same_value(a, b) for a, b in zip(current, self.snapshot)):
+            self.snapshot = current
+            self.cache.clear()
+            self.jitted.clear()
+            self.last = None
 
     def call(self, args):
         """Run the user's callable on completed arguments (one per parameter), as Python
@@ -227,6 +261,35 @@ def _is_numba_dispatcher(fn) -> bool:
     return cls is not None and isinstance(fn, cls)
 
 
+_ABSENT = object()
+
+
+def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
+    """Every attribute chain ``self.a.b`` rooted at a bound parameter that ``node`` reads."""
+    import gast
+    paths = set()
+    for n in gast.walk(node):
+        if not isinstance(n, gast.Attribute):
+            continue
+        chain, base = [], n
+        while isinstance(base, gast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        if isinstance(base, gast.Name) and base.id in bound:
+            paths.add((base.id, tuple(reversed(chain))))
+    return sorted(paths)
+
+
+def _same_value(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if type(a) is not type(b) or not isinstance(a, (int, float, complex, str, np.number)):
+        return False
+    return a == b or (a != a and b != b)
+
+
 def _unbind(fn) -> tuple[object, dict]:
     """The function to differentiate and its parameters bound before the call.
 
@@ -311,6 +374,8 @@ def _transformed(fn) -> Transformed:
         else:
             entry = (fn, Transformed(fn))
         _TRANSFORMED[key] = entry
+    elif hasattr(entry[1], "refresh"):
+        entry[1].refresh()
     return entry[1]
 
 
@@ -489,6 +554,8 @@ class Derivative:
 
     def __call__(self, *args, **kwargs):
         t = self.transformed
+        if t.__dict__.get("watched"):
+            t.refresh()
         args = _complete(t, args, kwargs)
         leaves, trees = _flatten_args(args)
         spec = self._specialize(args, leaves, trees)

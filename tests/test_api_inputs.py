@@ -331,6 +331,60 @@ def test_callable_object(jit):
     check(Model(), (X,), jit=jit)
 
 
+class Layer:
+    def __init__(self):
+        self.w = np.array([1.0, 2.0, -1.0])
+
+
+class Net:
+    def __init__(self):
+        self.k = 2.0
+        self.layer = Layer()
+
+    def loss(self, x):
+        return self.k * np.sum(self.layer.w * x * x)
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_changed_attributes_are_not_stale(jit):
+    # attributes are constants of the generated code: a derivative made before they
+    # change must still agree with the method as it is now
+    net = Net()
+    df = srcgrad.value_and_grad(net.loss, jit=jit)
+
+    def agrees():
+        value, g = df(X)
+        assert value == pytest.approx(net.loss(X))
+        np.testing.assert_allclose(g, numeric(net.loss, (X,), {}, "x"), rtol=1e-6, atol=1e-8)
+
+    agrees()
+    net.k = 3.0                      # rebound
+    agrees()
+    net.layer.w[0] = 10.0            # updated in place (Numba freezes global arrays)
+    agrees()
+    net.layer = Layer()              # an attribute of an attribute
+    agrees()
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_partial_array_updated_in_place(jit):
+    a = np.array([2.0, 1.0, -1.0])
+    dp = srcgrad.grad(functools.partial(three_args, a), jit=jit)
+    np.testing.assert_allclose(dp(X), 2.0 * a * X)
+    a[0] = 5.0
+    np.testing.assert_allclose(dp(X), 2.0 * a * X)
+
+
+def test_cache_refused_for_bound_values():
+    with pytest.raises(SrcgradError, match="cache"):
+        srcgrad.grad(Model().loss, cache=True)
+
+
+def test_hessian_of_method_with_default():
+    h = srcgrad.hessian(Model().loss)(X)
+    np.testing.assert_allclose(h, np.diag(2.0 * 2.0 * Model().w))
+
+
 def three_args(a, x, scale=1.0):
     return scale * np.sum(a * x * x)
 
