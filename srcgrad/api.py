@@ -144,10 +144,10 @@ class Transformed:
         for name, path in self.watched:
             value = self.bound[name]
             if not path:
-                out.append(value.copy())
+                out.append(_snapshot(value))
             for attr in path:
                 value = getattr(value, attr, _ABSENT)
-                out.append(value.copy() if isinstance(value, np.ndarray) else value)
+                out.append(_snapshot(value))
                 if value is _ABSENT:
                     break
         return out
@@ -171,11 +171,7 @@ class Transformed:
     def call(self, args):
         """Run the user's callable on completed arguments (one per parameter), as Python
         would: keyword-only parameters by keyword."""
-        if not self.keyword_only:
-            return self.callable(*args)
-        positional = [a for p, a in zip(self.param_names, args) if p not in self.keyword_only]
-        keywords = {p: a for p, a in zip(self.param_names, args) if p in self.keyword_only}
-        return self.callable(*positional, **keywords)
+        return _call_split(self.callable, self.param_names, self.keyword_only, args)
 
     def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
         return lower(self.parsed, kinds, trees, has_aux)
@@ -280,14 +276,38 @@ def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
     return sorted(paths)
 
 
+def _snapshot(value):
+    """A copy of the data in ``value`` (arrays and the containers holding them), so a
+    later in-place change shows; other objects as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value) if type(value) in (list, tuple) else value
+    if type(value) is dict:
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
 def _same_value(a, b) -> bool:
+    """Whether a watched value (``b``: its snapshot) is unchanged."""
     if a is b:
         return True
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if type(a) is not type(b) or not isinstance(a, (int, float, complex, str, np.number)):
+    if type(a) is not type(b):
         return False
-    return a == b or (a != a and b != b)
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float, complex, str, bytes, np.number, np.bool_)):
+        return a == b or (a != a and b != b)
+    if hasattr(a, "__self__") and callable(a):
+        # a method looked up again is a new object: the same method of the same owner
+        # (the owner is watched on its own, as the chain's previous link)
+        return getattr(a, "__func__", None) is getattr(b, "__func__", None) and \
+            getattr(a, "__name__", None) == getattr(b, "__name__", None)
+    return False
 
 
 def _unbind(fn) -> tuple[object, dict]:
@@ -417,7 +437,19 @@ def _complete(t: Transformed, args, kwargs=None) -> tuple:
 
 def _call(t, args):
     """The user's function on completed arguments (keyword-only ones by keyword)."""
-    return t.call(args) if hasattr(t, "call") else t.fn(*args)
+    if hasattr(t, "call"):
+        return t.call(args)
+    inner = getattr(t.fn, "transformed", None)           # a derivative of a derivative
+    return _call_split(t.fn, t.param_names, getattr(inner, "keyword_only", ()), args)
+
+
+def _call_split(fn, param_names, keyword_only, args):
+    """``fn`` on one argument per parameter, keyword-only ones passed by keyword."""
+    if not keyword_only:
+        return fn(*args)
+    positional = [a for p, a in zip(param_names, args) if p not in keyword_only]
+    keywords = {p: a for p, a in zip(param_names, args) if p in keyword_only}
+    return fn(*positional, **keywords)
 
 
 def _primal_or_located(t, args, failure):

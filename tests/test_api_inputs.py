@@ -366,6 +366,32 @@ def test_changed_attributes_are_not_stale(jit):
     agrees()
 
 
+class Scaled:
+    def __init__(self):
+        self.w = np.array([1.0, 2.0, -1.0])
+        self.sizes = [1.0, 3.0]
+
+    def loss(self, x):
+        return np.sum(self.w * x) * self.w.sum() * self.sizes[1] + self.w.shape[0]
+
+
+def test_methods_of_attribute_arrays_and_no_needless_regeneration():
+    obj = Scaled()
+    df = srcgrad.grad(obj.loss)
+    for _ in range(3):
+        np.testing.assert_allclose(df(X), obj.w * obj.w.sum() * 3.0)
+    assert len(df.transformed.cache) == 1        # re-read attributes did not look changed
+    obj.sizes[1] = 0.5                            # a list attribute changed in place
+    np.testing.assert_allclose(df(X), obj.w * obj.w.sum() * 0.5)
+
+
+def test_derivative_of_derivative_with_keywords():
+    def cube(x, *, k=2.0):
+        return k * x * x * x
+    assert srcgrad.grad(srcgrad.grad(cube))(1.5, k=3.0) == pytest.approx(18.0 * 1.5)
+    assert srcgrad.grad(srcgrad.grad(cube))(1.5) == pytest.approx(12.0 * 1.5)
+
+
 @pytest.mark.parametrize("jit", JIT)
 def test_partial_array_updated_in_place(jit):
     a = np.array([2.0, 1.0, -1.0])

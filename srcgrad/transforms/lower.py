@@ -976,8 +976,9 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), _LocalFunction):
             return self.inline_local(self.env[func.id], node, hint)
         fn = self.callee_of(func)
-        if fn is None and isinstance(func, gast.Attribute):
-            return self.method_call(node, hint)
+        if isinstance(func, gast.Attribute) and (fn is None or isinstance(
+                getattr(fn, "__self__", None), np.ndarray)):
+            return self.method_call(node, hint)    # also self.w.sum() on a constant array
         if self.is_container_builtin(fn):
             return self.container_call(fn, node, hint)
         if fn is None or fn is _MISSING:
