@@ -124,7 +124,7 @@ class Transformed:
         self.parsed = parse.parse_function(target, bound)
         self.bound = bound
         self.signature = _signature(fn, target)
-        _refuse_variadic(self.parsed, target)
+        _refuse_variadic(self.parsed, target, fn)
         code = target.__code__
         order = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
         self.param_names = [p for p in order if p not in bound]
@@ -360,17 +360,18 @@ def _signature(fn, target) -> inspect.Signature:
         return inspect.signature(target, follow_wrapped=False)
 
 
-def _refuse_variadic(parsed, fn) -> None:
+def _refuse_variadic(parsed, fn, passed=None) -> None:
     """``*args`` and ``**kwargs`` at the ``def`` line, with what to write instead."""
     args = parsed.node.args
     if not (args.vararg or args.kwarg):
         return
     loc = parsed.loc(parsed.node)
-    if hasattr(fn, "__wrapped__"):
+    if hasattr(fn, "__wrapped__") or hasattr(passed, "__wrapped__"):
+        name = getattr(passed if hasattr(passed, "__wrapped__") else fn, "__name__", "f")
         raise SrcgradError(
-            f"'{fn.__qualname__}' is a decorator's wrapper (functools.wraps): it forwards "
+            f"'{name}' is a decorator's wrapper (functools.wraps): it forwards "
             f"*args/**kwargs to the function it wraps, so its source does not say what is "
-            f"computed. Differentiate the undecorated function ({fn.__name__}.__wrapped__) "
+            f"computed. Differentiate the undecorated function ({name}.__wrapped__) "
             f"and apply the decorator's work yourself, give the wrapper explicit parameters, "
             f"or register a rule for it with srcgrad.defvjp", loc, "decorator")
     star = "*" + args.vararg.id if args.vararg else "**" + args.kwarg.id

@@ -111,6 +111,29 @@ def test_wraps_wrapper_with_star_args_is_refused_not_dropped():
     assert_located(info.value, marked_line(triple))
 
 
+class Tripling:
+    """A decorator class: the instance wraps the function (functools.update_wrapper)."""
+
+    def __init__(self, f):
+        functools.update_wrapper(self, f)
+        self.f = f
+
+    def __call__(self, *args, **kwargs):  # <- error
+        return 3.0 * self.f(*args, **kwargs)
+
+
+@Tripling
+def tripled_by_class(x):
+    return x * x
+
+
+def test_decorator_class_is_refused_not_dropped():
+    with pytest.raises(SrcgradError) as info:
+        srcgrad.grad(tripled_by_class)(2.0)
+    assert "tripled_by_class.__wrapped__" in str(info.value), str(info.value)
+    assert_located(info.value, marked_line(Tripling))
+
+
 def test_wraps_wrapper_is_differentiated_as_written():
     value, g = check(tripled_cube, (1.5,))
     assert value == pytest.approx(3.0 * 1.5 ** 3)
