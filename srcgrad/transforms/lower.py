@@ -75,7 +75,8 @@ UNSUPPORTED_STATEMENTS = {
                                           "x: float = ...)"),
 }
 UNSUPPORTED_EXPRESSIONS = {
-    "NamedExpr": ("assignment expression :=", "assign the value on its own line first (y = ...), then use y"),
+    "NamedExpr": ("assignment expression :=", "assign the value on its own line first "
+                                              "(y = ...), then use y"),
     "Yield": ("yield", "return the value instead"),
     "YieldFrom": ("yield from", "return the value instead"),
     "Await": ("await", "differentiate a plain function without 'async'"),
@@ -274,9 +275,10 @@ class Lowerer(ContainerLowering, ListLowering):
             self.refuse(node, f"'.{value.func.attr}()' is supported on a list variable of the "
                               f"differentiated function only (xs = []; xs.{value.func.attr}(...))",
                         f"list.{value.func.attr}")
-        self.refuse(node, "an expression statement has no value to differentiate; "
-                          "calls for their side effects (print, list.append...) are not supported",
-                    "expression statement")
+        self.refuse(node, "an expression statement has no value to differentiate; of the "
+                          "calls made for their side effects, only print(...) and the methods "
+                          "of a list the function built are supported: assign the result "
+                          "(y = ...) if it is needed", "expression statement")
 
     def print_call(self, node):
         """``print(a, b)``: a call kept for its output, never differentiated (the values
