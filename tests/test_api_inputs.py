@@ -8,6 +8,7 @@ with jit=True too where Numba applies.
 from __future__ import annotations
 
 import functools
+import io
 import inspect
 import os
 import re
@@ -138,6 +139,13 @@ def test_wraps_wrapper_is_differentiated_as_written():
     value, g = check(tripled_cube, (1.5,))
     assert value == pytest.approx(3.0 * 1.5 ** 3)
     assert g == pytest.approx(9.0 * 1.5 ** 2)
+    with pytest.raises(SrcgradError, match="jit"):   # its call of f cannot be compiled yet
+        srcgrad.grad(tripled_cube, jit=True)(1.5)
+
+
+def test_show_keyword_only():
+    text = srcgrad.show(scaled, file=io.StringIO())
+    assert text.startswith("def scaled_vjp(x, scale, shift, seed):"), text
 
 
 # =========================================================================== 2. keywords
