@@ -350,6 +350,21 @@ def test_bound_method(jit):
     check(m.loss, (X,), {"y": 0.5}, wrt=("x", "y"), jit=jit)
 
 
+class Predictor:
+    def __init__(self):
+        self.w = np.array([1.0, 2.0, -0.5])
+
+    def predict(self, x):
+        return np.tanh(self.w * x)
+
+    def loss(self, x):
+        return np.sum(self.predict(x) ** 2)
+
+
+def test_method_calling_another_method():
+    check(Predictor().loss, (X,))
+
+
 def test_bound_method_signature_and_self_is_constant():
     m = Model()
     assert list(inspect.signature(srcgrad.grad(m.loss)).parameters) == ["x", "y"]
