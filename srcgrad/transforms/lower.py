@@ -1055,6 +1055,8 @@ class Lowerer(ContainerLowering, ListLowering):
                               "(spelled float, int, bool, np.float64... or their names)",
                         "astype", UnknownCalleeError)
         kind = self.kind(base)
+        if hint is None and isinstance(base, ir.Var):
+            hint = f"{_base(base)}_{cast.__name__[3:]}"          # x_float64
         value = self.call(cast, [base], {}, node, hint)
         ndim = self.ndim_of(base)
         if ndim is not None and ndim > 0:
