@@ -386,9 +386,12 @@ _TRANSFORMED: dict[int, Transformed] = {}
 
 
 def _transformed(fn) -> Transformed:
-    key = id(fn)
+    # ``model.loss`` is a new bound method at each access: key it by its object and
+    # function, so srcgrad.grad(model.loss) inside a training loop reuses the derivative
+    method = inspect.ismethod(fn)
+    key = (id(fn.__self__), id(fn.__func__)) if method else id(fn)
     entry = _TRANSFORMED.get(key)
-    if entry is None or entry[0] is not fn:
+    if entry is None or not (entry[0] is fn or (method and entry[0] == fn)):
         if isinstance(fn, Derivative):
             from srcgrad.higher import DerivativeTransformed
             entry = (fn, DerivativeTransformed(fn))

@@ -365,6 +365,18 @@ def test_method_calling_another_method():
     check(Predictor().loss, (X,))
 
 
+def test_bound_method_reused_in_a_loop():
+    # model.loss is a new object at each access; the derivative is generated once
+    m = Model()
+    first = srcgrad.grad(m.loss)
+    first(X)
+    for k in range(3):
+        m.k = 1.0 + k
+        g = srcgrad.grad(m.loss)(X)
+        assert srcgrad.grad(m.loss).transformed is first.transformed
+        np.testing.assert_allclose(g, 2.0 * m.k * m.w * X)
+
+
 def test_bound_method_signature_and_self_is_constant():
     m = Model()
     assert list(inspect.signature(srcgrad.grad(m.loss)).parameters) == ["x", "y"]
