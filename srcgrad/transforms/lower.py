@@ -1051,9 +1051,9 @@ class Lowerer(ContainerLowering, ListLowering):
         dtype = dtype.value if isinstance(dtype, (_Object, ir.Const)) else None
         cast = casts.cast_for(dtype) if dtype is not None else None
         if cast is None:
-            self.refuse(node, "astype is supported to float64, float32, int64, int32 and bool "
-                              "(spelled float, int, bool, np.float64... or their names)",
-                        "astype", UnknownCalleeError)
+            self.refuse(node, "astype is supported to float64, int64, int32 and bool (spelled "
+                              "float, int, bool, np.float64... or their names); for other "
+                              "dtypes compute in float64", "astype", UnknownCalleeError)
         kind = self.kind(base)
         if hint is None and isinstance(base, ir.Var):
             hint = f"{_base(base)}_{cast.__name__[3:]}"          # x_float64
