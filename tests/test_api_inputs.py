@@ -174,6 +174,27 @@ def test_positional_parameters_passed_by_keyword(jit):
     np.testing.assert_allclose(g, srcgrad.grad(weighted)(X, y))
 
 
+def layers(x, *, params, n=2):
+    y = x
+    for _ in range(n):
+        y = np.tanh(params["w"] * y + params["b"])
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_keyword_only_container(jit):
+    params = {"w": np.array([0.5, -0.3, 0.2]), "b": 0.1}
+    value, (gx, gp) = srcgrad.value_and_grad(layers, wrt=("x", "params"), jit=jit)(
+        X, params=params, n=3)
+    assert value == pytest.approx(layers(X, params=params, n=3))
+    np.testing.assert_allclose(gx, numeric(layers, (X,), {"params": params, "n": 3}, "x"),
+                               rtol=1e-6, atol=1e-8)
+
+    def of_b(b):
+        return layers(X, params={"w": params["w"], "b": b}, n=3)
+    assert gp["b"] == pytest.approx(numeric(of_b, (0.1,), {}, "b"), rel=1e-6)
+
+
 def positional_only(x, /, y):
     return x * y * y
 
