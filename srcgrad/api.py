@@ -15,6 +15,7 @@ import inspect
 import linecache
 from dataclasses import dataclass
 
+import gast
 import numpy as np
 
 from srcgrad import ir, pytree
@@ -262,7 +263,6 @@ _ABSENT = object()
 
 def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
     """Every attribute chain ``self.a.b`` rooted at a bound parameter that ``node`` reads."""
-    import gast
     paths = set()
     for n in gast.walk(node):
         if not isinstance(n, gast.Attribute):

@@ -252,7 +252,7 @@ def test_none_as_differentiated_argument():
     assert "'y'" in str(info.value) and "None" in str(info.value)
 
 
-# =========================================================================== 6. user errors at run time
+# =========================================================================== 6. run-time errors
 def mismatched(x, y):
     z = x * 2.0
     w = z + y  # <- error

@@ -276,7 +276,8 @@ UNSUPPORTED = [
 ]
 
 
-@pytest.mark.parametrize("fn, construct, advice", UNSUPPORTED, ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("fn, construct, advice", UNSUPPORTED,
+                         ids=lambda f: getattr(f, "__name__", ""))
 def test_unsupported_statement(fn, construct, advice):
     args = (0.5, 0) if fn is uses_match else (0.5,)
     exc = raises_from(fn, args, UnsupportedSyntaxError)
