@@ -581,6 +581,13 @@ class Derivative:
                 f"function's source, and the values bound by the method or partial "
                 f"({', '.join(self.transformed.bound)}) are not part of it. Use cache=False",
                 construct="cache")
+        if self.cache and hasattr(self.transformed.fn, "__wrapped__"):
+            # the disk cache's key reads the source through inspect, which follows
+            # __wrapped__: the wrapper and the function it wraps would share an entry
+            raise SrcgradError(
+                f"cache=True cannot be used for the decorated {self.transformed.fn.__name__}: "
+                f"its disk-cache key would be the undecorated function's. Use cache=False",
+                construct="cache")
         self._spec = None
         self._specs: dict = {}               # (kinds, trees) -> checked _Spec
         functools.update_wrapper(self, self.transformed.fn, updated=())

@@ -143,6 +143,11 @@ def test_wraps_wrapper_is_differentiated_as_written():
         srcgrad.grad(tripled_cube, jit=True)(1.5)
 
 
+def test_cache_refused_for_wrapper():
+    with pytest.raises(SrcgradError, match="cache"):
+        srcgrad.grad(tripled_cube, cache=True)
+
+
 def test_show_keyword_only():
     text = srcgrad.show(scaled, file=io.StringIO())
     assert text.startswith("def scaled_vjp(x, scale, shift, seed):"), text
