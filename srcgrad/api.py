@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 from dataclasses import dataclass
 
+import gast
 import numpy as np
 
 from srcgrad import ir, pytree
-from srcgrad.errors import SrcgradError, WrtError
+from srcgrad.errors import EvaluationError, Loc, SrcgradError, WrtError
 from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify
 from srcgrad.transforms.lower import lower
 
@@ -101,21 +103,76 @@ class Compiled:
 
 
 class Transformed:
-    """A function together with its parse, cached per argument kinds."""
+    """A function together with its parse, cached per argument kinds.
+
+    ``callable`` is what the user passed: a function, a bound method or a
+    ``functools.partial``.  ``fn`` is the Python function whose source is differentiated;
+    parameters already bound (``self``, a partial's positional arguments) are resolved
+    like closure values at transform time, so ``param_names`` (and ``wrt`` positions) are
+    those of the callable's own signature, as in Python and JAX.
+    """
 
     def __init__(self, fn):
-        if _is_numba_dispatcher(fn):
-            fn = fn.py_func
-        if not callable(fn) or not hasattr(fn, "__code__"):
+        self.callable = fn
+        target, bound = _unbind(fn)
+        if _is_numba_dispatcher(target):
+            target = target.py_func
+        if not inspect.isfunction(target):
             raise SrcgradError(
                 f"cannot differentiate {fn!r}: not a Python function with source; "
                 f"register a rule with srcgrad.defvjp", construct=repr(fn))
-        self.fn = fn
-        self.parsed = parse.parse_function(fn)
-        self.param_names = [p for p in inspect.signature(fn).parameters]
+        self.fn = target
+        self.parsed = parse.parse_function(target, bound)
+        self.bound = bound
+        self.signature = _signature(fn, target)
+        _refuse_variadic(self.parsed, target, fn)
+        code = target.__code__
+        order = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        self.param_names = [p for p in order if p not in bound]
+        self.keyword_only = {p for p, v in self.signature.parameters.items()
+                             if v.kind is v.KEYWORD_ONLY}
         self.cache: dict = {}
         self.jitted: dict = {}
         self.last = None
+        self.watched = [(n, ()) for n, v in bound.items() if isinstance(v, np.ndarray)]
+        self.watched += _attribute_paths(self.parsed.node, bound)
+        self.snapshot = self._read_watched()
+
+    def _read_watched(self) -> list:
+        """The current value of every ``self.a.b`` the function reads, and of bound
+        arrays (arrays copied)."""
+        out = []
+        for name, path in self.watched:
+            value = self.bound[name]
+            if not path:
+                out.append(_snapshot(value))
+            for attr in path:
+                value = getattr(value, attr, _ABSENT)
+                out.append(_snapshot(value))
+                if value is _ABSENT:
+                    break
+        return out
+
+    def refresh(self) -> None:
+        """Regenerate the derivative if an attribute of a bound value it read changed.
+
+        Attributes of ``self`` are constants of the generated code (Numba even freezes
+        arrays at compile time), so a rebound ``self.k`` or an array updated in place
+        must not leave the derivative computing with the old values.
+        """
+        if not self.watched:
+            return
+        current = self._read_watched()
+        if any(not _same_value(a, b) for a, b in zip(current, self.snapshot)):
+            self.snapshot = current
+            self.cache.clear()
+            self.jitted.clear()
+            self.last = None
+
+    def call(self, args):
+        """Run the user's callable on completed arguments (one per parameter), as Python
+        would: keyword-only parameters by keyword."""
+        return _call_split(self.callable, self.param_names, self.keyword_only, args)
 
     def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
         return lower(self.parsed, kinds, trees, has_aux)
@@ -201,19 +258,148 @@ def _is_numba_dispatcher(fn) -> bool:
     return cls is not None and isinstance(fn, cls)
 
 
+_ABSENT = object()
+
+
+def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
+    """Every attribute chain ``self.a.b`` rooted at a bound parameter that ``node`` reads."""
+    paths = set()
+    for n in gast.walk(node):
+        if not isinstance(n, gast.Attribute):
+            continue
+        chain, base = [], n
+        while isinstance(base, gast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        if isinstance(base, gast.Name) and base.id in bound:
+            paths.add((base.id, tuple(reversed(chain))))
+    return sorted(paths)
+
+
+def _snapshot(value):
+    """A copy of the data in ``value`` (arrays and the containers holding them), so a
+    later in-place change shows; other objects as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value) if type(value) in (list, tuple) else value
+    if type(value) is dict:
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
+def _same_value(a, b) -> bool:
+    """Whether a watched value (``b``: its snapshot) is unchanged."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float, complex, str, bytes, np.number, np.bool_)):
+        return a == b or (a != a and b != b)
+    if hasattr(a, "__self__") and callable(a):
+        # a method looked up again is a new object: the same method of the same owner
+        # (the owner is watched on its own, as the chain's previous link)
+        return getattr(a, "__func__", None) is getattr(b, "__func__", None) and \
+            getattr(a, "__name__", None) == getattr(b, "__name__", None)
+    return False
+
+
+def _unbind(fn) -> tuple[object, dict]:
+    """The function to differentiate and its parameters bound before the call.
+
+    A bound method binds its first parameter to ``__self__``; a ``functools.partial``
+    binds the next parameters to its positional arguments (its keywords stay parameters
+    with new defaults, as ``inspect.signature`` shows them); an object with a
+    ``__call__`` method is its bound ``__call__``.
+    """
+    if isinstance(fn, functools.partial):
+        target, bound = _unbind(fn.func)
+        free = _positional_params(target, bound)
+        if len(fn.args) > len(free):
+            raise SrcgradError(f"{fn!r} binds {len(fn.args)} positional arguments, but the "
+                               f"function has {len(free)} positional parameters left",
+                               construct="functools.partial")
+        bound.update(zip(free, fn.args))
+        return target, bound
+    if inspect.ismethod(fn):
+        target, bound = _unbind(fn.__func__)
+        free = _positional_params(target, bound)
+        if not free:
+            raise SrcgradError(f"{fn!r} is a method without a parameter for 'self'",
+                               construct="method")
+        bound[free[0]] = fn.__self__
+        return target, bound
+    if not isinstance(fn, type) and inspect.isfunction(getattr(type(fn), "__call__", None)):
+        return _unbind(fn.__call__)          # a callable object: its bound __call__
+    return fn, {}
+
+
+def _positional_params(fn, bound) -> list[str]:
+    if _is_numba_dispatcher(fn):
+        fn = fn.py_func
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    return [p for p in code.co_varnames[:code.co_argcount] if p not in bound]
+
+
+def _signature(fn, target) -> inspect.Signature:
+    """The signature a call of ``fn`` binds against: not following ``__wrapped__`` (the
+    wrapper is what runs), a partial's and a method's bound parameters removed."""
+    try:
+        if _is_numba_dispatcher(fn):
+            return inspect.signature(fn.py_func, follow_wrapped=False)
+        return inspect.signature(fn, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return inspect.signature(target, follow_wrapped=False)
+
+
+def _refuse_variadic(parsed, fn, passed=None) -> None:
+    """``*args`` and ``**kwargs`` at the ``def`` line, with what to write instead."""
+    args = parsed.node.args
+    if not (args.vararg or args.kwarg):
+        return
+    loc = parsed.loc(parsed.node)
+    if hasattr(fn, "__wrapped__") or hasattr(passed, "__wrapped__"):
+        name = getattr(passed if hasattr(passed, "__wrapped__") else fn, "__name__", "f")
+        raise SrcgradError(
+            f"'{name}' is a decorator's wrapper (functools.wraps): it forwards "
+            f"*args/**kwargs to the function it wraps, so its source does not say what is "
+            f"computed. Differentiate the undecorated function ({name}.__wrapped__) "
+            f"and apply the decorator's work yourself, give the wrapper explicit parameters, "
+            f"or register a rule for it with srcgrad.defvjp", loc, "decorator")
+    star = "*" + args.vararg.id if args.vararg else "**" + args.kwarg.id
+    raise SrcgradError(
+        f"{star} parameters are not supported: the derivative needs each parameter by "
+        f"name. Name the parameters (def f(x, y)), pass several values as one tuple, list "
+        f"or dict parameter (def f(xs)), or use keyword-only parameters with defaults "
+        f"(def f(x, *, scale=1.0))", loc, "parameters")
+
+
 _TRANSFORMED: dict[int, Transformed] = {}
 
 
 def _transformed(fn) -> Transformed:
-    key = id(fn)
+    # ``model.loss`` is a new bound method at each access: key it by its object and
+    # function, so srcgrad.grad(model.loss) inside a training loop reuses the derivative
+    method = inspect.ismethod(fn)
+    key = (id(fn.__self__), id(fn.__func__)) if method else id(fn)
     entry = _TRANSFORMED.get(key)
-    if entry is None or entry[0] is not fn:
+    if entry is None or not (entry[0] is fn or (method and entry[0] == fn)):
         if isinstance(fn, Derivative):
             from srcgrad.higher import DerivativeTransformed
             entry = (fn, DerivativeTransformed(fn))
         else:
             entry = (fn, Transformed(fn))
         _TRANSFORMED[key] = entry
+    elif hasattr(entry[1], "refresh"):
+        entry[1].refresh()
     return entry[1]
 
 
@@ -237,16 +423,82 @@ def _normalize_wrt(wrt, params: list[str]) -> tuple[tuple[int, ...], bool]:
     return tuple(out), many
 
 
-def _complete(t: Transformed, args) -> tuple:
-    """The arguments with the function's default values filled in for missing ones."""
-    if len(args) >= len(t.param_names):
+def _complete(t: Transformed, args, kwargs=None) -> tuple:
+    """One argument per parameter, in ``t.param_names`` order: keyword arguments placed
+    and default values filled in, as Python binds a call."""
+    keyword_only = getattr(t, "keyword_only", ())
+    if not kwargs and not keyword_only and len(args) >= len(t.param_names):
         return tuple(args)
+    signature = getattr(t, "signature", None) or inspect.signature(t.fn)
     try:
-        bound = inspect.signature(t.fn).bind(*args)
+        bound = signature.bind(*args, **(kwargs or {}))
     except TypeError as exc:
-        raise SrcgradError(f"{t.fn.__name__}(): {exc}") from None
+        raise SrcgradError(f"{getattr(t.fn, '__name__', 'f')}(): {exc}",
+                           construct="arguments") from None
     bound.apply_defaults()
-    return tuple(bound.args)
+    return tuple(bound.arguments[p] for p in t.param_names)
+
+
+def _call(t, args):
+    """The user's function on completed arguments (keyword-only ones by keyword)."""
+    if hasattr(t, "call"):
+        return t.call(args)
+    inner = getattr(t.fn, "transformed", None)           # a derivative of a derivative
+    return _call_split(t.fn, t.param_names, getattr(inner, "keyword_only", ()), args)
+
+
+def _call_split(fn, param_names, keyword_only, args):
+    """``fn`` on one argument per parameter, keyword-only ones passed by keyword."""
+    if not keyword_only:
+        return fn(*args)
+    positional = [a for p, a in zip(param_names, args) if p not in keyword_only]
+    keywords = {p: a for p, a in zip(param_names, args) if p in keyword_only}
+    return fn(*positional, **keywords)
+
+
+def _primal_or_located(t, args, failure):
+    """After the generated code raised ``failure``: run the user's function itself.
+
+    If it raises too, the error is the user's own operation (shapes that do not
+    broadcast...): an EvaluationError at the user's line, chaining ``failure``.  Otherwise
+    return its value, so the caller can explain or re-raise (a genuine srcgrad bug stays
+    visible as it was).
+    """
+    try:
+        return _call(t, args)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        raise _evaluation_error(t, exc) from failure
+
+
+def _evaluation_error(t, exc) -> EvaluationError:
+    """``exc``, raised by the user's own function, as an error at the user's line."""
+    name = getattr(t.fn, "__name__", "f")
+    return EvaluationError(f"{type(exc).__name__} in {name} (the function itself fails on "
+                           f"these arguments, before any derivative): {exc}",
+                           _user_frame(exc.__traceback__, t), "evaluation")
+
+
+def _user_frame(tb, t) -> Loc | None:
+    """The deepest traceback frame in the differentiated function's file (else in the
+    function itself) as a location."""
+    parsed = getattr(t, "parsed", None)
+    file = getattr(parsed, "file", None)
+    code = getattr(getattr(t, "fn", None), "__code__", None)
+    best = None
+    while tb is not None:
+        frame_code = tb.tb_frame.f_code
+        if frame_code is code or (file is not None and frame_code.co_filename == file):
+            positions = list(frame_code.co_positions())
+            col = positions[tb.tb_lasti // 2][2] if tb.tb_lasti // 2 < len(positions) else None
+            best = (frame_code.co_filename, tb.tb_lineno, col or 0)
+        tb = tb.tb_next
+    if best is None:
+        return parsed.loc(parsed.node) if parsed is not None else None
+    line = linecache.getline(best[0], best[1]).rstrip("\n")
+    text = line.lstrip()
+    return Loc(best[0], best[1], max(best[2] - (len(line) - len(text)), 0), text)
 
 
 def _check_args(t: Transformed, args, wrt, kinds=None):
@@ -260,6 +512,12 @@ def _check_args(t: Transformed, args, wrt, kinds=None):
     spans = _leaf_ranges(trees)
     for i in wrt:
         name = t.param_names[i]
+        if not spans[i]:                     # None, or a container without leaves
+            what = "None" if args[i] is None else f"an empty {type(args[i]).__name__}"
+            raise WrtError(f"cannot differentiate with respect to '{name}': it is {what}; "
+                           f"gradients need float scalars or float arrays (pass e.g. 0.0 or "
+                           f"an array of float64, or choose another parameter with wrt=)",
+                           t.parsed.loc(t.parsed.node), "wrt")
         paths = [name] if trees[i].is_leaf else pytree.paths(trees[i], name)
         for path, position in zip(paths, spans[i]):
             if kinds[position][0] in ("float", "array"):
@@ -317,13 +575,31 @@ class Derivative:
         self.has_aux = has_aux
         self.jit = jit or _is_numba_dispatcher(fn) or getattr(fn, "jit", False) is True
         self.cache = _numba_caches(fn) if cache is None else cache
+        if self.cache and getattr(self.transformed, "bound", None):
+            raise SrcgradError(
+                f"cache=True cannot be used for {fn!r}: the disk cache is keyed by the "
+                f"function's source, and the values bound by the method or partial "
+                f"({', '.join(self.transformed.bound)}) are not part of it. Use cache=False",
+                construct="cache")
+        if self.cache and hasattr(self.transformed.fn, "__wrapped__"):
+            # the disk cache's key reads the source through inspect, which follows
+            # __wrapped__: the wrapper and the function it wraps would share an entry
+            raise SrcgradError(
+                f"cache=True cannot be used for the decorated {self.transformed.fn.__name__}: "
+                f"its disk-cache key would be the undecorated function's. Use cache=False",
+                construct="cache")
         self._spec = None
         self._specs: dict = {}               # (kinds, trees) -> checked _Spec
         functools.update_wrapper(self, self.transformed.fn, updated=())
+        signature = getattr(self.transformed, "signature", None)
+        if signature is not None:
+            self.__signature__ = signature   # the callable's, bound parameters removed
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         t = self.transformed
-        args = _complete(t, args)
+        if t.__dict__.get("watched"):
+            t.refresh()
+        args = _complete(t, args, kwargs)
         leaves, trees = _flatten_args(args)
         spec = self._specialize(args, leaves, trees)
         compiled = self._compile(spec)
@@ -331,10 +607,12 @@ class Derivative:
         seed = self._seed(compiled, spec)
         try:
             value, grads = compiled.function(*leaves, seed)
+        except SrcgradError:
+            raise
         except Exception as exc:
-            # a non-scalar output explains it
-            _scalar_output(self._loss(t.fn(*args)), t.fn, compiled)
-            raise exc
+            # the function itself fails on these arguments, or its non-scalar output explains it
+            _scalar_output(self._loss(_primal_or_located(t, args, exc)), t.fn, compiled)
+            raise
         if self.has_aux:
             value, aux = pytree.unflatten(self._result_tree(compiled, spec), value)
         value = _scalar_output(value, t.fn, compiled)
@@ -350,14 +628,14 @@ class Derivative:
             return ((value, aux), result) if self.with_value else (result, aux)
         return (value, result) if self.with_value else result
 
-    def compile(self, *args):
+    def compile(self, *args, **kwargs):
         """Transform (and with jit, prepare Numba for) these argument types without running.
 
         Returns the compiled derivative: ``.source`` is its generated code and
         ``.function(*leaves, seed)`` returns ``(value, gradients)`` (one parameter per leaf
         of a container argument).
         """
-        args = _complete(self.transformed, args)
+        args = _complete(self.transformed, args, kwargs)
         leaves, trees = _flatten_args(args)
         return self._compile(self._specialize(args, leaves, trees))
 
@@ -514,7 +792,12 @@ def vjp(fn, *primals, jit: bool = False):
         compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
     else:
         compiled = t.compile(kinds, wrt, _trees_key(trees))
-    out = fn(*primals)
+    try:
+        out = _call(t, primals)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        raise _evaluation_error(t, exc) from exc
     _, out_tree = pytree.flatten(out)
 
     def pullback(cotangent):
@@ -552,6 +835,12 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
     if len(primals) != len(tangents):
         raise SrcgradError(f"jvp got {len(primals)} primals but {len(tangents)} tangents")
     t = _transformed(fn)
+    given = len(primals)
+    primals = _complete(t, primals)
+    for default in primals[given:]:          # parameters left to their defaults: held fixed
+        zero_leaves, tree = pytree.flatten(default)
+        tangents += (pytree.unflatten(tree, [np.zeros_like(v) if isinstance(v, np.ndarray)
+                                             else 0.0 for v in zero_leaves]),)
     leaves, trees = _flatten_args(primals)
     _check_args(t, primals, ())
     kinds = _kinds_key(leaves)
@@ -577,7 +866,13 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
     tree = compiled.ir.result_tree
     if jit or _is_numba_dispatcher(fn):
         compiled = _jit(compiled)
-    value, tangent = compiled.function(*leaves, *cast)
+    try:
+        value, tangent = compiled.function(*leaves, *cast)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        _primal_or_located(t, primals, exc)
+        raise
     return _rebuild(tree, value), _rebuild(tree, tangent)
 
 

@@ -50,8 +50,11 @@ _PRIMITIVES: dict = {}
 
 
 def is_user_function(fn) -> bool:
-    """A plain Python function (with code) that has no registered rule."""
-    return inspect.isfunction(fn) and registry.lookup(fn) is None
+    """A plain Python function (with code), or a method bound to an instance such as
+    ``self.predict`` (not a classmethod such as ``Op.apply``), that has no registered rule."""
+    plain = inspect.isfunction(fn) or (inspect.ismethod(fn) and inspect.isfunction(fn.__func__)
+                                       and not isinstance(fn.__self__, type))
+    return plain and registry.lookup(fn) is None
 
 
 def callee_primitive(fn) -> CalleePrimitive:

@@ -67,3 +67,9 @@ class AliasingError(SrcgradError):
 
 class WrtError(SrcgradError):
     """A bad `wrt` specification or a non-float argument selected for differentiation."""
+
+
+class EvaluationError(SrcgradError):
+    """An operation of the differentiated function itself failed while its derivative ran
+    (shapes that do not broadcast, a None where a number is needed...): located at the
+    user's line, with the original exception chained as ``__cause__``."""

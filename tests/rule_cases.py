@@ -471,3 +471,12 @@ CASES += [
     Case(_lists.sum_items, (seq(arr(3), arr(3), arr(3)),)),
     Case(_lists.sum_items, (seq(scal(), scal()),)),
 ]
+
+# x.astype(float64): the derivative passes through (integer casts have none)
+from srcgrad.rules import casts as _casts  # noqa: E402
+
+CASES += [
+    Case(_casts.as_float64, (arr(3),)),
+    Case(_casts.as_float64, (arr(2, 3),)),
+    Case(_casts.as_float64, (npscal(),)),
+]

@@ -147,6 +147,7 @@ def test_builtin_function_refused():
 
 
 # =========================================================================== unsupported statements
+# each refusal names the construct, its line, and what to write instead
 def uses_with(x):
     with np.errstate(all="ignore"):  # <- error
         y = x * 2.0
@@ -169,8 +170,37 @@ def uses_global(x):
     return x * 2.0
 
 
-def uses_print(x):
-    print(x)  # <- error
+def uses_del(x):
+    y = x * 2.0
+    del y  # <- error
+    return x
+
+
+def uses_raise(x):
+    if x < 0.0:
+        raise ValueError("negative")  # <- error
+    return x * 2.0
+
+
+def uses_import(x):
+    import math  # <- error
+    return math.sin(x)
+
+
+def uses_walrus(x):
+    y = (z := x * 2.0) + 1.0  # <- error
+    return y * z
+
+
+def uses_nested_class(x):
+    class Box:  # <- error
+        pass
+    return x * 2.0
+
+
+def uses_nested_async(x):
+    async def inner(t):  # <- error
+        return t
     return x * 2.0
 
 
@@ -181,6 +211,28 @@ def uses_yield(x):
 
 def uses_yield_value(x):
     y = yield x  # <- error
+    return x * 2.0
+
+
+def generator_only(x):
+    for k in range(3):
+        yield x * k  # <- error
+
+
+def uses_match(x, kind):
+    match kind:  # <- error
+        case 0:
+            return x * 2.0
+        case _:
+            return x
+
+
+async def coroutine(x):  # <- error
+    return x * 2.0
+
+
+def uses_fstring(x):
+    print(f"x = {x}")  # <- error
     return x * 2.0
 
 
@@ -202,14 +254,38 @@ def uses_while_else(x):
     return x
 
 
-UNSUPPORTED = [uses_with, uses_try, uses_global, uses_print, uses_yield, uses_yield_value,
-               uses_nested_def, uses_while_else]
+# (function, arguments, construct named, advice the message gives)
+UNSUPPORTED = [
+    (uses_with, "with", "move the 'with' block out"),
+    (uses_try, "try", "use an if instead of try"),
+    (uses_global, "global", "pass the value as a parameter"),
+    (uses_del, "del", "remove the 'del'"),
+    (uses_raise, "raise", "check the inputs before calling"),
+    (uses_import, "import", "move the import to module level"),
+    (uses_walrus, "assignment expression :=", "assign the value on its own line first"),
+    (uses_nested_class, "class", "define the class at module level"),
+    (uses_nested_async, "async def", "plain 'def'"),
+    (uses_yield, "yield", "return the value instead"),
+    (uses_yield_value, "yield", "return the value instead"),
+    (generator_only, "yield", "return the value instead"),
+    (uses_match, "match", "if/elif/else"),
+    (coroutine, "async def", "plain 'def'"),
+    (uses_fstring, "f-string", "separate arguments"),
+    (uses_nested_def, None, None),
+    (uses_while_else, None, None),
+]
 
 
-@pytest.mark.parametrize("fn", UNSUPPORTED, ids=lambda f: f.__name__)
-def test_unsupported_statement(fn):
-    exc = raises_from(fn, (0.5,), UnsupportedSyntaxError)
+@pytest.mark.parametrize("fn, construct, advice", UNSUPPORTED,
+                         ids=lambda f: getattr(f, "__name__", ""))
+def test_unsupported_statement(fn, construct, advice):
+    args = (0.5, 0) if fn is uses_match else (0.5,)
+    exc = raises_from(fn, args, UnsupportedSyntaxError)
     assert_located(exc, marked_line(fn))
+    if construct is not None:
+        assert exc.construct == construct, str(exc)
+        assert advice.lower() in str(exc).lower(), str(exc)
+        assert "never returns" not in str(exc)
 
 
 # =========================================================================== in-place stores into arguments

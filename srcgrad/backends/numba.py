@@ -619,3 +619,8 @@ def _numba_reason(message: str) -> tuple[str, str | None]:
             code = linecache.getline(match.group(1), int(match.group(2))).strip()
             reason += f" (generated line {match.group(2)}: {code})"
     return reason, code
+
+
+from srcgrad.rules import casts as _casts  # noqa: E402
+
+_casts.register_numba(overload)            # x.astype(...) in generated code

@@ -22,7 +22,7 @@ import numpy as np
 from srcgrad import calls, custom, ir
 from srcgrad.errors import (AliasingError, Loc, UnknownCalleeError,
                             UnsupportedSyntaxError)
-from srcgrad.rules import registry
+from srcgrad.rules import casts, registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.canonicalize import Canonicalizer, canonicalize
@@ -50,6 +50,41 @@ METHODS = {
     "cumsum": np.cumsum, "clip": np.clip, "trace": np.trace,
 }
 ATTRIBUTES = {"T": np.transpose, "shape": np.shape, "size": np.size, "ndim": np.ndim}
+# statements refused by lowering: gast class name -> (construct, what to do instead)
+UNSUPPORTED_STATEMENTS = {
+    "With": ("with", "move the 'with' block out of the differentiated function (for "
+                     "np.errstate, set np.seterr around the call) and differentiate its body"),
+    "AsyncWith": ("async with", "differentiate a plain function without 'async'"),
+    "Try": ("try", "exceptions cannot be differentiated through; use an if instead of "
+                   "try/except, testing the condition (if np.all(x > 0): ... else: ...)"),
+    "TryStar": ("try", "exceptions cannot be differentiated through; use an if instead of "
+                       "try/except*, testing the condition"),
+    "Raise": ("raise", "check the inputs before calling the derivative (an exception has "
+                       "no derivative); an assert is accepted, but skipped as with python -O"),
+    "Global": ("global", "pass the value as a parameter or read it without 'global' (reading "
+                         "a module-level name needs no declaration; assigning one is a side "
+                         "effect the derivative cannot replay)"),
+    "Nonlocal": ("nonlocal", "pass the value as a parameter and return the new value"),
+    "Delete": ("del", "remove the 'del'; let the name go out of scope (or rebind it)"),
+    "Import": ("import", "move the import to module level"),
+    "ImportFrom": ("import", "move the import to module level"),
+    "ClassDef": ("class", "define the class at module level"),
+    "AsyncFunctionDef": ("async def", "define the nested function with a plain 'def'"),
+    "AsyncFor": ("async for", "use a plain for loop"),
+    "Match": ("match", "write the cases as if/elif/else"),
+    "AnnAssign": ("annotated assignment", "drop the annotation (x = ... instead of "
+                                          "x: float = ...)"),
+}
+UNSUPPORTED_EXPRESSIONS = {
+    "NamedExpr": ("assignment expression :=", "assign the value on its own line first "
+                                              "(y = ...), then use y"),
+    "Yield": ("yield", "return the value instead"),
+    "YieldFrom": ("yield from", "return the value instead"),
+    "Await": ("await", "differentiate a plain function without 'async'"),
+    "JoinedStr": ("f-string", "pass the values as separate arguments: print(\"x =\", x)"),
+    "Starred": ("*", "pass the items one by one, or pass the container itself"),
+}
+
 # functions whose result is a fresh array the function may write in place
 ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.empty_like,
                               np.ones, np.ones_like, np.full, np.full_like, np.array,
@@ -171,10 +206,14 @@ class Lowerer(ContainerLowering, ListLowering):
         self.node = node
         params = self.params = []
         arg_nodes = node.args
-        if arg_nodes.vararg or arg_nodes.kwarg or arg_nodes.kwonlyargs:
-            self.refuse(node, "*args, **kwargs and keyword-only parameters are not supported",
+        if arg_nodes.vararg or arg_nodes.kwarg:
+            self.refuse(node, "*args and **kwargs parameters are not supported: name each "
+                              "parameter, or pass several values as one tuple, list or dict",
                         "parameters")
-        for a in arg_nodes.args:
+        bound = getattr(self.parsed, "bound", {})
+        for a in arg_nodes.posonlyargs + arg_nodes.args + arg_nodes.kwonlyargs:
+            if a.id in bound:
+                continue             # self or a partial's argument: resolved like a closure value
             if a.id in self.trees:
                 self.bind_container_param(a.id)
                 continue
@@ -207,8 +246,11 @@ class Lowerer(ContainerLowering, ListLowering):
     def stmt(self, node):
         method = getattr(self, "stmt_" + type(node).__name__, None)
         if method is None:
-            self.refuse(node, f"the statement '{type(node).__name__}' is not supported",
-                        type(node).__name__)
+            construct, advice = UNSUPPORTED_STATEMENTS.get(
+                type(node).__name__, (type(node).__name__, "rewrite it with assignments, "
+                                                            "if, for and while"))
+            self.refuse(node, f"'{construct}' is not supported in a differentiated function; "
+                              f"{advice}", construct)
         method(node)
 
     def stmt_Pass(self, node):
@@ -231,6 +273,9 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(value, gast.Call) and self.callee_of(value.func) is tape_rt.add_at:
             self.add_at(value)       # generated code's scatter-add into an adjoint array
             return
+        if isinstance(value, gast.Call) and self.callee_of(value.func) is print:
+            self.print_call(value)   # runs in the forward sweep, for debugging
+            return
         if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
                 isinstance(value.func.value, gast.Name) and \
                 (self.is_list(self.env.get(value.func.value.id))
@@ -241,9 +286,27 @@ class Lowerer(ContainerLowering, ListLowering):
             self.refuse(node, f"'.{value.func.attr}()' is supported on a list variable of the "
                               f"differentiated function only (xs = []; xs.{value.func.attr}(...))",
                         f"list.{value.func.attr}")
-        self.refuse(node, "an expression statement has no value to differentiate; "
-                          "calls for their side effects (print, list.append...) are not supported",
-                    "expression statement")
+        self.refuse(node, "an expression statement has no value to differentiate; of the "
+                          "calls made for their side effects, only print(...) and the methods "
+                          "of a list the function built are supported: assign the result "
+                          "(y = ...) if it is needed", "expression statement")
+
+    def print_call(self, node):
+        """``print(a, b)``: a call kept for its output, never differentiated (the values
+        printed are those of the forward sweep, as in the function itself)."""
+        if node.keywords:
+            self.refuse(node, "print's keyword arguments (sep=, end=, file=...) are not "
+                              "supported (Numba has none); print the values alone: print(a, b)",
+                        "print")
+        args = []
+        for a in node.args:
+            value = self.expr(a, None)
+            if is_container(value) and not isinstance(value, ir.Seq):
+                self.refuse(a, "print a container's items one by one (print(d[\"w\"]))", "print")
+            args.append(self.as_operand(value, a))
+        target = self.fresh("printed")
+        self.emit(ir.Call(target, print, "print", args, {}, self.loc(node)))
+        self.kinds[target] = "other"
 
     def stmt_Assign(self, node):
         if len(node.targets) != 1:
@@ -931,8 +994,10 @@ class Lowerer(ContainerLowering, ListLowering):
     def expr(self, node, hint):
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
-            self.refuse(node, f"the expression '{type(node).__name__}' is not supported",
-                        type(node).__name__)
+            construct, advice = UNSUPPORTED_EXPRESSIONS.get(
+                type(node).__name__, (type(node).__name__, "compute it in separate assignments"))
+            self.refuse(node, f"'{construct}' is not supported in a differentiated function; "
+                              f"{advice}", construct)
         return method(node, hint)
 
     def as_operand(self, value, node):
@@ -1142,8 +1207,9 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), _LocalFunction):
             return self.inline_local(self.env[func.id], node, hint)
         fn = self.callee_of(func)
-        if fn is None and isinstance(func, gast.Attribute):
-            return self.method_call(node, hint)
+        if isinstance(func, gast.Attribute) and (fn is None or isinstance(
+                getattr(fn, "__self__", None), np.ndarray)):
+            return self.method_call(node, hint)    # also self.w.sum() on a constant array
         if self.is_container_builtin(fn):
             return self.container_call(fn, node, hint)
         if fn is None or fn is _MISSING:
@@ -1191,6 +1257,8 @@ class Lowerer(ContainerLowering, ListLowering):
         if is_container(owner) and not isinstance(owner, ir.Seq):
             return self.container_method(owner, node, hint)
         base = self.as_operand(owner, func.value)
+        if func.attr == "astype":
+            return self.astype_call(base, node, hint)
         fn = METHODS.get(func.attr)
         if fn is None:
             self.refuse(node, f"the method '.{func.attr}()' is not supported", "method call",
@@ -1202,6 +1270,33 @@ class Lowerer(ContainerLowering, ListLowering):
         if fn is np.transpose and len(args) > 2:
             args = [base, ir.Seq(tuple(args[1:]))]
         return self.call(fn, args, kwargs, node, hint)
+
+    def astype_call(self, base, node, hint):
+        """``x.astype(dtype)``: the cast function of that dtype (see rules/casts.py)."""
+        if len(node.args) != 1 or node.keywords:
+            self.refuse(node, "astype takes one argument here, the dtype (x.astype(float))",
+                        "astype")
+        dtype = self.expr(node.args[0], None)
+        dtype = dtype.value if isinstance(dtype, (_Object, ir.Const)) else None
+        cast = casts.cast_for(dtype) if dtype is not None else None
+        if cast is None:
+            self.refuse(node, "astype is supported to float64, int64, int32 and bool (spelled "
+                              "float, int, bool, np.float64... or their names); for other "
+                              "dtypes compute in float64", "astype", UnknownCalleeError)
+        kind = self.kind(base)
+        if hint is None and isinstance(base, ir.Var):
+            hint = f"{_base(base)}_{cast.__name__[3:]}"          # x_float64
+        value = self.call(cast, [base], {}, node, hint)
+        ndim = self.ndim_of(base)
+        if ndim is not None and ndim > 0:
+            self.ndims[value.name] = ndim
+        integral = cast in casts.INT_CASTS.values()
+        if kind in ("float", "int", "bool") or ndim == 0:
+            self.kinds[value.name] = ("bool" if cast is casts.as_bool else "int") if integral \
+                else "float"
+        else:
+            self.kinds[value.name] = "intarray" if integral else "array"
+        return value
 
     def call(self, fn, args, kwargs, node, hint):
         """Emit ``target = fn(args)`` for a registered primitive and return its value."""

@@ -30,6 +30,7 @@ class Parsed:
     first_line: int                # line of the source's first line in the file
     col_offset: int                # indentation removed by dedent
     namespace: dict = field(default_factory=dict)
+    bound: dict = field(default_factory=dict)   # parameters fixed by a bound method/partial
 
     def loc(self, node) -> Loc:
         line = getattr(node, "lineno", None) or 1
@@ -70,7 +71,9 @@ def _source_of(fn):
             f"(a builtin or C function?). Register a rule with srcgrad.defvjp instead.",
             construct=name)
     try:
-        lines, first = inspect.getsourcelines(fn)
+        # the code object, not the function: inspect would follow ``__wrapped__`` to the
+        # undecorated function and silently drop what a functools.wraps wrapper does
+        lines, first = inspect.getsourcelines(code)
     except (OSError, TypeError):
         raise SourceUnavailableError(
             f"cannot read the source of {name} (defined at an interactive prompt or with "
@@ -80,30 +83,78 @@ def _source_of(fn):
     return "".join(lines), max(first, 1), file
 
 
-def parse_function(fn) -> Parsed:
-    """Parse ``fn`` (a def or a lambda) into gast, keeping its location and namespace."""
+def parse_function(fn, bound=None) -> Parsed:
+    """Parse ``fn`` (a def or a lambda) into gast, keeping its location and namespace.
+
+    ``bound`` maps parameters fixed before the call (a bound method's ``self``, a
+    ``functools.partial``'s positional arguments) to their values: they are resolved like
+    closure values, not passed.
+    """
     source, first_line, file = _source_of(fn)
     dedented = textwrap.dedent(source)
     indent = len(source.splitlines()[0]) - len(dedented.splitlines()[0]) if source.strip() else 0
     namespace = dict(fn.__globals__)
     namespace.update(_closure_vars(fn))
+    bound = dict(bound or {})
+    namespace.update(bound)
     if fn.__name__ == "<lambda>":
         node = find_lambda(fn, gast)
         if node is None:
             raise SourceUnavailableError(
                 "cannot locate this lambda in its source line; define it with def",
                 Loc(file, first_line, 0, source.splitlines()[0].strip()), "lambda")
-        return Parsed(fn, node, file, 1, 0, namespace)
+        parsed = Parsed(fn, node, file, 1, 0, namespace, bound)
+        refuse_unsupported_body(parsed)
+        return parsed
     try:
         tree = gast.parse(dedented)
     except SyntaxError as exc:
         raise UnsupportedSyntaxError(f"cannot parse the source of {fn.__qualname__}: {exc}",
                                      Loc(file, first_line, 0, "")) from None
-    defs = [n for n in tree.body if isinstance(n, (gast.FunctionDef,))]
+    defs = [n for n in tree.body if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef))]
     if not defs:
         raise UnsupportedSyntaxError(f"no function definition found for {fn.__qualname__}",
                                      Loc(file, first_line, 0, ""))
-    return Parsed(fn, defs[0], file, first_line, indent, namespace)
+    parsed = Parsed(fn, defs[0], file, first_line, indent, namespace, bound)
+    if isinstance(defs[0], gast.AsyncFunctionDef):
+        raise UnsupportedSyntaxError(
+            f"{fn.__qualname__} is an 'async def' coroutine: calling it does not compute a "
+            f"value, so it has no derivative. Define the computation with a plain 'def' and "
+            f"differentiate that", parsed.loc(defs[0]), "async def")
+    refuse_unsupported_body(parsed)
+    return parsed
+
+
+# constructs that change what calling the function means, found before lowering (whose
+# "never returns a value" would otherwise be the first complaint): construct -> advice
+_WHOLE_FUNCTION = {
+    gast.Yield: ("yield", "a function containing 'yield' is a generator: calling it returns "
+                 "an iterator, not a value to differentiate. Return the value instead (collect "
+                 "the items in a list or an array and return it, or their sum)"),
+    gast.YieldFrom: ("yield from", "a function containing 'yield from' is a generator: "
+                     "calling it returns an iterator, not a value to differentiate. Return the "
+                     "value instead (collect the items in a list or an array)"),
+    gast.Await: ("await", "'await' is not supported: differentiate a plain function that "
+                 "computes the value"),
+    gast.Match: ("match", "'match' statements are not supported; write the cases as "
+                 "if/elif/else (if kind == \"a\": ... elif kind == \"b\": ...)"),
+}
+
+
+def refuse_unsupported_body(parsed: Parsed) -> None:
+    """Refuse, at its line, the first generator/``match`` construct of the function body
+    (nested functions and classes are their own business)."""
+    node = parsed.node
+    stack = [node.body] if isinstance(node, gast.Lambda) else list(reversed(node.body))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)):
+            continue
+        found = _WHOLE_FUNCTION.get(type(item))
+        if found is not None:
+            construct, advice = found
+            raise UnsupportedSyntaxError(advice, parsed.loc(item), construct)
+        stack.extend(reversed(list(gast.iter_child_nodes(item))))
 
 
 _FILE_TREES: dict = {}

@@ -8,6 +8,7 @@ most of those are dead.  Removing them keeps the tape and the generated code sma
 from __future__ import annotations
 
 from srcgrad import ir
+from srcgrad.rules.effects import is_effect
 from srcgrad.runtime import tape
 
 # operations that change a list in place: kept while any version of the list is used, since
@@ -26,19 +27,25 @@ def _mutates_live_list(s, fn, live) -> bool:
     return any(fn.buffer_group.get(n) == group for n in live)
 
 
+def _has_effect(body) -> bool:
+    """Whether a block runs a call kept for its side effect (print)."""
+    return any(isinstance(s, ir.Call) and is_effect(s.fn) for s in ir.walk(body))
+
+
 def _mark(body, live: set, fn) -> bool:
     """Mark, backwards from what is live, every value needed to compute it."""
     changed = False
     for s in reversed(body):
         before = len(live)
         if isinstance(s, (ir.Call, ir.GetItem, ir.Copy, ir.Store)):
-            if s.target not in live and _mutates_live_list(s, fn, live):
+            if s.target not in live and (_mutates_live_list(s, fn, live) or
+                                         (isinstance(s, ir.Call) and is_effect(s.fn))):
                 live.add(s.target)
             if s.target in live:
                 live.update(_vars(ir.used_operands(s)))
         elif isinstance(s, ir.If):
             used = [i for i, o in enumerate(s.outs) if o in live]
-            if used:
+            if used or _has_effect(s.then_body + s.else_body):
                 live.update(_vars([s.cond]))
                 live.update(_vars([s.then_yields[i] for i in used] + [s.else_yields[i] for i in used]))
             changed |= _mark(s.then_body, live, fn)
@@ -48,7 +55,7 @@ def _mark(body, live: set, fn) -> bool:
                 if o in live or c in live:
                     live.update((c, o))
                     live.update(_vars([s.inits[j], s.yields[j]]))
-            if any(o in live for o in s.outs):
+            if any(o in live for o in s.outs) or _has_effect(s.body):
                 if isinstance(s, ir.For):
                     live.update(_vars([s.start, s.stop, s.step]))
                 else:
@@ -67,7 +74,7 @@ def _sweep(body, live: set) -> list:
                 continue
         elif isinstance(s, ir.If):
             keep = [i for i, o in enumerate(s.outs) if o in live]
-            if not keep:
+            if not keep and not _has_effect(s.then_body + s.else_body):
                 continue
             s.outs = [s.outs[i] for i in keep]
             s.then_yields = [s.then_yields[i] for i in keep]
@@ -76,7 +83,7 @@ def _sweep(body, live: set) -> list:
             s.else_body = _sweep(s.else_body, live)
         elif isinstance(s, (ir.For, ir.While)):
             keep = [j for j, o in enumerate(s.outs) if o in live]
-            if not keep:
+            if not keep and not _has_effect(s.body + getattr(s, "cond_body", [])):
                 continue
             for name in ("carried", "inits", "yields", "outs"):
                 setattr(s, name, [getattr(s, name)[j] for j in keep])

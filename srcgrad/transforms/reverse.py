@@ -30,6 +30,7 @@ import numpy as np
 from srcgrad import ir
 from srcgrad.errors import NonDifferentiableError, SrcgradError
 from srcgrad.rules import registry
+from srcgrad.rules.effects import is_effect
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.runtime import numpy_helpers as helpers_rt
 from srcgrad.runtime import tape as tape_rt
@@ -489,8 +490,9 @@ class Reverse:
                 expr = _Unbroadcast(self._scalar_name).visit(expr)
             if isinstance(value, ir.Seq) and pos not in prim.seq_params:
                 raise NonDifferentiableError(
-                    f"a tuple of values is passed as '{pname}' of {prim.name}, which takes a single "
-                    f"number or array; unpack it first", s.loc, prim.name)
+                    f"a {value.kind} of values is passed as '{pname}' of {prim.name}, which takes "
+                    f"a single number or array; unpack it first, or make it an array "
+                    f"(np.array(...))", s.loc, prim.name)
             if pos in prim.seq_params and isinstance(value, ir.Seq):
                 tmp = self.names.fresh(self.d(t) + "_parts")
                 out.append(E.assign(tmp, expr))
@@ -1022,6 +1024,8 @@ class Reverse:
             array = E.name(self.names.var(s.args[0].name))
             return _Seq([E.expr_stmt(E.primal_call(s, self.names)),
                          E.assign(self.names.var(s.target), array)])
+        if isinstance(s, ir.Call) and is_effect(s.fn):            # print(...): no result
+            return E.expr_stmt(E.primal_call(s, self.names))
         if isinstance(s, ir.Call):
             return E.assign(self.names.var(s.target), E.primal_call(s, self.names))
         if isinstance(s, ir.GetItem):

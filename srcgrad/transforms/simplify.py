@@ -209,9 +209,10 @@ def _tidy_names(fn):
 
 
 def _has_effects(expr) -> bool:
-    """Calls that change state in generated code: tape pushes and pops."""
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-               and n.func.attr in ("pop", "append") for n in ast.walk(expr))
+    """Calls that change state in generated code: tape pushes and pops, and print."""
+    return any(isinstance(n, ast.Call) and (
+        (isinstance(n.func, ast.Attribute) and n.func.attr in ("pop", "append"))
+        or (isinstance(n.func, ast.Name) and n.func.id == "print")) for n in ast.walk(expr))
 
 
 class _DropDead(ast.NodeTransformer):
