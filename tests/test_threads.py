@@ -1,0 +1,126 @@
+"""Derivatives are safe to build and call from many threads.
+
+Building a derivative of a function with loops runs Numba's type inference; a jit
+derivative runs Numba's compiler.  Both share Numba's state, so srcgrad types under
+Numba's compiler lock and builds under its own lock taken first.  Threads mixing the two
+once deadlocked; the test runs in a subprocess with a timeout so a hang fails, not blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import srcgrad
+from tests.helpers import numeric_grad
+
+MIXED = textwrap.dedent("""
+    import sys, threading, faulthandler
+    import numpy as np, srcgrad
+
+    faulthandler.dump_traceback_later(150, exit=True)   # a hang prints every stack
+
+    def make(k):
+        c = float(k + 1)
+
+        def loss(x):
+            s = 0.0
+            for i in range(len(x)):
+                s = s * 0.5 + np.sin(x[i]) * c + x[i] ** 2
+            return s
+        return loss
+
+    FUNCS = [make(k) for k in range(8)]
+
+    def numeric(f, x, eps=1e-6):
+        out = np.zeros_like(x)
+        for j in range(len(x)):
+            xp, xm = x.copy(), x.copy()
+            xp[j] += eps
+            xm[j] -= eps
+            out[j] = (f(xp) - f(xm)) / (2 * eps)
+        return out
+
+    x = np.linspace(-0.8, 0.9, 6)
+    barrier = threading.Barrier(8)
+    failures = []
+
+    def work(k):
+        try:
+            barrier.wait()
+            for j in range(4):
+                f = FUNCS[(k + j) % 8]
+                jit = (k + j) % 2 == 1
+                value, g = srcgrad.value_and_grad(f, jit=jit)(x)
+                if abs(value - f(x)) > 1e-12 * abs(f(x)) or not np.allclose(g, numeric(f, x), rtol=1e-6, atol=1e-8):
+                    failures.append((k, j, jit, value, f(x)))
+        except BaseException as exc:
+            failures.append((k, repr(exc)))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("failures", failures)
+    sys.exit(1 if failures else 0)
+""")
+
+
+def test_eight_threads_mixing_jit_compiles_and_loop_gradients(tmp_path):
+    pytest.importorskip("numba")
+    script = tmp_path / "mixed.py"
+    script.write_text(MIXED)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    try:
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=200)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"threads deadlocked: {exc.stderr}")
+    assert out.returncode == 0, out.stdout + out.stderr[-4000:]
+    assert "failures []" in out.stdout
+
+
+LAM = 2.0
+
+
+def shared(x):
+    s = 0.0
+    for i in range(len(x)):
+        s = s + np.cos(x[i]) * LAM
+    return s
+
+
+def test_one_derivative_called_from_many_threads():
+    """Sharing one derivative object (and its transform cache) between threads."""
+    x = np.linspace(0.1, 1.2, 5)
+    d = srcgrad.value_and_grad(shared)
+    expected = numeric_grad(shared, (x,), 0)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(20):
+                results.append(d(x))
+        except BaseException as exc:          # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "threads hung"
+    assert not errors, errors
+    assert len(results) == 160
+    for value, g in results:
+        assert value == pytest.approx(shared(x), rel=1e-12)
+        np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
