@@ -452,6 +452,8 @@ class Derivative:
 
     def _latest(self):
         """The specialization of the last call (float arguments if there was none)."""
+        if self.jit and self._spec is not None and id(self._spec) in self._jitted:
+            return self._jitted[id(self._spec)]          # the code compiled, as compiled
         t = self._current()
         spec = self._spec or _Spec(tuple(_FLOAT64 for _ in t.param_names), None, self.wrt)
         return t.compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)

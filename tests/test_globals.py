@@ -175,8 +175,10 @@ def test_jit_takes_globals_when_compiled_and_new_derivatives_see_changes(monkeyp
     value, grad = old(X)                               # compiled with LAM = 10, as Numba
     assert value == pytest.approx(np.sum(X ** 2) * 10.0 + np.sum(X), rel=1e-12)
     assert grad == pytest.approx(2 * X * 10.0 + 1, rel=1e-12)
-    check(srcgrad.value_and_grad(ridge, jit=True), ridge, (X,))
+    new = srcgrad.value_and_grad(ridge, jit=True)
+    check(new, ridge, (X,))
     assert srcgrad.grad(ridge, jit=True)(X) == pytest.approx(2 * X * 0.25 + 1, rel=1e-12)
+    assert "10.0" in old.source and "0.25" in new.source    # each shows what it compiled
 
 
 def test_jit_loop_function_new_derivative_sees_changes(monkeypatch):

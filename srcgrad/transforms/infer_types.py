@@ -7,8 +7,11 @@ this pass runs Numba's typing (no code generation) on the forward sweep for the 
 argument types and fills in the rest.  Without Numba, or if Numba cannot type the
 function, lowering's kinds are all there is.
 
-Typing runs under Numba's compiler lock, as Numba's own compiles do: its typing context
-is shared, and typing it from one thread while another compiles corrupts it or deadlocks.
+Typing runs under Numba's compiler lock, as Numba's own compiles do.  Typing takes the
+typing context's call-stack lock and then, to compile an overload's implementation, the
+compiler lock; a compile holds the compiler lock and then takes the call-stack lock.
+Typing without the compiler lock inverts that order: threads mixing a jit compile and a
+gradient of a loop deadlocked.
 """
 
 from __future__ import annotations
