@@ -3,7 +3,9 @@
 Building a derivative of a function with loops runs Numba's type inference; a jit
 derivative runs Numba's compiler.  Both share Numba's state, so srcgrad types under
 Numba's compiler lock and builds under its own lock taken first.  Threads mixing the two
-once deadlocked; the test runs in a subprocess with a timeout so a hang fails, not blocks.
+deadlocked (2 of 3 runs of this test before the fix, and the runs that finished could
+fail to compile: "Untyped global name 'stack'"); the test runs in a subprocess with a
+timeout so a hang fails, not blocks.
 """
 
 from __future__ import annotations
@@ -27,17 +29,51 @@ MIXED = textwrap.dedent("""
 
     faulthandler.dump_traceback_later(150, exit=True)   # a hang prints every stack
 
-    def make(k):
-        c = float(k + 1)
+    def while_loop(x):
+        s = 0.0
+        i = 0
+        while i < len(x):
+            s = s * 0.9 + np.sin(x[i])
+            i += 1
+        return s
 
-        def loss(x):
-            s = 0.0
-            for i in range(len(x)):
-                s = s * 0.5 + np.sin(x[i]) * c + x[i] ** 2
-            return s
-        return loss
+    def while_condition(x):
+        s = x[0]
+        k = 0
+        while s < 10.0 and k < 50:
+            s = s * 1.5 + x[1]
+            k += 1
+        return s
 
-    FUNCS = [make(k) for k in range(8)]
+    def scalar_loop(x):
+        s = 0.0
+        for i in range(len(x)):
+            s = s * 0.5 + np.cos(x[i]) * x[i]
+        return s
+
+    def in_place(x):
+        y = x.copy()
+        for i in range(1, len(x)):
+            y[i] = y[i - 1] * 0.3 + np.tanh(x[i])
+        return np.sum(y * y)
+
+    def nested(x):
+        s = 0.0
+        for i in range(len(x)):
+            for j in range(i):
+                s = s + x[i] * x[j] * 0.1
+        return s
+
+    def branch_in_loop(x):
+        t = 0.0
+        for i in range(len(x)):
+            if x[i] > 0:
+                t = t + x[i] ** 2
+            else:
+                t = t - x[i] * 0.5
+        return t
+
+    FUNCS = [while_loop, while_condition, scalar_loop, in_place, nested, branch_in_loop]
 
     def numeric(f, x, eps=1e-6):
         out = np.zeros_like(x)
@@ -55,14 +91,14 @@ MIXED = textwrap.dedent("""
     def work(k):
         try:
             barrier.wait()
-            for j in range(4):
-                f = FUNCS[(k + j) % 8]
-                jit = (k + j) % 2 == 1
+            for j in range(len(FUNCS)):
+                f = FUNCS[(k + j) % len(FUNCS)]
+                jit = k % 2 == 1
                 value, g = srcgrad.value_and_grad(f, jit=jit)(x)
                 if abs(value - f(x)) > 1e-12 * abs(f(x)) or not np.allclose(g, numeric(f, x), rtol=1e-6, atol=1e-8):
-                    failures.append((k, j, jit, value, f(x)))
+                    failures.append((k, f.__name__, jit, value, f(x)))
         except BaseException as exc:
-            failures.append((k, repr(exc)))
+            failures.append((k, repr(exc)[:300]))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
     for t in threads:
