@@ -223,3 +223,16 @@ def test_the_per_call_guard_is_cheap():
     assert t.is_current() and len(t.parsed.bindings.checks) >= 3
     per_call = min(timeit.repeat(t.is_current, number=2000, repeat=5)) / 2000
     assert per_call < 20e-6, per_call                  # ~1 µs here; generous for loaded CI
+
+
+def test_forward_mode_and_hessian_follow_the_global(monkeypatch):
+    tangent = np.array([1.0, 0.5, -2.0])
+    hessian = srcgrad.hessian(ridge)                   # one object across the change
+    for lam in (10.0, -0.5):
+        monkeypatch.setitem(globals(), "LAM", lam)
+        value, out = srcgrad.jvp(ridge, (X,), (tangent,))
+        assert value == pytest.approx(ridge(X), rel=1e-12)
+        assert out == pytest.approx(np.dot(2 * X * lam + 1, tangent), rel=1e-12)
+        np.testing.assert_allclose(hessian(X), 2 * lam * np.eye(3), rtol=1e-12)
+        _, pullback = srcgrad.vjp(ridge, X)
+        np.testing.assert_allclose(pullback(1.0)[0], 2 * X * lam + 1, rtol=1e-12)
