@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -336,3 +337,33 @@ def test_read_only_cache_directory(user, tmp_path, monkeypatch):
             _check(user())                            # read from a read-only cache
         finally:
             directory.chmod(0o700)
+
+
+class Params:
+    SCALE = 2.0
+
+
+OUTER = types.ModuleType("outer")
+OUTER.inner = types.ModuleType("outer.inner")
+OUTER.inner.LAM = 1.0
+
+
+def reads_attributes(x):
+    return np.sum(x * x) * Params.SCALE + np.sum(x) * OUTER.inner.LAM
+
+
+def test_key_covers_class_attributes_and_nested_modules(tmp_path, monkeypatch):
+    """``Params.SCALE`` and ``OUTER.inner.LAM`` are embedded as literals: both in the key."""
+    import srcgrad
+    from srcgrad.backends import cache
+    monkeypatch.setenv("SRCGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    keys = set()
+    for scale, lam in ((2.0, 1.0), (3.0, 1.0), (3.0, -4.0)):
+        monkeypatch.setattr(Params, "SCALE", scale)
+        monkeypatch.setattr(OUTER.inner, "LAM", lam)
+        keys.add(cache.key(reads_attributes, (), 0))
+        value, g = srcgrad.value_and_grad(reads_attributes, jit=True, cache=True)(X7)
+        assert value == pytest.approx(reads_attributes(X7), rel=1e-12)
+        np.testing.assert_allclose(g, 2 * X7 * scale + lam, rtol=1e-12)
+    assert len(keys) == 3 and None not in keys
+    assert len(_entries(tmp_path / "cache")) == 3

@@ -117,8 +117,9 @@ def dependencies(fn) -> str | None:
     """The values of everything ``fn``'s code may read from outside, as text.
 
     Over-approximated from the code object, before any transform: each name the code uses
-    that is a global (or builtin), each closure cell, and each attribute of a module it
-    reads whose name the code uses.  None if one of them has no fingerprint.
+    that is a global (or builtin), each closure cell, and the attributes whose names the
+    code uses of the modules and classes among them (``config.LAM``, ``Params.SCALE``,
+    nested: ``pkg.sub.LAM``).  None if one of them has no fingerprint.
     """
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -126,7 +127,8 @@ def dependencies(fn) -> str | None:
     names = sorted(_code_names(code, set()))
     glb = fn.__globals__
     import builtins
-    out = []
+    out: list = []
+    seen: set = set()
     for name in names:
         if name in glb:
             value = glb[name]
@@ -134,19 +136,43 @@ def dependencies(fn) -> str | None:
             value = builtins.__dict__[name]
         else:
             continue                      # an attribute or method name only
-        out.append(f"{name}={_print(value)}")
-        if isinstance(value, pytypes.ModuleType):
-            for attr in names:
-                if attr in value.__dict__:
-                    out.append(f"{name}.{attr}={_print(value.__dict__[attr])}")
+        _describe(name, value, names, out, seen)
     for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         try:
-            out.append(f"<cell {name}>={_print(cell.cell_contents)}")
+            _describe(f"<cell {name}>", cell.cell_contents, names, out, seen)
         except ValueError:
             out.append(f"<cell {name}>=<empty>")
-    if any(item.endswith("=None!") for item in out):
+    if any(item.endswith("=" + _UNPRINTABLE) for item in out):
         return None
     return "\n".join(out)
+
+
+_DESCRIPTORS = (pytypes.GetSetDescriptorType, pytypes.MemberDescriptorType,
+                pytypes.MethodDescriptorType, pytypes.WrapperDescriptorType, property)
+
+
+def _describe(path: str, value, names, out: list, seen: set, member: bool = False) -> None:
+    """Append ``path=<fingerprint>``, then the same for the attributes named in ``names``
+    of a module or class (once per object).  A class's own descriptors (``ndarray.shape``)
+    are code, fixed by the versions in the key; generated code never embeds them."""
+    if member and isinstance(value, _DESCRIPTORS):
+        out.append(f"{path}=<{type(value).__name__}>")
+        return
+    out.append(f"{path}={_print(value)}")
+    if not isinstance(value, (pytypes.ModuleType, type)) or id(value) in seen:
+        return
+    seen.add(id(value))
+    for attr in names:
+        if isinstance(value, pytypes.ModuleType):
+            if attr not in value.__dict__:
+                continue
+            item = value.__dict__[attr]
+        else:
+            try:
+                item = getattr(value, attr)
+            except Exception:            # noqa: BLE001  not an attribute of this class
+                continue
+        _describe(f"{path}.{attr}", item, names, out, seen, member=True)
 
 
 _UNPRINTABLE = "None!"
