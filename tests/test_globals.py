@@ -236,3 +236,23 @@ def test_forward_mode_and_hessian_follow_the_global(monkeypatch):
         np.testing.assert_allclose(hessian(X), 2 * lam * np.eye(3), rtol=1e-12)
         _, pullback = srcgrad.vjp(ridge, X)
         np.testing.assert_allclose(pullback(1.0)[0], 2 * X * lam + 1, rtol=1e-12)
+
+
+SETTINGS = types.SimpleNamespace(rate=0.5, power=2)
+
+
+def tuned(x):
+    return np.sum(x ** SETTINGS.power) * SETTINGS.rate
+
+
+def test_attributes_of_an_object_are_read_when_the_derivative_runs():
+    d = srcgrad.value_and_grad(tuned)
+    check(d, tuned, (X,))
+    old = (SETTINGS.rate, SETTINGS.power)
+    try:
+        SETTINGS.rate = -3.0
+        check(d, tuned, (X,))
+        SETTINGS.power = 3
+        check(d, tuned, (X,))
+    finally:
+        SETTINGS.rate, SETTINGS.power = old
