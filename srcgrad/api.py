@@ -6,6 +6,14 @@ kinds reuse the generated function.  Container arguments (pytrees) are flattened
 their leaves here, at the boundary: the generated function takes one parameter per leaf,
 the specialization key holds each argument's treedef, and gradients, tangents and
 results are rebuilt in their argument's or the result's structure.
+
+Generated code has the function's globals resolved, so a transform is reused only while
+the globals, closure cells and attributes it read still hold the same objects
+(``parse.Bindings``): without jit every call checks that and transforms again after a
+change, so a derivative sees globals as Python does when it runs; with jit they are taken
+when a specialization is compiled, as Numba does.  Transforms, their caches and Numba's
+typing are shared between threads, so building them is serialized by one re-entrant lock
+(``_LOCK``), always taken before Numba's compiler lock, never while holding it.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
+import threading
 from dataclasses import dataclass
 
 import gast
@@ -88,6 +97,11 @@ def _leaf_ranges(trees) -> list[range]:
     return out
 
 
+#: Serializes building transforms and derivatives (not calling them).  Taken before
+#: Numba's compiler lock (type inference, compiles), never inside it.
+_LOCK = threading.RLock()
+
+
 # --------------------------------------------------------------------------- compiled pair
 @dataclass
 class Compiled:
@@ -153,26 +167,34 @@ class Transformed:
                     break
         return out
 
-    def refresh(self) -> None:
-        """Regenerate the derivative if an attribute of a bound value it read changed.
+    def refresh(self) -> bool:
+        """Regenerate the derivative if an attribute of a bound value it read changed
+        (returns whether it did).
 
         Attributes of ``self`` are constants of the generated code (Numba even freezes
         arrays at compile time), so a rebound ``self.k`` or an array updated in place
-        must not leave the derivative computing with the old values.
+        must not leave the derivative computing with the old values, with jit too: the
+        bound object is the user's live state, not a module constant.
         """
         if not self.watched:
-            return
+            return False
         current = self._read_watched()
         if any(not _same_value(a, b) for a, b in zip(current, self.snapshot)):
             self.snapshot = current
             self.cache.clear()
             self.jitted.clear()
             self.last = None
+            return True
+        return False
 
     def call(self, args):
         """Run the user's callable on completed arguments (one per parameter), as Python
         would: keyword-only parameters by keyword."""
         return _call_split(self.callable, self.param_names, self.keyword_only, args)
+
+    def is_current(self) -> bool:
+        """Whether the globals (and cells, attributes) the transform read are unchanged."""
+        return self.parsed.bindings.current()
 
     def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
         return lower(self.parsed, kinds, trees, has_aux)
@@ -213,7 +235,11 @@ class Transformed:
     def compile_jvp(self, kinds_key: tuple, trees=None) -> Compiled:
         """The forward-mode (tangent) program for these argument kinds."""
         key = ("jvp", kinds_key, trees)
-        if key not in self.cache:
+        if key in self.cache:
+            return self.cache[key]
+        with _LOCK:
+            if key in self.cache:
+                return self.cache[key]
             fn_ir, typemap = self.typed_ir(kinds_key, trees)
             wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
             active = activity.analyse(fn_ir, wrt_names)
@@ -230,18 +256,22 @@ class Transformed:
         (None when all are leaves).
         """
         key = (kinds_key, wrt, trees, has_aux)
-        if key in self.cache:
-            self.last = self.cache[key]
-            return self.last
+        compiled = self.cache.get(key)
+        if compiled is None:
+            with _LOCK:
+                compiled = self.cache.get(key)
+                if compiled is None:
+                    compiled = self.cache[key] = self._build(kinds_key, wrt, trees, has_aux)
+        self.last = compiled
+        return compiled
+
+    def _build(self, kinds_key, wrt, trees, has_aux) -> Compiled:
         fn_ir, typemap = self.typed_ir(kinds_key, trees, has_aux)
         wrt_names = [fn_ir.params[i] for i in wrt]
         active = activity.analyse(fn_ir, wrt_names)
         fn_name = f"{_base_name(self.fn)}_vjp"
         tree, namespace, locations = reverse.build_vjp(fn_ir, active, wrt_names, fn_name, typemap)
-        compiled = self.finish(tree, namespace, fn_ir, fn_name, locations)
-        self.cache[key] = compiled
-        self.last = compiled
-        return compiled
+        return self.finish(tree, namespace, fn_ir, fn_name, locations)
 
 
 @functools.lru_cache(maxsize=None)
@@ -386,19 +416,28 @@ _TRANSFORMED: dict[int, Transformed] = {}
 
 
 def _transformed(fn) -> Transformed:
+    """The transform of ``fn`` for the globals it reads now (made again after a change)."""
     # ``model.loss`` is a new bound method at each access: key it by its object and
     # function, so srcgrad.grad(model.loss) inside a training loop reuses the derivative
     method = inspect.ismethod(fn)
     key = (id(fn.__self__), id(fn.__func__)) if method else id(fn)
+
+    def reusable(entry):
+        return entry is not None and (entry[0] is fn or (method and entry[0] == fn)) \
+            and entry[1].is_current()
     entry = _TRANSFORMED.get(key)
-    if entry is None or not (entry[0] is fn or (method and entry[0] == fn)):
-        if isinstance(fn, Derivative):
-            from srcgrad.higher import DerivativeTransformed
-            entry = (fn, DerivativeTransformed(fn))
-        else:
-            entry = (fn, Transformed(fn))
-        _TRANSFORMED[key] = entry
-    elif hasattr(entry[1], "refresh"):
+    if not reusable(entry):
+        with _LOCK:
+            entry = _TRANSFORMED.get(key)
+            if not reusable(entry):
+                if isinstance(fn, Derivative):
+                    from srcgrad.higher import DerivativeTransformed
+                    entry = (fn, DerivativeTransformed(fn))
+                else:
+                    entry = (fn, Transformed(fn))
+                _TRANSFORMED[key] = entry
+                return entry[1]
+    if hasattr(entry[1], "refresh"):
         entry[1].refresh()
     return entry[1]
 
@@ -590,6 +629,7 @@ class Derivative:
                 construct="cache")
         self._spec = None
         self._specs: dict = {}               # (kinds, trees) -> checked _Spec
+        self._jitted: dict = {}              # id(_Spec) -> compiled, globals as compiled
         functools.update_wrapper(self, self.transformed.fn, updated=())
         signature = getattr(self.transformed, "signature", None)
         if signature is not None:
@@ -597,8 +637,8 @@ class Derivative:
 
     def __call__(self, *args, **kwargs):
         t = self.transformed
-        if t.__dict__.get("watched"):
-            t.refresh()
+        if t.__dict__.get("watched") and t.refresh():
+            self._jitted.clear()
         args = _complete(t, args, kwargs)
         leaves, trees = _flatten_args(args)
         spec = self._specialize(args, leaves, trees)
@@ -650,12 +690,25 @@ class Derivative:
             spec = self._specs[(kinds, trees)] = _Spec(kinds, _trees_key(trees), wrt)
         return spec
 
+    def _current(self) -> Transformed:
+        """The transform for the globals as they are now (checked on every call)."""
+        t = self.transformed
+        if not t.is_current():
+            t = self.transformed = _transformed(self.fn)
+        return t
+
     def _compile(self, spec: _Spec):
+        """Without jit, the derivative for the globals as they are now; with jit, the one
+        compiled for this specialization, with the globals of its compile (as Numba)."""
         self._spec = spec
         if self.jit:
-            return _jit_compile(self.transformed, spec.kinds, spec.wrt, self.cache, spec.trees,
-                                self.has_aux)
-        return self.transformed.compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)
+            compiled = self._jitted.get(id(spec))
+            if compiled is None:
+                compiled = _jit_compile(self._current(), spec.kinds, spec.wrt, self.cache,
+                                        spec.trees, self.has_aux)
+                self._jitted[id(spec)] = compiled
+            return compiled
+        return self._current().compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)
 
     def _result_tree(self, compiled, spec: _Spec):
         fn_ir = compiled.ir
@@ -686,7 +739,9 @@ class Derivative:
 
     def _latest(self):
         """The specialization of the last call (float arguments if there was none)."""
-        t = self.transformed
+        if self.jit and self._spec is not None and id(self._spec) in self._jitted:
+            return self._jitted[id(self._spec)]          # the code compiled, as compiled
+        t = self._current()
         spec = self._spec or _Spec(tuple(_FLOAT64 for _ in t.param_names), None, self.wrt)
         return t.compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)
 
@@ -710,30 +765,42 @@ def _jit(compiled):
 
 
 def _jit_compile(t: Transformed, kinds_key, wrt, cache: bool, trees=None, has_aux=False):
-    """The Numba-compiled derivative, from the disk cache when ``cache`` is set."""
+    """The Numba-compiled derivative, from the disk cache when ``cache`` is set.
+
+    A disk entry is looked up by a key covering the globals' values (``cache.key``); a
+    missing or damaged one is generated again, and a derivative that cannot be kept on
+    disk is compiled in memory.
+    """
     key = (kinds_key, wrt, trees, has_aux)
-    if key in t.jitted:
-        return t.jitted[key]
-    if not cache:
-        result = _jit(t.compile(kinds_key, wrt, trees, has_aux))
-    else:
-        from srcgrad.backends import cache as disk
-        from srcgrad.backends import numba as numba_backend
-        specialization = kinds_key if trees is None and not has_aux else (kinds_key, trees, has_aux)
-        digest = disk.key(t.fn, specialization, wrt)
-        module = disk.load(digest)
-        compiled = None
-        if module is None:
-            compiled = t.compile(kinds_key, wrt, trees, has_aux)
-            module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
-        if module is None:               # not importable by name: compile in memory
-            result = _jit(compiled)
-        else:
-            name = f"{_base_name(t.fn)}_vjp"
-            result = numba_backend.jitted_cached(getattr(module, name), compiled,
-                                                 t.parsed.loc(t.parsed.node))
-    t.jitted[key] = result
+    result = t.jitted.get(key)
+    if result is not None:
+        return result
+    with _LOCK:
+        result = t.jitted.get(key)
+        if result is None:
+            result = t.jitted[key] = _jit_build(t, kinds_key, wrt, cache, trees, has_aux)
     return result
+
+
+def _jit_build(t: Transformed, kinds_key, wrt, cache: bool, trees, has_aux):
+    if not cache:
+        return _jit(t.compile(kinds_key, wrt, trees, has_aux))
+    from srcgrad.backends import cache as disk
+    from srcgrad.backends import numba as numba_backend
+    specialization = kinds_key if trees is None and not has_aux else (kinds_key, trees, has_aux)
+    digest = disk.key(t.fn, specialization, wrt)
+    if digest is None:                   # reads a value with no fingerprint: in memory
+        return _jit(t.compile(kinds_key, wrt, trees, has_aux))
+    name = f"{_base_name(t.fn)}_vjp"
+    module = disk.load(digest)
+    compiled = None
+    if module is None or not callable(getattr(module, name, None)):
+        compiled = t.compile(kinds_key, wrt, trees, has_aux)
+        module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
+    if module is None:                   # not importable by name or no cache: in memory
+        return _jit(compiled)
+    return numba_backend.jitted_cached(getattr(module, name), compiled,
+                                       t.parsed.loc(t.parsed.node))
 
 
 def _scalar_output(value, fn, compiled=None):

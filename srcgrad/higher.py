@@ -48,13 +48,17 @@ class DerivativeTransformed:
         from srcgrad import api
         self.derivative = derivative
         self.fn = derivative
-        base = derivative.transformed
+        base = self.base = derivative._current()
         self.parsed = base.parsed
         self.param_names = list(base.param_names)
         self.jitted: dict = {}
         self.last = None
         self._inner: dict = {}
         self._api = api
+
+    def is_current(self) -> bool:
+        """Whether the differentiated function's globals are unchanged (see parse.Bindings)."""
+        return self.base.is_current()
 
     def specialization(self, kinds_key, trees=None):
         """The ``Transformed`` of the restated derivative for these argument kinds."""
@@ -64,8 +68,12 @@ class DerivativeTransformed:
                 "derivatives of derivatives take plain float and array arguments; containers "
                 "and has_aux are not supported there yet", self.parsed.loc(self.parsed.node),
                 "higher-order derivative")
-        if kinds_key not in self._inner:
-            compiled = d.transformed.compile(kinds_key, d.wrt)
+        if kinds_key in self._inner:
+            return self._inner[kinds_key]
+        with self._api._LOCK:
+            if kinds_key in self._inner:
+                return self._inner[kinds_key]
+            compiled = self.base.compile(kinds_key, d.wrt)
             name = f"{self._api._base_name(d.transformed.fn)}_{'value_and_grad' if d.with_value else 'grad'}"
             function = restate(compiled, name, d.many, d.with_value)
             self._inner[kinds_key] = self._api.Transformed(function)

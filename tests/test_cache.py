@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("numba")
@@ -97,3 +99,271 @@ def test_container_arguments_and_aux_from_the_cache(tmp_path):
     assert len(modules) == 1 and "def loss_vjp(params_W, params_b, x, seed):" in modules[0].read_text()
     assert _run(tmp_path, cache, CONTAINERS) == first
     assert first[2] == ["W", "b"]
+
+
+# --------------------------------------------------------------------------- what the key covers
+GLOBAL_SCRIPT = textwrap.dedent("""
+    import os, numpy as np, srcgrad
+
+    LAM = float(os.environ["LAM"])
+
+    def loss(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            s += LAM * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        return s
+
+    value, g = srcgrad.value_and_grad(loss, jit=True, cache=True)(np.linspace(-1.0, 1.0, 7))
+    print([float(value)] + [float(v) for v in g])
+""")
+
+
+def _rosen(x, lam):
+    expected = np.zeros_like(x)
+    expected[:-1] += -4.0 * lam * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1 - x[:-1])
+    expected[1:] += 2.0 * lam * (x[1:] - x[:-1] ** 2)
+    value = np.sum(lam * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return value, expected
+
+
+def test_a_changed_module_constant_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    """Generated code embeds LAM; a later process with another LAM needs another entry."""
+    cache = tmp_path / "cache"
+    x = np.linspace(-1.0, 1.0, 7)
+    results = {}
+    for lam in (100.0, 3.0, 100.0):
+        monkeypatch.setenv("LAM", repr(lam))
+        out = _run(tmp_path, cache, GLOBAL_SCRIPT)
+        value, expected = _rosen(x, lam)
+        assert out[0] == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(out[1:], expected, rtol=1e-12)
+        results.setdefault(lam, out)
+        assert results[lam] == out
+    assert len(list(cache.glob("srcgrad_*.py"))) == 2
+
+
+# --------------------------------------------------------------------------- in one process
+USER = textwrap.dedent("""
+    import numpy as np
+
+    LAM = 100.0
+
+    def loss(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            s += LAM * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        return s
+""")
+
+X7 = np.linspace(-1.0, 1.0, 7)
+
+
+@pytest.fixture
+def user(tmp_path, monkeypatch):
+    """``fresh()`` imports the user's module anew, as a new process would: new function
+    objects, no cached modules in ``sys.modules``; the cache directory is ``tmp/cache``."""
+    import importlib.util
+    path = tmp_path / "user_kernel.py"
+    path.write_text(USER)
+    monkeypatch.setenv("SRCGRAD_CACHE_DIR", str(tmp_path / "cache"))
+
+    def fresh():
+        for name in [n for n in sys.modules if n.startswith("srcgrad_")]:
+            del sys.modules[name]
+        spec = importlib.util.spec_from_file_location("user_kernel", path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, "user_kernel", module)
+        spec.loader.exec_module(module)
+        return module
+    return fresh
+
+
+def _check(module):
+    """The cached derivative gives the function's value and its exact gradient."""
+    import srcgrad
+    value, g = srcgrad.value_and_grad(module.loss, jit=True, cache=True)(X7)
+    expected_value, expected = _rosen(X7, module.LAM)
+    assert value == pytest.approx(module.loss(X7), rel=1e-12)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(g, expected, rtol=1e-12)
+
+
+def _entries(cache: Path):
+    return sorted(cache.glob("srcgrad_*.py"))
+
+
+def test_changed_constant_in_one_process(user, tmp_path):
+    _check(user())
+    module = user()
+    module.LAM = 2.0
+    _check(module)
+    assert len(_entries(tmp_path / "cache")) == 2
+    _check(user())                                     # LAM = 100 again: the first entry
+    assert len(_entries(tmp_path / "cache")) == 2
+
+
+def test_key_covers_srcgrads_own_source(user, tmp_path, monkeypatch):
+    """A changed generator (same version number) must not find the old generated text."""
+    from srcgrad.backends import cache
+    _check(user())
+    monkeypatch.setattr(cache, "package_fingerprint", lambda: "a changed srcgrad")
+    _check(user())
+    assert len(_entries(tmp_path / "cache")) == 2
+
+
+def test_package_fingerprint_is_of_the_source_files():
+    from srcgrad.backends import cache
+    assert cache.package_fingerprint() == cache.package_fingerprint.__wrapped__()
+    assert len(cache.package_fingerprint()) == 64
+
+
+def test_unfingerprintable_global_compiles_in_memory(user, tmp_path):
+    module = user()
+    module.LAM = np.float64(5.0)                      # fine: a number
+    _check(module)
+    module = user()
+    module.LAM = object()                             # a name the code reads, no fingerprint
+    from srcgrad.backends import cache
+    assert cache.key(module.loss, (), 0) is None
+    module.LAM = 2.0
+    assert cache.key(module.loss, (), 0) is not None
+
+
+# --------------------------------------------------------------------------- damage
+def _damage_module(cache: Path, how: str):
+    (entry,) = _entries(cache)
+    data = entry.read_bytes()
+    if how == "truncated":                            # still valid Python, a line short
+        lines = data.splitlines(keepends=True)
+        entry.write_bytes(b"".join(lines[:-2]))
+    elif how == "emptied":
+        entry.write_bytes(b"")
+    elif how == "garbage":
+        entry.write_bytes(b"\xff\xfe garbage \x00\x01" * 40)
+    elif how == "syntax":
+        entry.write_bytes(data.replace(b"def loss_vjp(", b"def loss_vjp(("))
+    elif how == "edited":                             # valid, sealed header, wrong body
+        entry.write_bytes(data.replace(b"return (s,", b"return (2 * s,"))
+    return entry
+
+
+@pytest.mark.parametrize("how", ["truncated", "emptied", "garbage", "syntax", "edited"])
+def test_damaged_module_is_regenerated(user, tmp_path, how):
+    import srcgrad
+    cache = tmp_path / "cache"
+    _check(user())
+    good = _entries(cache)[0].read_bytes()
+    _damage_module(cache, how)
+    with pytest.warns(srcgrad.backends.cache.CacheWarning, match="damaged|failed|cannot read"):
+        _check(user())
+    assert _entries(cache)[0].read_bytes() == good   # regenerated, same text
+    _check(user())
+
+
+def _numba_files(cache: Path, suffix: str):
+    files = sorted((cache / "__pycache__").glob(f"*{suffix}"))
+    assert files, f"Numba wrote no {suffix} file"
+    return files
+
+
+@pytest.mark.parametrize("suffix, how", [(".nbi", "garbage"), (".nbi", "truncated"),
+                                         (".nbc", "garbage"), (".nbc", "truncated"),
+                                         (".nbc", "flipped")])
+def test_damaged_numba_cache_is_compiled_afresh(user, tmp_path, suffix, how):
+    import srcgrad
+    cache = tmp_path / "cache"
+    _check(user())
+    for path in _numba_files(cache, suffix):
+        data = path.read_bytes()
+        if how == "garbage":
+            path.write_bytes(b"\x80\x04garbage" * 10)
+        elif how == "truncated":
+            path.write_bytes(data[: len(data) // 2])
+        else:                                         # one bit of the machine code
+            middle = len(data) // 2
+            path.write_bytes(data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1:])
+    with pytest.warns(srcgrad.backends.cache.CacheWarning, match="Numba cache"):
+        _check(user())
+    _check(user())                                    # rewritten and loadable again
+
+
+def test_missing_cache_directory_is_created(user, tmp_path, monkeypatch):
+    deep = tmp_path / "not" / "yet" / "there"
+    monkeypatch.setenv("SRCGRAD_CACHE_DIR", str(deep))
+    _check(user())
+    assert len(_entries(deep)) == 1
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_cache_path_that_is_a_file_compiles_in_memory(user, tmp_path, monkeypatch, where):
+    import srcgrad
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    path = blocker if where == "a file" else blocker / "cache"
+    monkeypatch.setenv("SRCGRAD_CACHE_DIR", str(path))
+    with pytest.warns(srcgrad.backends.cache.CacheWarning, match="cannot write"):
+        _check(user())
+    assert blocker.read_text() == "not a directory"
+
+
+def test_read_only_cache_directory(user, tmp_path, monkeypatch):
+    """Unwritable: compile in memory (a filled read-only cache is still read)."""
+    import tempfile
+
+    import srcgrad
+    from srcgrad.backends import cache as disk
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    mkstemp = tempfile.mkstemp
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(directory))
+    if os.geteuid() == 0:                             # root writes anyway: simulate it
+        monkeypatch.setattr(disk.tempfile, "mkstemp", refuse)
+    else:
+        directory.chmod(0o500)
+    try:
+        with pytest.warns(srcgrad.backends.cache.CacheWarning, match="cannot write"):
+            _check(user())
+        assert not _entries(directory)
+    finally:
+        directory.chmod(0o700)
+        monkeypatch.setattr(disk.tempfile, "mkstemp", mkstemp)
+    _check(user())                                    # now writable: stored
+    assert len(_entries(directory)) == 1
+    if os.geteuid() != 0:
+        directory.chmod(0o500)
+        try:
+            _check(user())                            # read from a read-only cache
+        finally:
+            directory.chmod(0o700)
+
+
+class Params:
+    SCALE = 2.0
+
+
+OUTER = types.ModuleType("outer")
+OUTER.inner = types.ModuleType("outer.inner")
+OUTER.inner.LAM = 1.0
+
+
+def reads_attributes(x):
+    return np.sum(x * x) * Params.SCALE + np.sum(x) * OUTER.inner.LAM
+
+
+def test_key_covers_class_attributes_and_nested_modules(tmp_path, monkeypatch):
+    """``Params.SCALE`` and ``OUTER.inner.LAM`` are embedded as literals: both in the key."""
+    import srcgrad
+    from srcgrad.backends import cache
+    monkeypatch.setenv("SRCGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    keys = set()
+    for scale, lam in ((2.0, 1.0), (3.0, 1.0), (3.0, -4.0)):
+        monkeypatch.setattr(Params, "SCALE", scale)
+        monkeypatch.setattr(OUTER.inner, "LAM", lam)
+        keys.add(cache.key(reads_attributes, (), 0))
+        value, g = srcgrad.value_and_grad(reads_attributes, jit=True, cache=True)(X7)
+        assert value == pytest.approx(reads_attributes(X7), rel=1e-12)
+        np.testing.assert_allclose(g, 2 * X7 * scale + lam, rtol=1e-12)
+    assert len(keys) == 3 and None not in keys
+    assert len(_entries(tmp_path / "cache")) == 3

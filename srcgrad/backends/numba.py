@@ -573,9 +573,20 @@ def jitted(compiled):
 
 
 def jitted_cached(function, compiled, loc):
-    """A derivative imported from the disk cache, compiled with Numba's own disk cache."""
+    """A derivative imported from the disk cache, compiled with Numba's own disk cache.
+
+    Numba's cache files are checksummed (``cache.guard_numba_cache``); if Numba finds no
+    place to keep them, the derivative is compiled in memory instead.
+    """
+    from srcgrad.backends import cache as disk
     source = compiled.source if compiled is not None else inspect.getsource(function)
-    guarded = _Guarded(numba.njit(cache=True)(function), function.__name__, loc)
+    try:
+        dispatcher = numba.njit(cache=True)(function)
+        disk.guard_numba_cache(dispatcher)
+    except Exception as exc:             # noqa: BLE001  no usable cache location
+        disk._warn(f"Numba cannot cache {function.__name__} ({exc}); compiling in memory")
+        dispatcher = numba.njit(function)
+    guarded = _Guarded(dispatcher, function.__name__, loc)
     return _Jitted(getattr(compiled, "ir", None), source, guarded, None)
 
 

@@ -6,6 +6,12 @@ lets the generated code skip broadcasting helpers.  Lowering infers simple kinds
 this pass runs Numba's typing (no code generation) on the forward sweep for the actual
 argument types and fills in the rest.  Without Numba, or if Numba cannot type the
 function, lowering's kinds are all there is.
+
+Typing runs under Numba's compiler lock, as Numba's own compiles do.  Typing takes the
+typing context's call-stack lock and then, to compile an overload's implementation, the
+compiler lock; a compile holds the compiler lock and then takes the call-stack lock.
+Typing without the compiler lock inverts that order: threads mixing a jit compile and a
+gradient of a loop deadlocked.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ def numba_types(forward: ast.FunctionDef, namespace: dict, kinds_key) -> dict:
     """SSA name -> Numba type of the values the forward sweep computes (empty on failure)."""
     try:
         from numba.core import compiler, typed_passes
+        from numba.core.compiler_lock import global_compiler_lock
         from numba.core.registry import cpu_target
 
         import srcgrad.backends.numba  # noqa: F401  (typing of the runtime helpers)
@@ -50,7 +57,7 @@ def numba_types(forward: ast.FunctionDef, namespace: dict, kinds_key) -> dict:
         return {}
     source = E.unparse(E.module([forward]))
     try:
-        with warnings.catch_warnings():
+        with global_compiler_lock, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _infer(source, namespace, forward.name, argtypes, compiler, typed_passes, cpu_target)
     except Exception:                 # anything Numba cannot type: fall back to kinds

@@ -1180,7 +1180,8 @@ class Lowerer(ContainerLowering, ListLowering):
             return getattr(base, node.attr)
         if isinstance(base, _Object):
             try:
-                return self.constant(getattr(base.value, node.attr), node, f"{base.name}.{node.attr}")
+                return self.constant(self.parsed.attribute(base.value, node.attr), node,
+                                     f"{base.name}.{node.attr}")
             except AttributeError:
                 self.refuse(node, f"'{base.name}' has no attribute '{node.attr}'", "attribute")
         fn = ATTRIBUTES.get(node.attr)
@@ -1199,7 +1200,7 @@ class Lowerer(ContainerLowering, ListLowering):
         if isinstance(func, gast.Attribute):
             owner = self.callee_of(func.value)
             if owner is not None:
-                return getattr(owner, func.attr, _MISSING)
+                return self.parsed.attribute(owner, func.attr, _MISSING)
         return None
 
     def expr_Call(self, node, hint):

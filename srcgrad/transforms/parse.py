@@ -3,6 +3,13 @@
 The result carries the syntax tree, the file and first line (so every node can be
 located in the user's file), and a resolver mapping free names to the objects they
 denote (globals, closure cells, builtins) at transform time.
+
+Python reads globals when a function runs, but the generated code has them resolved
+(a module constant becomes a literal).  So every resolution is recorded in ``Bindings``:
+which global, closure cell or attribute was read and the object it held.  A transform is
+reused only while all of them still hold the same objects (``Bindings.current``, an
+identity check per binding, cheap enough to run on every call); otherwise the caller
+transforms again.
 """
 
 from __future__ import annotations
@@ -13,11 +20,115 @@ import inspect
 import linecache
 import textwrap
 from dataclasses import dataclass, field
+import types as pytypes
 from typing import Any
+
+import numpy as np
 
 import gast
 
 from srcgrad.errors import Loc, SourceUnavailableError, UnsupportedSyntaxError
+
+
+_MISSING = object()
+
+
+class Bindings:
+    """The free names (and attributes) a transform resolved, and the objects they denoted.
+
+    Reading a name records it; a second read of the same name returns the recorded object,
+    so one transform sees one consistent snapshot even if a global changes meanwhile.
+    ``current()`` says whether every recorded binding still holds its object.
+    """
+
+    def __init__(self, fn):
+        self.globals = fn.__globals__
+        self.cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        self.names: dict = {}            # name -> object (_MISSING if unbound)
+        self.attributes: dict = {}       # (id(owner), attr) -> object
+        self.checks: list = []           # [reader, owner, key, object]: the guard
+
+    def lookup(self, name: str):
+        """The object ``name`` denotes now (cell, then global, then builtin), recorded."""
+        if name in self.names:
+            return self.names[name]
+        cell = self.cells.get(name)
+        if cell is not None:
+            try:
+                value = cell.cell_contents
+            except ValueError:           # an empty cell: the name is not bound yet
+                value = _MISSING
+            self.checks.append([_read_cell, cell, None, value])
+        else:
+            value = self.globals.get(name, _MISSING)
+            self.checks.append([_read_item, self.globals, name, value])
+            if value is _MISSING:
+                value = builtins.__dict__.get(name, _MISSING)
+                self.checks.append([_read_item, builtins.__dict__, name, value])
+        self.names[name] = value
+        return value
+
+    def attribute(self, owner, attr: str, default=_MISSING):
+        """``getattr(owner, attr)`` of a namespace object (module, class...), recorded."""
+        key = (id(owner), attr)
+        if key in self.attributes:
+            value = self.attributes[key]
+        else:
+            value = getattr(owner, attr, _MISSING)
+            self.attributes[key] = value
+            self.checks.append([_read_attr, owner, attr, value])
+        if value is _MISSING:
+            if default is _MISSING:
+                raise AttributeError(attr)
+            return default
+        return value
+
+    def current(self) -> bool:
+        """Whether every recorded binding still holds the object the transform used.
+
+        Runs on every call of a derivative: one identity test per binding.  A binding
+        rebound to an equal plain number (or the same bound method) is adopted, not
+        treated as a change.
+        """
+        for check in self.checks:
+            read, owner, key, old = check
+            new = read(owner, key)
+            if new is not old:
+                if not _same(old, new):
+                    return False
+                check[3] = new
+        return True
+
+
+def _read_cell(cell, _):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _MISSING
+
+
+def _read_item(mapping, key):
+    return mapping.get(key, _MISSING)
+
+
+def _read_attr(owner, attr):
+    return getattr(owner, attr, _MISSING)
+
+
+_PLAIN = (bool, int, float, complex, str, bytes, type(None), np.number, np.bool_)
+
+
+def _same(old, new) -> bool:
+    """Equal for a transform's purposes though not identical: plain numbers of one type
+    with one repr (which tells 0.0 from -0.0 and keeps nan equal), or bound methods of
+    one function on one object (``obj.method`` makes a new one each time)."""
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, _PLAIN):
+        return repr(old) == repr(new)
+    if isinstance(old, pytypes.MethodType):
+        return old.__self__ is new.__self__ and old.__func__ is new.__func__
+    return False
 
 
 @dataclass
@@ -29,8 +140,12 @@ class Parsed:
     file: str
     first_line: int                # line of the source's first line in the file
     col_offset: int                # indentation removed by dedent
-    namespace: dict = field(default_factory=dict)
     bound: dict = field(default_factory=dict)   # parameters fixed by a bound method/partial
+    bindings: Bindings = None      # what name resolution read (the transform's guard)
+
+    def __post_init__(self):
+        if self.bindings is None:
+            self.bindings = Bindings(self.fn)
 
     def loc(self, node) -> Loc:
         line = getattr(node, "lineno", None) or 1
@@ -43,23 +158,28 @@ class Parsed:
 
     def resolve(self, name: str):
         """The object a free name denotes, or raise KeyError."""
-        if name in self.namespace:
-            return self.namespace[name]
-        return getattr(builtins, name)
+        if name in self.bound:
+            return self.bound[name]
+        value = self.bindings.lookup(name)
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
 
     def has_name(self, name: str) -> bool:
-        return name in self.namespace or hasattr(builtins, name)
+        return name in self.bound or self.bindings.lookup(name) is not _MISSING
 
+    def attribute(self, owner, attr: str, default=_MISSING):
+        """An attribute of a resolved object (``config.LAM``, ``np.sin``), recorded so a
+        change to it is noticed like a change to a global."""
+        return self.bindings.attribute(owner, attr, default)
 
-def _closure_vars(fn) -> dict:
-    cells = fn.__closure__ or ()
-    out = {}
-    for name, cell in zip(fn.__code__.co_freevars, cells):
-        try:
-            out[name] = cell.cell_contents
-        except ValueError:           # an empty cell: the name is not bound yet
-            pass
-    return out
+    @property
+    def namespace(self) -> dict:
+        """The names visible to the function now: globals, closure cells, bound values."""
+        out = dict(self.bindings.globals)
+        out.update(_closure_vars(self.fn))
+        out.update(self.bound)
+        return out
 
 
 def _source_of(fn):
@@ -93,17 +213,14 @@ def parse_function(fn, bound=None) -> Parsed:
     source, first_line, file = _source_of(fn)
     dedented = textwrap.dedent(source)
     indent = len(source.splitlines()[0]) - len(dedented.splitlines()[0]) if source.strip() else 0
-    namespace = dict(fn.__globals__)
-    namespace.update(_closure_vars(fn))
     bound = dict(bound or {})
-    namespace.update(bound)
     if fn.__name__ == "<lambda>":
         node = find_lambda(fn, gast)
         if node is None:
             raise SourceUnavailableError(
                 "cannot locate this lambda in its source line; define it with def",
                 Loc(file, first_line, 0, source.splitlines()[0].strip()), "lambda")
-        parsed = Parsed(fn, node, file, 1, 0, namespace, bound)
+        parsed = Parsed(fn, node, file, 1, 0, bound)
         refuse_unsupported_body(parsed)
         return parsed
     try:
@@ -115,7 +232,7 @@ def parse_function(fn, bound=None) -> Parsed:
     if not defs:
         raise UnsupportedSyntaxError(f"no function definition found for {fn.__qualname__}",
                                      Loc(file, first_line, 0, ""))
-    parsed = Parsed(fn, defs[0], file, first_line, indent, namespace, bound)
+    parsed = Parsed(fn, defs[0], file, first_line, indent, bound)
     if isinstance(defs[0], gast.AsyncFunctionDef):
         raise UnsupportedSyntaxError(
             f"{fn.__qualname__} is an 'async def' coroutine: calling it does not compute a "
