@@ -346,7 +346,7 @@ class Lowerer(ContainerLowering, ListLowering):
             value = self.call(fn, [old, self.expr(node.value, None)], {}, node, None)
             self.store_into(target.id, old, ir.Index((ir.Slice(),)), value, node)
             return
-        if isinstance(old, ir.Var) and self.kind(old) is None and not _is_none(old):
+        if isinstance(old, ir.Var) and self.kind(old) is None and self.shared(target.id, old):
             self.refuse(node, f"'{target.id} {_opsym(node.op)}= ...' updates an array in place "
                               f"but rebinds a number, and srcgrad cannot tell which '{target.id}' "
                               f"holds here; write '{target.id} = {target.id} {_opsym(node.op)} ...'",
@@ -402,6 +402,12 @@ class Lowerer(ContainerLowering, ListLowering):
         index = self.index(target.slice, node)
         value = self.as_operand(value, node)
         self.store_into(name, array, index, value, node)
+
+    def shared(self, name, op) -> bool:
+        """Whether another name (or the caller) may hold the object ``op``: only then does
+        it matter whether an update of ``name`` is in place."""
+        return op.name in self.params or any(
+            isinstance(v, ir.Var) and v.name == op.name for n, v in self.env.items() if n != name)
 
     def is_array(self, op) -> bool:
         """Whether ``op`` is known to hold an array (not a scalar) when the derivative is made."""
@@ -527,7 +533,8 @@ class Lowerer(ContainerLowering, ListLowering):
         out = self.fresh(n, n)
         for lst, v in zip(merged, (out, tv, ev)):
             lst.append(v)
-        self.kinds[out] = _join(self.kind(tv), self.kind(ev))
+        kinds = [self.kind(v) for v in (tv, ev) if not _is_none(v)] or [None]
+        self.kinds[out] = _join(kinds[0], kinds[-1])   # None stands for "unbound here"
         self.join_buffers(out, [tv, ev], node)
         self.own_if_all(out, [tv, ev])
         self.same_rank(out, [tv, ev])
@@ -697,6 +704,8 @@ class Lowerer(ContainerLowering, ListLowering):
                 y = ir.Const(None) if y is _UNDEF else y
                 out = self.fresh(n, n)
                 self.kinds[out] = _join(self.kinds.get(c), self.kind(y))
+                if _is_none(init) and self.kinds.get(c) is None and self.kind(y) in ("float", "array"):
+                    self.kinds[out] = self.kind(y)   # unbound before the loop: its last value
                 if self.groups.get(c) in written and isinstance(y, ir.Var) \
                         and y.name not in self.groups and not self.make_buffer(y):
                     self.refuse_foreign_write(n, y, self.first_change(node, n),
