@@ -273,7 +273,16 @@ def _check_args(t: Transformed, args, wrt, kinds=None):
 
 
 def _cast_like(g, x):
-    """A gradient with its input's shape and float dtype."""
+    """A gradient with its input's shape and float dtype.
+
+    A gradient of another shape (other than a scalar zero standing for an array) would be
+    a compiler bug: it is reported, never broadcast or truncated into a wrong answer.
+    """
+    if np.ndim(g) != 0 and np.shape(g) != np.shape(x):
+        raise SrcgradError(
+            f"internal error: a gradient of shape {np.shape(g)} was computed for an argument "
+            f"of shape {np.shape(x)}; please report this (srcgrad.show() prints the code)",
+            construct="gradient")
     if isinstance(x, np.ndarray):
         g = np.asarray(g, dtype=x.dtype)
         if g.shape != x.shape:

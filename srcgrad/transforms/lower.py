@@ -1113,9 +1113,7 @@ class Lowerer(ContainerLowering, ListLowering):
                 operator.truediv, operator.pow, pow, float, np.sqrt, np.exp, np.log,
                 np.sin, np.cos, np.tanh, np.abs))):
             return "float"
-        if fn in SCALAR_REDUCTIONS and len(args) == 1:
-            return "float"
-        return None
+        return None          # full reductions: result_ndim knows (an axis keeps an array)
 
 
 def _reads(body, name) -> bool:

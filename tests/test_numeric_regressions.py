@@ -1,0 +1,93 @@
+"""Regressions of "No silent wrong answers": numbers, shapes and dtypes checked for real.
+
+Each program is run through reverse mode in plain Python and under Numba (``jit=True``),
+and through forward mode (``srcgrad.jvp``) where it applies.  The value must equal
+Python's ``f(*args)``; every gradient must have its argument's shape and dtype and match
+central differences in float64; the tangent must equal ``<grad, v>`` for a direction ``v``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcgrad
+from tests.helpers import assert_grad, check_grad_type, numeric_grad
+
+pytest.importorskip("numba")
+
+
+def _direction(x, rng):
+    if isinstance(x, np.ndarray):
+        return rng.standard_normal(x.shape)
+    return float(rng.standard_normal())
+
+
+def check_everywhere(f, args, wrt=0, jit=True, forward=True, rtol=1e-6, atol=1e-8):
+    """Reverse mode in Python and (``jit``) Numba, forward mode (``forward``): value equal
+    to ``f(*args)``, gradients of the arguments' shapes and dtypes equal to central
+    differences, tangents equal to ``<grad, v>``."""
+    positions = list(wrt) if isinstance(wrt, tuple) else [wrt]
+    value, grads = assert_grad(f, args, wrt, rtol=rtol, atol=atol)
+    grads = list(grads) if isinstance(wrt, tuple) else [grads]
+    if jit:
+        jvalue, jgrads = srcgrad.value_and_grad(f, wrt, jit=True)(*args)
+        jgrads = list(jgrads) if isinstance(wrt, tuple) else [jgrads]
+        np.testing.assert_allclose(jvalue, f(*args), rtol=1e-12)
+        for p, g, jg in zip(positions, grads, jgrads):
+            check_grad_type(jg, args[p], f"jit, argument {p}: ")
+            np.testing.assert_allclose(jg, g, rtol=1e-10, atol=1e-12)
+    if forward:
+        rng = np.random.default_rng(7)
+        tangents = [np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0 for a in args]
+        for p in positions:
+            tangents[p] = _direction(args[p], rng)
+        for use_jit in ((False, True) if jit else (False,)):
+            out, tan = srcgrad.jvp(f, args, tangents, jit=use_jit)
+            np.testing.assert_allclose(out, f(*args), rtol=1e-12)
+            want = sum(float(np.sum(np.asarray(g) * np.asarray(tangents[p])))
+                       for p, g in zip(positions, grads))
+            np.testing.assert_allclose(tan, want, rtol=rtol, atol=atol,
+                                       err_msg=f"jvp (jit={use_jit}) differs from <grad, v>")
+    return value, grads
+
+
+X43 = np.arange(12.0).reshape(4, 3) / 7.0 + 0.1
+V4 = np.array([0.3, -0.5, 1.2, 2.0])
+
+
+# --------------------------------------------------------------------------- 1. scalar operands
+def row_sums_scaled(X, s):
+    return np.sum(np.sum(X, axis=1) * s)
+
+
+def mean_rows_shifted(X, s):
+    return np.sum(np.sum(X, axis=0) / 4.0 + s * s)
+
+
+def max_cols_scaled(X, s):
+    return np.sum(s / (1.0 + np.max(X, axis=1, keepdims=True)))
+
+
+@pytest.mark.parametrize("s", [2.0, np.float64(2.0), np.float32(2.0)], ids=["float", "f64", "f32"])
+@pytest.mark.parametrize("f", [row_sums_scaled, mean_rows_shifted, max_cols_scaled])
+def test_array_cotangent_summed_onto_a_scalar(f, s):
+    """A reduction with an axis gives an array: the scalar's gradient sums over it."""
+    if isinstance(s, np.float32):
+        g = srcgrad.grad(f, wrt=(0, 1))(X43, s)
+        check_grad_type(g[1], s)
+        np.testing.assert_allclose(g[1], numeric_grad(f, (X43, s), 1), rtol=1e-4)
+        return
+    jit = f is not max_cols_scaled          # Numba: np.max has no axis argument
+    check_everywhere(f, (X43, s), wrt=(0, 1), jit=jit)
+
+
+def test_a_gradient_of_the_wrong_shape_is_reported_not_broadcast():
+    from srcgrad.api import _cast_like
+    with pytest.raises(srcgrad.SrcgradError, match="shape"):
+        _cast_like(np.ones(4), 2.0)
+    with pytest.raises(srcgrad.SrcgradError, match="shape"):
+        _cast_like(np.ones(4), np.float64(2.0))
+    with pytest.raises(srcgrad.SrcgradError, match="shape"):
+        _cast_like(np.ones(3), np.ones((2, 3)))
+    assert _cast_like(np.float64(0.0), np.ones(3)).shape == (3,)
