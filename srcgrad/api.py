@@ -40,7 +40,8 @@ def arg_kind(value):
         name = _DTYPE_NAMES.get(dtype)
         if name is None:
             name = _DTYPE_NAMES[dtype] = dtype.name
-        kind = {"f": "array", "i": "intarray", "u": "intarray"}.get(dtype.kind, "otherarray")
+        kind = {"f": "array", "i": "intarray", "u": "intarray", "c": "complexarray"}.get(
+            dtype.kind, "otherarray")
         return (kind, value.ndim, name)
     if isinstance(value, (bool, np.bool_)):
         return ("bool", None, None)
@@ -50,6 +51,8 @@ def arg_kind(value):
         return ("float", None, value.dtype.name)
     if isinstance(value, float):
         return _FLOAT64
+    if isinstance(value, (complex, np.complexfloating)):
+        return ("complex", None, None)      # refused where it meets a derivative
     return ("other", None, None)
 
 

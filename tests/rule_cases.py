@@ -280,6 +280,7 @@ CASES += _unary(np.exp) + _unary(np.expm1) + _unary(np.log, 0.5, 2.0)
 CASES += _unary(np.log1p, -0.5, 2.0) + _unary(np.log2, 0.5, 2.0) + _unary(np.log10, 0.5, 2.0)
 CASES += _unary(np.sqrt, 0.5, 2.0) + _unary(np.square, -2, 2) + _unary(np.reciprocal, 0.5, 2.0)
 CASES += _unary(np.negative) + _unary(np.positive) + _unary(np.absolute) + _unary(np.sign)
+CASES += _unary(np.real) + _unary(np.imag) + _unary(np.conjugate)
 
 CASES += _binary(np.add) + _binary(np.subtract) + _binary(np.multiply)
 CASES += _binary(np.divide, y=(0.5, 2.0))

@@ -91,3 +91,79 @@ def test_a_gradient_of_the_wrong_shape_is_reported_not_broadcast():
     with pytest.raises(srcgrad.SrcgradError, match="shape"):
         _cast_like(np.ones(3), np.ones((2, 3)))
     assert _cast_like(np.float64(0.0), np.ones(3)).shape == (3,)
+
+
+# --------------------------------------------------------------------------- 2. complex values
+def _line_of(f, marker="# <-"):
+    import inspect
+    lines, first = inspect.getsourcelines(f)
+    return first + next(i for i, text in enumerate(lines) if marker in text)
+
+
+def abs_of_complex(x):
+    return np.abs(x * 1j + 1.0)  # <-
+
+
+def exp_of_complex(x):
+    z = np.exp(1j * x)  # <-
+    return np.sum(np.abs(z + 2.0))
+
+
+def real_part(x):
+    z = (x + 2j) * (x - 1j)  # <-
+    return np.sum(np.real(z))
+
+
+def imag_part(x):
+    return np.sum(np.imag(x * (1 + 2j)))  # <-
+
+
+def conjugate_product(x):
+    z = x * np.array([1 + 1j, 2 - 1j])  # <-
+    return np.sum(np.abs(z * np.conj(z)))
+
+
+def complex_data(x, C):
+    return np.sum(np.abs(x * C))  # <-
+
+
+def complex_in_a_loop(x):
+    y = x
+    for _ in range(3):
+        y = y * 2j  # <-
+    return np.abs(y)
+
+
+@pytest.mark.parametrize("f, args", [
+    (abs_of_complex, (0.7,)), (exp_of_complex, (V4,)), (real_part, (V4,)), (imag_part, (V4,)),
+    (conjugate_product, (V4[:2].copy(),)), (complex_data, (V4[:2].copy(), np.array([1 + 1j, 2 - 1j]))),
+    (complex_in_a_loop, (0.7,)),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_complex_intermediates_are_refused_at_the_line(f, args):
+    """Never a wrong sign: a complex value meeting a derivative is refused, naming the line."""
+    tangents = [np.ones_like(a) if isinstance(a, np.ndarray) else 1.0 for a in args]
+    for run in (lambda: srcgrad.grad(f)(*args), lambda: srcgrad.grad(f, jit=True)(*args),
+                lambda: srcgrad.jvp(f, args, tangents)):
+        with pytest.raises(srcgrad.SrcgradError) as info:
+            run()
+        message = str(info.value)
+        assert "complex" in message and f"line {_line_of(f)}" in message, message
+
+
+def test_complex_values_away_from_derivatives_are_fine():
+    def magnitudes(x, C):
+        c = np.abs(C)
+        return np.sum(c * x)
+    C = np.array([1 + 1j, 2 - 1j, 3j, 1.0])
+    check_everywhere(magnitudes, (V4, C), wrt=0, forward=False)
+    np.testing.assert_allclose(srcgrad.grad(magnitudes)(V4, C), np.abs(C))
+
+
+def real_parts_of_reals(x, s):
+    return np.sum(np.real(x) * np.conj(x) * np.conjugate(s) + np.imag(x) + np.real(s) * s)
+
+
+@pytest.mark.parametrize("s", [0.8, np.float64(0.8)], ids=["float", "f64"])
+def test_real_imag_conj_of_real_values(s):
+    """On real values np.real and np.conj are the value, np.imag zero (complex ones are refused)."""
+    check_everywhere(real_parts_of_reals, (V4, s), wrt=(0, 1))

@@ -102,6 +102,17 @@ defjvp(np.absolute, lambda t, ans, x: t * np.sign(x))
 defvjp(np.sign, lambda g, ans, x: zeros_like(x), user=False)
 defjvp(np.sign, lambda t, ans, x: zeros_like(ans))
 
+# Real arguments only (a complex value meeting a derivative is refused at its line, see
+# reverse.refuse_complex): the real part and the conjugate are the value, the imaginary part 0.
+defvjp(np.real, lambda g, ans, val: g, user=False)
+defjvp(np.real, lambda t, ans, val: t)
+
+defvjp(np.conjugate, lambda g, ans, x: g, user=False)
+defjvp(np.conjugate, lambda t, ans, x: t)
+
+defvjp(np.imag, lambda g, ans, val: zeros_like(val), user=False)
+defjvp(np.imag, lambda t, ans, val: zeros_like(ans))
+
 # ----------------------------------------------------------------- elementwise, two arguments
 
 defvjp(np.add,

@@ -18,7 +18,7 @@ from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
 from srcgrad.runtime.tape import list_append, list_pop, list_version
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule
+from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule, refuse_complex
 
 
 class Forward(Reverse):
@@ -159,6 +159,7 @@ def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):
     """The tangent function's syntax tree and the namespace it runs in."""
     # an array written in place has one tangent array from its allocation on, so every
     # version of a buffer with an active version gets a tangent (zeros where inactive)
+    refuse_complex(fn, active)
     groups = {fn.buffer_group[n] for n in active if n in fn.buffer_group}
     active = set(active) | {n for n, g in fn.buffer_group.items() if g in groups}
     fwd = Forward(fn, active, [], typemap)
