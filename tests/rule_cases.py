@@ -383,6 +383,15 @@ CASES += [
     Case(np.array, (arr(3, 2),)),
 ]
 
+# ----------------------------------------------------------------- constructors
+CASES += [
+    Case(np.full, (const(3), scal()), wrt=(1,)),
+    Case(np.full, (const((2, 3)), npscal()), wrt=(1,)),
+    Case(np.full, (const((2, 3)), arr(3)), wrt=(1,)),
+    Case(np.full_like, (arr(2, 3), scal()), wrt=(1,)),
+    Case(np.full_like, (arr(4), arr(1)), wrt=(1,)),
+]
+
 # ----------------------------------------------------------------- linalg
 CASES += [
     Case(np.linalg.norm, (arr(5),)),

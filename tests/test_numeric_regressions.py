@@ -167,3 +167,51 @@ def real_parts_of_reals(x, s):
 def test_real_imag_conj_of_real_values(s):
     """On real values np.real and np.conj are the value, np.imag zero (complex ones are refused)."""
     check_everywhere(real_parts_of_reals, (V4, s), wrt=(0, 1))
+
+
+# --------------------------------------------------------------------------- 3. np.full
+def full_weighted(a):
+    return np.sum(np.full(3, a) * np.arange(1.0, 4.0))
+
+
+def full_like_weighted(x, a):
+    return np.sum(np.full_like(x, a) * x * x)
+
+
+def full_2d_of_a_row(r):
+    return np.sum(np.sin(np.full((2, 4), r)))
+
+
+def full_then_written(x, a):
+    u = np.full(4, a)
+    u[1] = x[0] * a
+    u[2:] = x[2:] * 2.0
+    return np.sum(u * u)
+
+
+def full_in_a_loop(x, a):
+    acc = np.full(4, a)
+    for i in range(3):
+        acc = acc * x + np.full(4, a * i)
+    return np.sum(acc)
+
+
+def full_of_integers(x, a):
+    return np.sum(np.full(4, a, dtype="int64") * x) + a * a
+
+
+@pytest.mark.parametrize("a", [1.3, np.float64(1.3)], ids=["float", "f64"])
+def test_full_differentiates_its_fill_value(a):
+    check_everywhere(full_weighted, (a,))
+    np.testing.assert_allclose(srcgrad.grad(full_weighted)(a), 6.0, rtol=1e-14)
+    check_everywhere(full_like_weighted, (V4, a), wrt=(0, 1))
+    check_everywhere(full_2d_of_a_row, (V4,), jit=False)   # Numba: no np.full of an array
+    check_everywhere(full_then_written, (V4, a), wrt=(0, 1))
+    check_everywhere(full_in_a_loop, (V4, a), wrt=(0, 1))
+
+
+def test_full_with_an_integer_dtype_rounds_so_carries_no_derivative():
+    """np.full(n, a, dtype=int) truncates a: derivative 0 (not 1) through the fill value."""
+    g = srcgrad.grad(full_of_integers, wrt=1)(V4, 1.3)
+    assert g == pytest.approx(2.6, rel=1e-14)
+    assert srcgrad.jvp(full_of_integers, (V4, 1.3), (np.zeros(4), 1.0))[1] == pytest.approx(2.6)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from srcgrad.rules.registry import defjvp, defnondiff, defvjp
+from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defvjp
 from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
@@ -358,12 +358,32 @@ defvjp(np.array,
 defjvp(np.array,
        lambda t, ans, object, dtype=None: np.array(t, dtype=dtype))
 
+# ----------------------------------------------------------------- constructors
+
+# The fill value is broadcast to every entry: its cotangent sums them.  The shape has no
+# derivative; the array whose shape full_like copies is read for its shape only.
+defvjp(np.full,
+       None,
+       lambda g, ans, shape, fill_value, dtype=None: unbroadcast(g, fill_value),
+       user=False)
+defjvp(np.full,
+       None,
+       lambda t, ans, shape, fill_value, dtype=None: broadcast_like(t, ans))
+
+defvjp(np.full_like,
+       ZERO,
+       lambda g, ans, a, fill_value, dtype=None: unbroadcast(g, fill_value),
+       user=False)
+defjvp(np.full_like,
+       ZERO,
+       lambda t, ans, a, fill_value, dtype=None: broadcast_like(t, ans))
+
 # ----------------------------------------------------------------- no derivative
 
 for _fn in (
     # constructors
-    np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like,
-    np.full_like, np.arange, np.linspace, np.eye, np.identity,
+    np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.arange,
+    np.linspace, np.eye, np.identity,
     # shapes
     np.shape, np.ndim, np.size,
     # integer / boolean results
