@@ -215,3 +215,81 @@ def test_full_with_an_integer_dtype_rounds_so_carries_no_derivative():
     g = srcgrad.grad(full_of_integers, wrt=1)(V4, 1.3)
     assert g == pytest.approx(2.6, rel=1e-14)
     assert srcgrad.jvp(full_of_integers, (V4, 1.3), (np.zeros(4), 1.0))[1] == pytest.approx(2.6)
+
+
+# --------------------------------------------------------------------------- 4. cumsum
+def hessian_by_differences(f, x, eps=1e-5):
+    """Central differences of srcgrad's (checked) gradient: d grad_i / d x_j."""
+    gradient = srcgrad.grad(f)
+    x = np.asarray(x, np.float64)
+    H = np.zeros(x.shape + x.shape)
+    for idx in np.ndindex(*x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        H[(Ellipsis,) + idx] = (gradient(xp) - gradient(xm)) / (2 * eps)
+    return H
+
+
+def check_hessian(f, x, jit=True):
+    want = hessian_by_differences(f, x)
+    for use_jit in ((False, True) if jit else (False,)):
+        H = srcgrad.hessian(f, jit=use_jit)(x)
+        assert H.shape == x.shape + x.shape
+        np.testing.assert_allclose(H, want, rtol=1e-6, atol=1e-6,
+                                   err_msg=f"hessian (jit={use_jit}) differs from differences")
+
+
+def cumsum_times_x(x):
+    return np.sum(np.cumsum(x) * x)
+
+
+def cumsum_of_a_matrix(X):
+    return np.sum(np.cumsum(X * X) * np.sin(np.ravel(X)))
+
+
+def cumsum_along_an_axis(X):
+    return np.sum(np.cumsum(X, axis=1) ** 2) + np.sum(np.cumsum(X, 0) * X)
+
+
+def cumsum_in_a_loop(x):
+    y = x
+    for _ in range(2):
+        y = np.cumsum(y) * 0.5 + np.sin(y)
+    return np.sum(y * y)
+
+
+@pytest.mark.parametrize("f, x, jit", [
+    (cumsum_times_x, V4, True), (cumsum_of_a_matrix, X43[:2], True),
+    (cumsum_along_an_axis, X43[:3], False),      # Numba's np.cumsum has no axis
+    (cumsum_in_a_loop, V4, True),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_cumsum_first_and_second_order(f, x, jit):
+    check_everywhere(f, (x,), jit=jit)
+    check_hessian(f, x, jit=jit)
+
+
+def ravel_and_reshape(X):
+    return np.sum(np.sin(np.ravel(X)) * np.arange(6.0)) + np.sum(np.reshape(X, (3, 2)) ** 2)
+
+
+def ravel_fortran(X):
+    return np.sum(np.sin(np.ravel(X, order="F")) * np.arange(6.0))
+
+
+def test_ravel_and_reshape_tangents_compile_under_numba():
+    """Their tangents were spelled np.ravel(t, 'C') / np.reshape(..., order=...), which
+    Numba does not accept (it failed with a raw AssertionError)."""
+    check_everywhere(ravel_and_reshape, (X43[:2].copy(),))
+    check_everywhere(ravel_fortran, (X43[:2].copy(),), jit=False)
+
+
+def test_fortran_order_is_never_laid_out_in_c_order_under_numba():
+    import numba
+    from srcgrad.runtime.numpy_helpers import reshape_as
+
+    @numba.njit
+    def fortran(g, x):
+        return reshape_as(g, x, "F")
+    with pytest.raises(numba.core.errors.TypingError):
+        fortran(np.arange(6.0), np.ones((2, 3)))

@@ -405,6 +405,22 @@ def _unreduce_axis(g, a, axis=None, keepdims=False):
     return impl
 
 
+@overload(numpy_helpers.reverse_cumsum)
+def _reverse_cumsum(g, axis=None):
+    """Sums from each entry to the end: of the flattened ``g`` (``axis=None``, as cumsum
+    flattens), or along the only axis of a 1-d ``g``."""
+    one_axis = isinstance(g, types.Array) and g.ndim == 1 and _literal_axis(axis, 1) == 0
+    if not isinstance(g, types.Array) or not (_no_axis(axis) or one_axis):
+        return None
+
+    def impl(g, axis=None):
+        out = np.ravel(g).copy()
+        for k in range(out.shape[0] - 2, -1, -1):
+            out[k] += out[k + 1]
+        return out
+    return impl
+
+
 @overload(numpy_helpers.unarray)
 def _unarray(g, obj):
     if isinstance(obj, (types.List, types.UniTuple)):
@@ -421,6 +437,10 @@ def _transpose_back(g, axes=None):
 
 @overload(numpy_helpers.reshape_as)
 def _reshape_as(g, x, order="C"):
+    if isinstance(order, types.UnicodeType) and not isinstance(order, types.StringLiteral):
+        return lambda g, x, order="C": numba.literally(order)    # retyped with its value
+    if isinstance(order, types.StringLiteral) and order.literal_value != "C":
+        return None                      # Fortran order: not laid out here (never silently C)
     if _is_scalar(x):
         if _is_scalar(g):
             return lambda g, x, order="C": g
@@ -599,10 +619,25 @@ class _Guarded:
                 f"Numba could not compile the derivative of '{self.name}' in nopython mode: "
                 f"{reason}. Use jit=False, or see srcgrad.show() for the generated code",
                 loc, "jit") from exc
+        except AssertionError as exc:        # an assertion of Numba's own type inference
+            if not _raised_by_numba(exc):
+                raise
+            raise SrcgradError(
+                f"Numba could not compile the derivative of '{self.name}' in nopython mode "
+                f"(its type inference rejected a call's arguments). Use jit=False, or see "
+                f"srcgrad.show() for the generated code", self.loc, "jit") from exc
         except NotImplementedError as exc:   # Numba's run-time "not supported here"
             raise SrcgradError(
                 f"Numba does not support an operation in the derivative of '{self.name}' for "
                 f"these arguments: {exc}. Use jit=False", self.loc, "jit") from exc
+
+
+def _raised_by_numba(exc) -> bool:
+    """Whether the exception was raised inside Numba's compiler (not by compiled code)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "numba" in tb.tb_frame.f_code.co_filename
 
 
 def _numba_reason(message: str) -> tuple[str, str | None]:

@@ -23,7 +23,7 @@ from srcgrad.runtime.broadcast import as_scalar, broadcast_like, unbroadcast, ze
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, matmul_grad_a, matmul_grad_b,
-    mT, reduced_count, reshape_as, trace_grad, transpose_back, unreduce, winner_share,
+    mT, reduced_count, reshape_as, reverse_cumsum, trace_grad, transpose_back, unreduce, winner_share,
 )
 
 # ----------------------------------------------------------------- shape helpers (linear)
@@ -44,6 +44,10 @@ defjvp(unreduce,
 defvjp(reshape_as, lambda g, ans, grad, like, order="C": reshape_as(g, grad, order), ZERO,
        user=False)
 defjvp(reshape_as, lambda t, ans, grad, like, order="C": reshape_as(t, like, order), ZERO)
+
+# linear; output k sums inputs k..end, so the adjoint sums outputs 0..k: a cumsum
+defvjp(reverse_cumsum, lambda g, ans, grad, axis=None: reshape_as(np.cumsum(g, axis), grad), user=False)
+defjvp(reverse_cumsum, lambda t, ans, grad, axis=None: reverse_cumsum(t, axis))
 
 defvjp(transpose_back, lambda g, ans, grad, axes=None: np.transpose(g, axes), user=False)
 defjvp(transpose_back, lambda t, ans, grad, axes=None: transpose_back(t, axes))

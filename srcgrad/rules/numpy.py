@@ -28,7 +28,7 @@ from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, transpose_back, log_or_zero, matmul_grad_a,
-    matmul_grad_b, prod_others, reduced_count, reshape_as, trace_grad, unconcatenate,
+    matmul_grad_b, prod_others, reduced_count, reshape_as, reverse_cumsum, trace_grad, unconcatenate,
     unarray, unreduce, unstack, winner_share, zeros_like,
 )
 
@@ -259,7 +259,7 @@ defjvp(np.std,
 
 # With axis=None cumsum flattens: g is 1-d and is reshaped back at the end.
 defvjp(np.cumsum,
-       lambda g, ans, a, axis=None: reshape_as(np.flip(np.cumsum(np.flip(g, axis), axis), axis), a),
+       lambda g, ans, a, axis=None: reshape_as(reverse_cumsum(g, axis), a),
        user=False)
 defjvp(np.cumsum,
        lambda t, ans, a, axis=None: np.cumsum(t, axis))
@@ -320,10 +320,10 @@ defvjp(np.reshape,
        lambda g, ans, a, shape, order="C": reshape_as(g, a, order),
        user=False)
 defjvp(np.reshape,
-       lambda t, ans, a, shape, order="C": np.reshape(t, shape, order=order))
+       lambda t, ans, a, shape, order="C": reshape_as(t, ans, order))
 
 defvjp(np.ravel, lambda g, ans, a, order="C": reshape_as(g, a, order), user=False)
-defjvp(np.ravel, lambda t, ans, a, order="C": np.ravel(t, order))
+defjvp(np.ravel, lambda t, ans, a, order="C": reshape_as(t, ans, order))
 
 defvjp(np.squeeze, lambda g, ans, a, axis=None: reshape_as(g, a), user=False)
 defjvp(np.squeeze, lambda t, ans, a, axis=None: np.squeeze(t, axis))

@@ -17,7 +17,7 @@ from srcgrad.errors import UnsupportedDerivativeError
 from srcgrad.runtime.broadcast import as_scalar, unbroadcast, zeros_like  # noqa: F401 (re-exported)
 
 __all__ = [
-    "zeros_like", "reshape_as", "unreduce", "reduced_count", "centered", "prod_others",
+    "zeros_like", "reshape_as", "unreduce", "reverse_cumsum", "reduced_count", "centered", "prod_others",
     "extremum_mask", "winner_share", "log_or_zero", "clip_inside", "clip_below",
     "clip_above", "inverse_axes", "unconcatenate", "unstack", "dot_grad_a", "dot_grad_b",
     "matmul_grad_a", "matmul_grad_b", "inner_grad_a", "inner_grad_b", "trace_grad",
@@ -70,6 +70,20 @@ def unreduce(g, a, axis=None, keepdims=False):
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
     return np.array(np.broadcast_to(g, shape))
+
+
+def reverse_cumsum(g, axis=None):
+    """Sums of ``g`` from each entry to the end along ``axis`` (all of ``g``, flattened, for
+    ``axis=None``): the cotangent of ``np.cumsum``, whose output ``k`` adds inputs ``0..k``.
+
+    Why a helper: spelled with ``np.flip`` the rule did not compile under Numba (no
+    ``np.flip`` there) and was not differentiable again (``np.flip`` has no rule); this
+    helper has a Numba twin and rules of its own (it is linear; its adjoint is ``cumsum``).
+    """
+    if axis is None:
+        g = np.ravel(g)
+        axis = 0
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
 
 
 def reduced_count(a, axis=None):
