@@ -293,3 +293,81 @@ def test_fortran_order_is_never_laid_out_in_c_order_under_numba():
         return reshape_as(g, x, "F")
     with pytest.raises(numba.core.errors.TypingError):
         fortran(np.arange(6.0), np.ones((2, 3)))
+
+
+# --------------------------------------------------------------------------- 5. index forms
+def strided_column(x):
+    return np.sum(x[::2, np.newaxis] * x)
+
+
+def outer_by_newaxis(a):
+    return np.sum(a[:, np.newaxis] * a)
+
+
+def none_and_ellipsis(X):
+    return np.sum(X[None, ..., ::-1] * X) + np.sum(X[..., 1] ** 2)
+
+
+def negative_steps(x):
+    return np.sum(x[::-1] * x) + np.sum(x[-1:0:-2] ** 3)
+
+
+def mixed_int_and_slices(X):
+    return np.sum(X[1, ::-2] * X[:, 2][:, None]) + np.sum(X[-1, 1:3] ** 2)
+
+
+def written_through_slices(X):
+    Y = X.copy()
+    Y[::2, None, 1] = X[::2, None, 0] * 3.0
+    Y[..., -1] = np.sin(X[..., 0])
+    return np.sum(Y * Y)
+
+
+def fancy_with_a_slice(X):
+    return np.sum(X[np.array([0, 2, 2]), 1:] ** 2)
+
+
+def boolean_mask(X):
+    return np.sum(X[X > 0.45] ** 2) + np.sum(X[np.array([True, False, True])] * X[0])
+
+
+@pytest.mark.parametrize("f, x", [
+    (strided_column, V4), (outer_by_newaxis, V4), (none_and_ellipsis, X43),
+    (negative_steps, V4), (mixed_int_and_slices, X43), (written_through_slices, X43),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_index_forms_print_valid_code(f, x):
+    """A slice in an index tuple that generated code passes as a value is slice(a, b, c)."""
+    check_everywhere(f, (x.copy(),))
+
+
+def test_fancy_indexes_accumulate_or_are_refused_under_numba():
+    X = X43[:3].copy()
+    check_everywhere(fancy_with_a_slice, (X,), jit=False)
+    with pytest.raises(srcgrad.SrcgradError, match="Numba"):   # a tuple with a slice: add_at
+        srcgrad.grad(fancy_with_a_slice, jit=True)(X)
+    check_everywhere(boolean_mask, (X,), jit=False)
+    src = srcgrad.show(srcgrad.grad(fancy_with_a_slice))
+    assert "slice(1, None, None)" in src
+
+
+def mask_rows(x):
+    return np.sum(x[x > 0.0] ** 2) + np.sum(x[np.array([0, 3, 3])] * 2.0)
+
+
+def test_masks_and_repeated_indexes_under_numba():
+    check_everywhere(mask_rows, (V4.copy(),))
+
+
+def test_numba_unbroadcast_of_any_rank_matches_python():
+    import numba
+    from srcgrad.runtime.broadcast import unbroadcast
+
+    @numba.njit
+    def summed(g, x):
+        return unbroadcast(g, x)
+    rng = np.random.default_rng(3)
+    for gshape, xshape in [((2, 3, 4), (3, 1)), ((2, 3, 4), (2, 1, 4)), ((1, 3, 4), (3, 4)),
+                           ((2, 2, 3, 2), (2, 1, 1)), ((3, 1, 2), (1, 1, 2)), ((2, 3, 4), (2, 3, 4))]:
+        g = rng.standard_normal(gshape)
+        x = np.zeros(xshape)
+        np.testing.assert_allclose(summed(g, x), unbroadcast(g, x), rtol=1e-13)

@@ -91,6 +91,14 @@ def _copy_value(value):
 
 @overload(tape.add_at)
 def _add_at(target, index, value):
+    """Integer arrays (repeats accumulate) and boolean masks; other indexes (tuples with
+    slices, n-d integer arrays) are left to a compile error, never indexed wrongly."""
+    if not (isinstance(index, types.Array) and isinstance(target, types.Array)):
+        return None
+    if isinstance(index.dtype, types.Boolean):
+        return _add_at_mask(target, index, value)
+    if not isinstance(index.dtype, types.Integer) or index.ndim != 1:
+        return None
     if isinstance(value, types.Array):
         def impl(target, index, value):
             for k in range(len(index)):
@@ -102,6 +110,40 @@ def _add_at(target, index, value):
                 target[index[k]] += value
             return target
     return impl
+
+
+def _add_at_mask(target, index, value):
+    """``target[mask] += value``: the selected entries in order (rows for a 1-d mask)."""
+    if index.ndim != 1 and index.ndim != target.ndim:
+        return None
+    if isinstance(value, types.Array):
+        def pick(value, j):
+            return value[j]
+    else:
+        def pick(value, j):
+            return value
+    pick = numba.njit(inline="always")(pick)
+
+    if index.ndim == 1:
+        def rows(target, index, value):
+            j = 0
+            for k in range(index.shape[0]):
+                if index[k]:
+                    target[k] += pick(value, j)
+                    j += 1
+            return target
+        return rows
+
+    def entries(target, index, value):
+        flat = target.reshape(target.size)
+        mask = np.ravel(index)
+        j = 0
+        for k in range(mask.shape[0]):
+            if mask[k]:
+                flat[k] += pick(value, j)
+                j += 1
+        return target
+    return entries
 
 
 # ----------------------------------------------------------------------- run-time lists
@@ -356,7 +398,33 @@ def _unbroadcast(g, x):
                 out = np.sum(out, axis=1).reshape((out.shape[0], 1))
             return out
         return impl
+    if isinstance(g, types.Array) and g.ndim >= x.ndim:
+        return lambda g, x: _unbroadcast_any(g, x)
     return None
+
+
+@numba.njit(cache=False)
+def _unbroadcast_any(g, x):
+    """``g`` summed onto ``x``'s shape for any ranks: each entry of ``g`` is added to the
+    entry of ``x`` that broadcasting copied there (leading axes and length-1 axes of ``x``
+    are summed over)."""
+    lead = g.ndim - x.ndim
+    flat = np.ravel(g)
+    out = np.zeros(x.size, flat.dtype)
+    for k in range(flat.size):
+        rest = k
+        pos = 0
+        stride = 1
+        for d in range(g.ndim - 1, -1, -1):
+            i = rest % g.shape[d]
+            rest //= g.shape[d]
+            if d >= lead:
+                n = x.shape[d - lead]
+                if n != 1:
+                    pos += i * stride
+                stride *= n
+        out[pos] += flat[k]
+    return out.reshape(x.shape)
 
 
 @overload(broadcast.broadcast_like)

@@ -605,7 +605,8 @@ class Reverse:
 
     def _basic_index(self, index: ir.Index) -> bool:
         for p in index.parts:
-            if p is None or p is Ellipsis or isinstance(p, ir.Slice):
+            if p is None or p is Ellipsis or isinstance(p, ir.Slice) or (
+                    isinstance(p, ir.Const) and (p.value is None or p.value is Ellipsis)):
                 continue
             if isinstance(p, ir.Const) and isinstance(p.value, (int, np.integer)):
                 continue
