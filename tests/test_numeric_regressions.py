@@ -286,6 +286,8 @@ def test_ravel_and_reshape_tangents_compile_under_numba():
 
 def test_fortran_order_is_never_laid_out_in_c_order_under_numba():
     import numba
+
+    import srcgrad.backends.numba  # noqa: F401  (the Numba twins)
     from srcgrad.runtime.numpy_helpers import reshape_as
 
     @numba.njit
@@ -360,6 +362,8 @@ def test_masks_and_repeated_indexes_under_numba():
 
 def test_numba_unbroadcast_of_any_rank_matches_python():
     import numba
+
+    import srcgrad.backends.numba  # noqa: F401  (the Numba twins)
     from srcgrad.runtime.broadcast import unbroadcast
 
     @numba.njit
