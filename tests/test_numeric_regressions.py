@@ -375,3 +375,23 @@ def test_numba_unbroadcast_of_any_rank_matches_python():
         g = rng.standard_normal(gshape)
         x = np.zeros(xshape)
         np.testing.assert_allclose(summed(g, x), unbroadcast(g, x), rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- 6. np.array(M)
+def owned_copy(M):
+    P = np.array(M)
+    P[0] = P[0] * 2.0
+    return np.sum(P * M)
+
+
+def owned_vector(x):
+    y = np.array(x)
+    y[1:] = np.sin(x[:-1])
+    return np.sum(y * y)
+
+
+@pytest.mark.parametrize("f, x", [(owned_copy, X43[:2]), (owned_vector, V4)],
+                         ids=["matrix", "vector"])
+def test_np_array_of_an_array_compiles_under_numba(f, x):
+    check_everywhere(f, (x.copy(),))
+    assert "np.array(M)" in srcgrad.show(srcgrad.grad(owned_copy)) or f is owned_vector

@@ -516,6 +516,15 @@ def _reshape_as(g, x, order="C"):
     return lambda g, x, order="C": np.ascontiguousarray(g).reshape(x.shape)
 
 
+@overload(np.array)
+def _np_array_of_array(object, dtype=None):
+    """``np.array(a)`` of an array is a copy (the documented way to own an array); Numba
+    itself only builds arrays from numbers, lists and tuples."""
+    if isinstance(object, types.Array) and _no_axis(dtype):
+        return lambda object, dtype=None: object.copy()
+    return None
+
+
 @overload(np.ndim)
 def _np_ndim(x):
     ndim = x.ndim if isinstance(x, types.Array) else 0
