@@ -395,3 +395,35 @@ def owned_vector(x):
 def test_np_array_of_an_array_compiles_under_numba(f, x):
     check_everywhere(f, (x.copy(),))
     assert "np.array(M)" in srcgrad.show(srcgrad.grad(owned_copy)) or f is owned_vector
+
+
+# --------------------------------------------------------------------------- 7. jvp of buffers
+def copied_ones_written(a):
+    u = np.ones(3).copy()
+    u[0] = a
+    return np.sum(u * u)
+
+
+def owned_constant_written(a, c):
+    u = np.array(c)
+    v = np.copy(c)
+    w = np.full(3, 2.0)
+    u[1] = a * a
+    v[2:] = np.sin(a)
+    w[0] = u[1] * v[2]
+    return np.sum(u * v) + np.sum(w ** 2)
+
+
+def copy_of_inactive_in_a_loop(a, c):
+    u = c.copy()
+    for i in range(3):
+        u[i] = u[i] * a + 1.0
+    return np.sum(u ** 2)
+
+
+@pytest.mark.parametrize("a", [0.7, np.float64(0.7)], ids=["float", "f64"])
+def test_tangent_of_a_copy_written_with_active_values(a):
+    c = np.array([0.5, -1.5, 2.0])
+    check_everywhere(copied_ones_written, (a,))
+    check_everywhere(owned_constant_written, (a, c), wrt=0)
+    check_everywhere(copy_of_inactive_in_a_loop, (a, c), wrt=0)

@@ -139,6 +139,8 @@ class Forward(Reverse):
             if self.scalar_call(s):
                 term = _Unbroadcast(self._scalar_name).visit(term)
             terms.append(term)
+        if not terms:        # active only as a buffer that is written with active values later
+            return E.call("zeros_like", [E.name(self.names.var(s.target))])
         total = terms[0]
         for term in terms[1:]:
             total = E.add(total, term)
