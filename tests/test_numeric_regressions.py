@@ -427,3 +427,102 @@ def test_tangent_of_a_copy_written_with_active_values(a):
     check_everywhere(copied_ones_written, (a,))
     check_everywhere(owned_constant_written, (a, c), wrt=0)
     check_everywhere(copy_of_inactive_in_a_loop, (a, c), wrt=0)
+
+
+# --------------------------------------------------------------------------- 8. second order
+def loop_of_scalars(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + np.sin(x[i]) * x[i]
+    return s
+
+
+def while_loop(x):
+    y = x
+    k = 0
+    while k < 3:
+        y = y * 0.5 + np.sin(y)
+        k += 1
+    return np.sum(y * y)
+
+
+def stores_in_a_loop(x):
+    u = x.copy()
+    for i in range(1, 4):
+        u[i] = u[i - 1] * x[i]
+    return np.sum(u)
+
+
+def stores_through_slices(x):
+    u = np.zeros(4)
+    u[0] = x[0] * x[1]
+    u[1:3] = x[1:3] ** 2
+    u[::-3] += x[::-3] * x[0]
+    return np.sum(u * x)
+
+
+def full_and_slices(x):
+    u = np.full(4, x[0])
+    return np.sum(u * x * x) + np.sum(x[::2, None] * x) + np.sum(x[::-1] * x ** 2)
+
+
+def owned_array_written(x):
+    P = np.array(x)
+    P[0] = P[1] * P[2]
+    return np.sum(P * x)
+
+
+def stacked_and_concatenated(x):
+    return np.sum(np.stack([x, x ** 2]) ** 2) + np.sum(np.concatenate([x, np.sin(x)]) ** 3)
+
+
+def clipped_and_masked(x):
+    return np.sum(np.clip(x, -0.4, 1.0) ** 3) + np.sum(x[x > 0.0] ** 3)
+
+
+def branchy(x):
+    if np.sum(x) > 0:
+        y = x * x
+    else:
+        y = np.sin(x)
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("f", [
+    loop_of_scalars, while_loop, stores_in_a_loop, stores_through_slices, full_and_slices,
+    owned_array_written, stacked_and_concatenated, clipped_and_masked, branchy,
+    cumsum_in_a_loop,
+], ids=lambda f: f.__name__)
+def test_hessian_where_the_gradient_works(f):
+    check_hessian(f, V4)
+
+
+def norm_cubed(x):
+    return np.linalg.norm(x) ** 3  # <-
+
+
+def product(x):
+    return np.prod(x)  # <-
+
+
+def test_second_order_refusals_name_the_users_line():
+    """Never srcgrad's own names (dx, unreduce(...)) as the place of the problem."""
+    for f in (norm_cubed, product):
+        with pytest.raises(srcgrad.SrcgradError) as info:
+            srcgrad.hessian(f)(V4)
+        message = str(info.value)
+        assert f"line {_line_of(f)}" in message and __file__.rsplit("/", 1)[-1] in message, message
+        assert "<srcgrad" not in message, message
+
+
+def test_numba_clip_weights_match_python():
+    import numba
+
+    import srcgrad.backends.numba  # noqa: F401  (the Numba twins)
+    from srcgrad.runtime.numpy_helpers import clip_above, clip_below, clip_inside
+    a = np.array([-1.0, 0.0, 0.5, 2.0, 0.3])
+    for lo, hi in ((0.0, 1.0), (None, 0.4), (-0.5, None), (0.6, 0.2)):
+        for fn in (clip_inside, clip_below, clip_above):
+            compiled = numba.njit(lambda a, lo, hi: fn(a, lo, hi))
+            for x in (a, 0.45):
+                np.testing.assert_array_equal(compiled(x, lo, hi), fn(x, lo, hi))

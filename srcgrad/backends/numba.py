@@ -572,6 +572,55 @@ def _extremum_mask(a, ans, axis=None, keepdims=False):
     return None
 
 
+def _clip_weights(a, a_min, a_max, test):
+    """0/1 weights ``test(entry, a_min, a_max)`` for an array or scalar ``a`` and scalar
+    (or None) bounds; array bounds are left to a compile error."""
+    if not all(_no_axis(b) or _is_scalar(b) for b in (a_min, a_max)):
+        return None
+    test = numba.njit(inline="always")(test)
+    if _is_scalar(a):
+        return lambda a, a_min, a_max: 1.0 if test(a, a_min, a_max) else 0.0
+    if not isinstance(a, types.Array):
+        return None
+    dtype = np.float32 if a.dtype == types.float32 else np.float64
+
+    def impl(a, a_min, a_max):
+        src = np.ravel(a)
+        out = np.empty(src.size, dtype)
+        for k in range(src.size):
+            out[k] = 1.0 if test(src[k], a_min, a_max) else 0.0
+        return out.reshape(a.shape)
+    return impl
+
+
+def _bound(bound, test):
+    """``test(x, bound)``, or always True for an absent (None) bound."""
+    return numba.njit(inline="always")((lambda x, b: True) if _no_axis(bound) else test)
+
+
+@overload(numpy_helpers.clip_inside)
+def _clip_inside(a, a_min, a_max):
+    ge, le = _bound(a_min, lambda x, b: x >= b), _bound(a_max, lambda x, b: x <= b)
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: ge(x, lo) and le(x, hi))
+
+
+@overload(numpy_helpers.clip_below)
+def _clip_below(a, a_min, a_max):
+    if _no_axis(a_min):
+        return lambda a, a_min, a_max: 0.0
+    ordered = _bound(a_max, lambda lo, hi: lo <= hi)
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: x < lo and ordered(lo, hi))
+
+
+@overload(numpy_helpers.clip_above)
+def _clip_above(a, a_min, a_max):
+    if _no_axis(a_max):
+        return lambda a, a_min, a_max: 0.0
+    low = numba.njit(inline="always")(
+        (lambda x, lo: x) if _no_axis(a_min) else (lambda x, lo: max(x, lo)))
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: low(x, lo) > hi)
+
+
 @overload(numpy_helpers.winner_share)
 def _winner_share(x, y, ans):
     if _is_scalar(x) and _is_scalar(y):

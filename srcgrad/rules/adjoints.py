@@ -23,7 +23,8 @@ from srcgrad.runtime.broadcast import as_scalar, broadcast_like, unbroadcast, ze
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, matmul_grad_a, matmul_grad_b,
-    mT, reduced_count, reshape_as, reverse_cumsum, trace_grad, transpose_back, unreduce, winner_share,
+    mT, reduced_count, reshape_as, reverse_cumsum, trace_grad, transpose_back, unarray,
+    unconcatenate, unreduce, unstack, winner_share,
 )
 
 # ----------------------------------------------------------------- shape helpers (linear)
@@ -48,6 +49,16 @@ defjvp(reshape_as, lambda t, ans, grad, like, order="C": reshape_as(t, like, ord
 # linear; output k sums inputs k..end, so the adjoint sums outputs 0..k: a cumsum
 defvjp(reverse_cumsum, lambda g, ans, grad, axis=None: reshape_as(np.cumsum(g, axis), grad), user=False)
 defjvp(reverse_cumsum, lambda t, ans, grad, axis=None: reverse_cumsum(t, axis))
+
+# linear in its cotangent; for a list of items the cotangent comes back as one per item
+defvjp(unarray, lambda g, ans, grad, object: reshape_as(np.array(g), grad), ZERO, user=False)
+defjvp(unarray, lambda t, ans, grad, object: unarray(t, object), ZERO)
+
+defvjp(unstack, lambda g, ans, grad, arrays, axis=0: reshape_as(np.stack(g, axis), grad), ZERO, user=False)
+defjvp(unstack, lambda t, ans, grad, arrays, axis=0: unstack(t, arrays, axis), ZERO)
+
+defvjp(unconcatenate, lambda g, ans, grad, arrays, axis=0: reshape_as(np.concatenate(g, axis), grad), ZERO, user=False)
+defjvp(unconcatenate, lambda t, ans, grad, arrays, axis=0: unconcatenate(t, arrays, axis), ZERO)
 
 defvjp(transpose_back, lambda g, ans, grad, axes=None: np.transpose(g, axes), user=False)
 defjvp(transpose_back, lambda t, ans, grad, axes=None: transpose_back(t, axes))

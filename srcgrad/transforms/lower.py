@@ -929,7 +929,8 @@ class Lowerer(ContainerLowering, ListLowering):
             if isinstance(a, gast.Starred):
                 self.refuse(a, "*args in calls are not supported", "call")
             if i in shape_only and isinstance(a, gast.Name):
-                args.append(self.env.get(a.id) or self.expr(a, None))   # only its shape is read
+                value = self.env.get(a.id) or self.expr(a, None)        # only its shape is read
+                args.append(self.as_operand(value, a) if isinstance(value, (tuple, list)) else value)
                 continue
             args.append(self.call_operand(fn, self.expr(a, None), a))
         kwargs = {}
