@@ -526,3 +526,18 @@ def test_numba_clip_weights_match_python():
             compiled = numba.njit(lambda a, lo, hi: fn(a, lo, hi))
             for x in (a, 0.45):
                 np.testing.assert_array_equal(compiled(x, lo, hi), fn(x, lo, hi))
+
+
+def scalars_to_vector(x, y):
+    a = np.array([x, y, x * y])
+    return np.sum(a * a) * x
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_grad_of_grad_through_a_tuple_of_cotangents(jit):
+    """Reverse over reverse: the adjoint of unarray's tuple of cotangents starts as a list
+    of zeros (a scalar 0.0 could not be added into)."""
+    d2 = srcgrad.grad(srcgrad.grad(scalars_to_vector, 0, jit=jit), 0, jit=jit)(0.3, 0.7)
+    g = srcgrad.grad(scalars_to_vector, 0)
+    eps = 1e-5
+    assert d2 == pytest.approx((g(0.3 + eps, 0.7) - g(0.3 - eps, 0.7)) / (2 * eps), rel=1e-6)

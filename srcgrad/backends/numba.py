@@ -361,8 +361,14 @@ def _zeros_like(x):
             return lambda x: [np.zeros_like(v) for v in x]
         zero = np.float32(0.0) if isinstance(item, types.Float) and item.bitwidth == 32 else 0.0
         return lambda x: [zero for _ in x]
+    if isinstance(x, types.UniTuple) and isinstance(x.dtype, types.Array):
+        return lambda x: [np.zeros_like(v) for v in x]
+    if isinstance(x, types.UniTuple) and _is_scalar(x.dtype):
+        return lambda x: [0.0 for _ in x]
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: np.float32(0.0)
+    if isinstance(x, types.BaseTuple):
+        return None                      # never a scalar zero for a container
     return lambda x: 0.0
 
 
