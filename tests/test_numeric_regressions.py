@@ -541,3 +541,28 @@ def test_grad_of_grad_through_a_tuple_of_cotangents(jit):
     g = srcgrad.grad(scalars_to_vector, 0)
     eps = 1e-5
     assert d2 == pytest.approx((g(0.3 + eps, 0.7) - g(0.3 - eps, 0.7)) / (2 * eps), rel=1e-6)
+
+
+def rows_in_a_loop(X, s):
+    t = s * 2.0
+    for i in range(2):
+        t = t + np.sum(X[i] * s, axis=0)
+    return t
+
+
+def sum_over_an_axis_of_a_cube(C, s):
+    return np.sum(np.sum(C * C, axis=1) * s) + np.sum(np.sum(C, axis=-1) ** 2)
+
+
+@pytest.mark.parametrize("s", [0.8, np.float64(0.8)], ids=["float", "f64"])
+def test_reductions_over_one_axis_of_any_rank_under_numba(s):
+    check_everywhere(rows_in_a_loop, (X43, s), wrt=(0, 1))
+    C = np.arange(24.0).reshape(2, 3, 4) / 10.0
+    check_everywhere(sum_over_an_axis_of_a_cube, (C, s), wrt=(0, 1))
+
+
+def test_zero_dimensional_arrays_keep_their_shape():
+    s = np.array(0.8)
+    g = srcgrad.grad(row_sums_scaled, wrt=(0, 1))(X43, s)
+    assert isinstance(g[1], np.ndarray) and g[1].shape == () and g[1].dtype == np.float64
+    np.testing.assert_allclose(g[1], np.sum(X43), rtol=1e-14)

@@ -495,6 +495,37 @@ def _reverse_cumsum(g, axis=None):
     return impl
 
 
+@numba.njit(cache=False)
+def _unreduce_one_axis(g, a, k):
+    """Each entry of ``a``'s shape takes the entry of ``g`` with axis ``k`` dropped (``g``
+    may keep that axis with length 1 or not have it)."""
+    flat = np.ravel(np.asarray(g))
+    out = np.empty(a.size, flat.dtype)
+    for index in range(a.size):
+        rest = index
+        pos = 0
+        stride = 1
+        for d in range(a.ndim - 1, -1, -1):
+            i = rest % a.shape[d]
+            rest //= a.shape[d]
+            if d != k:
+                pos += i * stride
+                stride *= a.shape[d]
+        out[index] = flat[pos]
+    return out.reshape(a.shape)
+
+
+@overload(numpy_helpers.unreduce)
+def _unreduce_any_axis(g, a, axis=None, keepdims=False):
+    """A reduction over one axis of an array of any rank but 2 (2 has its own version)."""
+    if not (isinstance(a, types.Array) and a.ndim != 2 and isinstance(axis, types.Integer)):
+        return None
+
+    def impl(g, a, axis=None, keepdims=False):
+        return _unreduce_one_axis(g, a, axis % a.ndim)
+    return impl
+
+
 @overload(numpy_helpers.unarray)
 def _unarray(g, obj):
     if isinstance(obj, (types.List, types.UniTuple)):
