@@ -658,6 +658,63 @@ def _clip_above(a, a_min, a_max):
     return _clip_weights(a, a_min, a_max, lambda x, lo, hi: low(x, lo) > hi)
 
 
+@numba.njit(cache=False)
+def _exclusive_products(flat, slope):
+    """For each entry: the product of the other entries and its derivative along ``slope``
+    (dual numbers, no division: exact at zeros)."""
+    n = flat.size
+    value = np.empty(n, flat.dtype)
+    deriv = np.empty(n, flat.dtype)
+    v, d = 1.0, 0.0
+    for j in range(n):
+        value[j], deriv[j] = v, d
+        v, d = v * flat[j], d * flat[j] + v * slope[j]
+    v, d = 1.0, 0.0
+    for j in range(n - 1, -1, -1):
+        value[j], deriv[j] = value[j] * v, value[j] * d + deriv[j] * v
+        v, d = v * flat[j], d * flat[j] + v * slope[j]
+    return value, deriv
+
+
+@overload(numpy_helpers.prod_others)
+def _prod_others(a, axis=None):
+    if _is_scalar(a):
+        return lambda a, axis=None: 1.0
+    if not (isinstance(a, types.Array) and _no_axis(axis)):
+        return None
+
+    def impl(a, axis=None):
+        flat = np.ravel(a)
+        return _exclusive_products(flat, np.zeros_like(flat))[0].reshape(a.shape)
+    return impl
+
+
+@overload(numpy_helpers.prod_others_jvp)
+def _prod_others_jvp(t, a, axis=None):
+    if _is_scalar(a):
+        return lambda t, a, axis=None: t * 0.0
+    if not (isinstance(a, types.Array) and isinstance(t, types.Array) and _no_axis(axis)):
+        return None
+
+    def impl(t, a, axis=None):
+        return _exclusive_products(np.ravel(a), np.ravel(t))[1].reshape(a.shape)
+    return impl
+
+
+@overload(numpy_helpers.norm_direction)
+def _norm_direction(x, ans, ord=None, axis=None, keepdims=False):
+    if not (isinstance(x, types.Array) and _no_axis(ord) and _no_axis(axis)):
+        return None                      # other orders and axes: a compile error
+    return lambda x, ans, ord=None, axis=None, keepdims=False: x / ans
+
+
+@overload(numpy_helpers.two_norm_weight)
+def _two_norm_weight(x, ord=None, axis=None):
+    if not _no_axis(ord):
+        return None
+    return lambda x, ord=None, axis=None: 1.0
+
+
 @overload(numpy_helpers.winner_share)
 def _winner_share(x, y, ans):
     if _is_scalar(x) and _is_scalar(y):
