@@ -210,8 +210,8 @@ class _SlicesAsValues(ast.NodeTransformer):
         return ast.Tuple([self.visit(e) for e in node.elts], node.ctx)
 
     def visit_Slice(self, node):
-        return call(name("slice"), [const(None) if p is None else self.visit(p)
-                                    for p in (node.lower, node.upper, node.step)])
+        parts = [node.lower, node.upper] + ([node.step] if node.step is not None else [])
+        return call(name("slice"), [const(None) if p is None else self.visit(p) for p in parts])
 
 
 # ----------------------------------------------------------------------- IR operands
