@@ -591,3 +591,21 @@ def test_zero_dimensional_arrays_keep_their_shape():
     g = srcgrad.grad(row_sums_scaled, wrt=(0, 1))(X43, s)
     assert isinstance(g[1], np.ndarray) and g[1].shape == () and g[1].dtype == np.float64
     np.testing.assert_allclose(g[1], np.sum(X43), rtol=1e-14)
+
+
+def complex_zeros(x, C):
+    Z = np.zeros_like(C)
+    return np.sum(np.abs(x * Z + x))  # <-
+
+
+def complex_masks_are_real(x, C):
+    mask = np.isfinite(C)
+    return np.sum(np.where(mask, x * x, 0.0)) + np.sum(np.real(C) * x)
+
+
+def test_complex_values_through_non_differentiable_calls():
+    C = np.array([1 + 1j, 2 - 1j, 3j, 1.0])
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.grad(complex_zeros)(V4, C)
+    assert "complex" in str(info.value) and f"line {_line_of(complex_zeros)}" in str(info.value)
+    check_everywhere(complex_masks_are_real, (V4, C), wrt=0, forward=False)

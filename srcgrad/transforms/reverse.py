@@ -1208,7 +1208,10 @@ def build_forward(fn: ir.Function, fn_name: str):
 
 
 COMPLEX_KINDS = ("complex", "complexarray")
-_REAL_OF_COMPLEX = (np.absolute, abs, operator.abs)     # complex in, real out
+_REAL_OF_COMPLEX = (np.absolute, abs, operator.abs, np.real, np.imag)   # complex in, real out
+# non-differentiable calls whose result is complex for a complex argument
+_KEEPS_COMPLEX = (np.zeros_like, np.ones_like, np.empty_like, np.round, np.around, np.rint,
+                  np.floor_divide)
 
 
 def _is_complex_const(op) -> bool:
@@ -1229,17 +1232,23 @@ def refuse_complex(fn: ir.Function, active: set) -> None:
     values come from complex literals and complex arguments, and spread through every
     operation except ``abs`` (whose result is real).
     """
-    from srcgrad.transforms.activity import _deps
+    from srcgrad.transforms.activity import INACTIVE_KINDS, _deps
     complex_names = {n for n, k in fn.kinds.items() if k in COMPLEX_KINDS}
     stmts = list(ir.walk(fn.body))
     changed = True
     while changed:
         changed = False
         for stmt in stmts:
-            if isinstance(stmt, ir.Call) and stmt.fn in _REAL_OF_COMPLEX:
-                continue
             operands = ir.used_operands(stmt)
-            for target, srcs in _deps(stmt):
+            if isinstance(stmt, ir.Call):     # every operand, shape-only ones too (full_like(C, x))
+                prim = registry.lookup(stmt.fn)
+                if stmt.fn in _REAL_OF_COMPLEX or fn.kinds.get(stmt.target) in INACTIVE_KINDS or (
+                        prim is not None and prim.nondiff and stmt.fn not in _KEEPS_COMPLEX):
+                    continue
+                pairs = [(stmt.target, [n for op in operands for n in ir.operand_vars(op)])]
+            else:
+                pairs = _deps(stmt)
+            for target, srcs in pairs:
                 if target not in complex_names and (set(srcs) & complex_names or any(
                         _is_complex_const(op) for op in operands)):
                     complex_names.add(target)
