@@ -12,6 +12,7 @@ per argument kinds, so the restated function is built per kinds as well.
 from __future__ import annotations
 
 import ast
+import re
 
 from srcgrad.errors import SrcgradError
 from srcgrad.transforms import emit
@@ -37,7 +38,29 @@ def restate(compiled, fn_name: str, many: bool, with_value: bool):
     return emit.compile_source(source, namespace, fn_name, fn_name)
 
 
+def _generated(loc) -> bool:
+    return loc is not None and str(loc.file).startswith("<srcgrad")
+
+
+def _relocate(result, first, fallback):
+    """Point the locations of a derivative of generated code (used by jit errors) at the
+    user's lines: the line each generated statement comes from, else the function."""
+    if not hasattr(result, "locations") or not hasattr(result, "ir"):
+        return result
+    for name, loc in list(result.locations.items()):
+        if _generated(loc):
+            result.locations[name] = _line_loc(loc.text, [], first) or fallback
+    if _generated(getattr(result.ir, "loc", None)):
+        result.ir.loc = fallback
+    return result
+
+
 def _user_loc(exc: SrcgradError, compiled):
+    text = exc.loc.text if exc.loc is not None else ""
+    return _line_loc(text, re.findall(r"'([A-Za-z_][A-Za-z0-9_]*)'", exc.message), compiled)
+
+
+def _line_loc(text: str, helpers: list, compiled):
     """The user's source location behind an error raised on a line of generated code.
 
     Why: a second-order refusal is found while lowering the generated gradient, so it
@@ -45,12 +68,8 @@ def _user_loc(exc: SrcgradError, compiled):
     The names on that line (innermost call's arguments first) lead back to the user's
     statements; failing that, the user's statement whose rule calls the helper.
     """
-    import re
-
     from srcgrad import ir
     from srcgrad.rules import registry
-    text = exc.loc.text if exc.loc is not None else ""
-    helpers = re.findall(r"'([A-Za-z_][A-Za-z0-9_]*)'", exc.message)
     names = []
     try:
         tree = ast.parse(text.strip())
@@ -77,7 +96,11 @@ def _on_user_lines(method):
     """Re-raise errors about generated code at the user's line they come from."""
     def wrapper(self, kinds_key, *args, **kwargs):
         try:
-            return method(self, kinds_key, *args, **kwargs)
+            result = method(self, kinds_key, *args, **kwargs)
+            if hasattr(result, "locations"):
+                first = self.derivative.transformed.compile(kinds_key, self.derivative.wrt)
+                result = _relocate(result, first, self.parsed.loc(self.parsed.node))
+            return result
         except SrcgradError as exc:
             if exc.loc is None or not str(exc.loc.file).startswith("<srcgrad"):
                 raise

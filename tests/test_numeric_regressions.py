@@ -609,3 +609,27 @@ def test_complex_values_through_non_differentiable_calls():
         srcgrad.grad(complex_zeros)(V4, C)
     assert "complex" in str(info.value) and f"line {_line_of(complex_zeros)}" in str(info.value)
     check_everywhere(complex_masks_are_real, (V4, C), wrt=0, forward=False)
+
+
+def powers(x):
+    return np.sum(np.power(np.abs(x) + 1.0, x) + x / (1.0 + x * x))
+
+
+def trace_of_outer(x):
+    return np.trace(np.outer(x, x)) ** 2 + np.trace(np.outer(x, x ** 2), 1)
+
+
+@pytest.mark.parametrize("f", [powers, trace_of_outer], ids=lambda f: f.__name__)
+def test_more_helpers_with_second_order_and_numba_twins(f):
+    """log_or_zero (x ** y) has a rule; trace_grad, log_or_zero and np.trace with axes
+    have Numba versions."""
+    check_everywhere(f, (V4,))
+    check_hessian(f, V4)
+
+
+def test_second_order_jit_errors_point_at_the_users_function():
+    def unsupported_under_numba(x):
+        return np.sum(np.inner(x, x) * x)
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.hessian(unsupported_under_numba, jit=True)(V4)
+    assert "<srcgrad" not in str(info.value.loc.file), str(info.value)

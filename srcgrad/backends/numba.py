@@ -729,6 +729,83 @@ def _winner_share(x, y, ans):
     return impl
 
 
+@overload(numpy_helpers.log_or_zero)
+def _log_or_zero(x):
+    if _is_scalar(x):
+        return lambda x: np.log(x) if x != 0 else 0.0 * x
+    if isinstance(x, types.Array):
+        return lambda x: np.log(np.where(x == 0, 1.0, x))
+    return None
+
+
+@overload(numpy_helpers.inverse_or_zero)
+def _inverse_or_zero(x):
+    if _is_scalar(x):
+        return lambda x: 1.0 / x if x != 0 else 0.0 * x
+    if isinstance(x, types.Array):
+        return lambda x: np.where(x == 0, 0.0, 1.0) / np.where(x == 0, 1.0, x)
+    return None
+
+
+@overload(numpy_helpers.mT)
+def _mT(x):
+    if isinstance(x, types.Array) and x.ndim == 2:
+        return lambda x: x.T
+    return None
+
+
+@overload(numpy_helpers.trace_grad)
+def _trace_grad(g, a, offset=0, axis1=0, axis2=1):
+    if not (_is_scalar(g) and isinstance(a, types.Array) and a.ndim == 2):
+        return None                      # the trace of a matrix only
+
+    def impl(g, a, offset=0, axis1=0, axis2=1):
+        out = np.zeros(a.shape)
+        swapped = axis1 % 2 == 1         # trace(a, offset, 1, 0) runs over a.T
+        rows, cols = (a.shape[1], a.shape[0]) if swapped else (a.shape[0], a.shape[1])
+        for i in range(rows):
+            j = i + offset
+            if 0 <= j < cols:
+                if swapped:
+                    out[j, i] = g
+                else:
+                    out[i, j] = g
+        return out
+    return impl
+
+
+@overload(np.trace)
+def _np_trace_axes(a, offset=0, axis1=0, axis2=1):
+    """``np.trace`` with its axes spelled out (the tangent rule passes them) for a matrix;
+    Numba's own takes only ``offset``."""
+    if not (isinstance(a, types.Array) and a.ndim == 2) or isinstance(axis1, types.Omitted):
+        return None
+
+    def impl(a, offset=0, axis1=0, axis2=1):
+        m = a.T if axis1 % 2 == 1 else a
+        total = np.zeros(1, a.dtype)[0]
+        for i in range(m.shape[0]):
+            j = i + offset
+            if 0 <= j < m.shape[1]:
+                total += m[i, j]
+        return total
+    return impl
+
+
+@overload(numpy_helpers.inner_grad_a)
+def _inner_grad_a(g, a, b):
+    if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1:
+        return lambda g, a, b: g * b
+    return None
+
+
+@overload(numpy_helpers.inner_grad_b)
+def _inner_grad_b(g, a, b):
+    if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1:
+        return lambda g, a, b: g * a
+    return None
+
+
 # ----------------------------------------------------------------------- products
 @overload(numpy_helpers.dot_grad_a)
 def _dot_grad_a(g, a, b):

@@ -24,7 +24,7 @@ from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, matmul_grad_a, matmul_grad_b,
     mT, norm_direction, prod_others, prod_others_jvp, reduced_count, reshape_as, reverse_cumsum,
-    two_norm_weight, trace_grad, transpose_back, unarray,
+    two_norm_weight, log_or_zero, inverse_or_zero, trace_grad, transpose_back, unarray,
     unconcatenate, unreduce, unstack, winner_share,
 )
 
@@ -60,6 +60,9 @@ defjvp(unstack, lambda t, ans, grad, arrays, axis=0: unstack(t, arrays, axis), Z
 
 defvjp(unconcatenate, lambda g, ans, grad, arrays, axis=0: reshape_as(np.concatenate(g, axis), grad), ZERO, user=False)
 defjvp(unconcatenate, lambda t, ans, grad, arrays, axis=0: unconcatenate(t, arrays, axis), ZERO)
+
+defvjp(log_or_zero, lambda g, ans, x: g * inverse_or_zero(x), user=False)
+defjvp(log_or_zero, lambda t, ans, x: t * inverse_or_zero(x))
 
 # prod_others' Jacobian is symmetric: one helper is both its jvp and its vjp
 defvjp(prod_others, lambda g, ans, a, axis=None: prod_others_jvp(g, a, axis), user=False)

@@ -18,7 +18,7 @@ from srcgrad.runtime.broadcast import as_scalar, unbroadcast, zeros_like  # noqa
 
 __all__ = [
     "zeros_like", "reshape_as", "unreduce", "reverse_cumsum", "reduced_count", "centered", "prod_others",
-    "prod_others_jvp", "two_norm_weight",
+    "prod_others_jvp", "two_norm_weight", "inverse_or_zero",
     "extremum_mask", "winner_share", "log_or_zero", "clip_inside", "clip_below",
     "clip_above", "inverse_axes", "unconcatenate", "unstack", "dot_grad_a", "dot_grad_b",
     "matmul_grad_a", "matmul_grad_b", "inner_grad_a", "inner_grad_b", "trace_grad",
@@ -212,6 +212,15 @@ def log_or_zero(x):
     if not isinstance(x, (np.ndarray, np.generic)):
         return math.log(x) if x != 0 else 0.0
     return as_scalar(np.log(np.where(x == 0, 1, x)))
+
+
+def inverse_or_zero(x):
+    """``1 / x``, with 0 where ``x == 0``: the derivative of ``log_or_zero`` (``log``'s away
+    from 0, where ``log_or_zero`` is constant).  Why: the second derivative of ``x ** y``."""
+    if not isinstance(x, (np.ndarray, np.generic)):
+        return 1.0 / x if x != 0 else 0.0
+    nonzero = x != 0
+    return as_scalar(np.where(nonzero, 1, 0) / np.where(nonzero, x, 1))
 
 
 def _clip_dtype(a, a_min, a_max):
