@@ -747,13 +747,6 @@ def _inverse_or_zero(x):
     return None
 
 
-@overload(numpy_helpers.mT)
-def _mT(x):
-    if isinstance(x, types.Array) and x.ndim == 2:
-        return lambda x: x.T
-    return None
-
-
 @overload(numpy_helpers.trace_grad)
 def _trace_grad(g, a, offset=0, axis1=0, axis2=1):
     if not (_is_scalar(g) and isinstance(a, types.Array) and a.ndim == 2):
@@ -790,20 +783,6 @@ def _np_trace_axes(a, offset=0, axis1=0, axis2=1):
                 total += m[i, j]
         return total
     return impl
-
-
-@overload(numpy_helpers.inner_grad_a)
-def _inner_grad_a(g, a, b):
-    if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1:
-        return lambda g, a, b: g * b
-    return None
-
-
-@overload(numpy_helpers.inner_grad_b)
-def _inner_grad_b(g, a, b):
-    if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1:
-        return lambda g, a, b: g * a
-    return None
 
 
 # ----------------------------------------------------------------------- products
