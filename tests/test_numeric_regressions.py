@@ -633,3 +633,13 @@ def test_second_order_jit_errors_point_at_the_users_function():
     with pytest.raises(srcgrad.SrcgradError) as info:
         srcgrad.hessian(unsupported_under_numba, jit=True)(V4)
     assert "<srcgrad" not in str(info.value.loc.file), str(info.value)
+
+
+def diagonals(x):
+    M = np.diag(x) + np.diag(x[:3], 1)
+    return np.sum(M @ M * M) + np.sum(np.diag(np.outer(x, x), -1) ** 2)
+
+
+def test_diag_under_numba():
+    check_everywhere(diagonals, (V4,))
+    check_hessian(diagonals, V4)

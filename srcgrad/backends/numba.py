@@ -747,6 +747,26 @@ def _inverse_or_zero(x):
     return None
 
 
+@overload(numpy_helpers.diag_grad)
+def _diag_grad(g, v, k=0):
+    if not (isinstance(g, types.Array) and isinstance(v, types.Array) and v.ndim in (1, 2)):
+        return None
+    if v.ndim == 1:                      # np.diag built a matrix: read its k-th diagonal
+        def diagonal(g, v, k=0):
+            out = np.empty(v.shape[0], g.dtype)
+            for i in range(v.shape[0]):
+                out[i] = g[i + max(-k, 0), i + max(k, 0)]
+            return out
+        return diagonal
+
+    def placed(g, v, k=0):               # np.diag read a diagonal: put g back on it
+        out = np.zeros(v.shape, g.dtype)
+        for i in range(g.shape[0]):
+            out[i + max(-k, 0), i + max(k, 0)] = g[i]
+        return out
+    return placed
+
+
 @overload(numpy_helpers.trace_grad)
 def _trace_grad(g, a, offset=0, axis1=0, axis2=1):
     if not (_is_scalar(g) and isinstance(a, types.Array) and a.ndim == 2):
