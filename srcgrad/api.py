@@ -51,7 +51,8 @@ def arg_kind(value):
         name = _DTYPE_NAMES.get(dtype)
         if name is None:
             name = _DTYPE_NAMES[dtype] = dtype.name
-        kind = {"f": "array", "i": "intarray", "u": "intarray"}.get(dtype.kind, "otherarray")
+        kind = {"f": "array", "i": "intarray", "u": "intarray", "c": "complexarray"}.get(
+            dtype.kind, "otherarray")
         return (kind, value.ndim, name)
     if isinstance(value, (bool, np.bool_)):
         return ("bool", None, None)
@@ -61,6 +62,8 @@ def arg_kind(value):
         return ("float", None, value.dtype.name)
     if isinstance(value, float):
         return _FLOAT64
+    if isinstance(value, (complex, np.complexfloating)):
+        return ("complex", None, None)      # refused where it meets a derivative
     return ("other", None, None)
 
 
@@ -570,7 +573,16 @@ def _check_args(t: Transformed, args, wrt, kinds=None):
 
 
 def _cast_like(g, x):
-    """A gradient with its input's shape and float dtype."""
+    """A gradient with its input's shape and float dtype.
+
+    A gradient of another shape (other than a scalar zero standing for an array) would be
+    a compiler bug: it is reported, never broadcast or truncated into a wrong answer.
+    """
+    if np.ndim(g) != 0 and np.shape(g) != np.shape(x):
+        raise SrcgradError(
+            f"internal error: a gradient of shape {np.shape(g)} was computed for an argument "
+            f"of shape {np.shape(x)}; please report this (srcgrad.show() prints the code)",
+            construct="gradient")
     if isinstance(x, np.ndarray):
         g = np.asarray(g, dtype=x.dtype)
         if g.shape != x.shape:

@@ -12,6 +12,7 @@ per argument kinds, so the restated function is built per kinds as well.
 from __future__ import annotations
 
 import ast
+import re
 
 from srcgrad.errors import SrcgradError
 from srcgrad.transforms import emit
@@ -35,6 +36,83 @@ def restate(compiled, fn_name: str, many: bool, with_value: bool):
     source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
     namespace = dict(compiled.namespace)
     return emit.compile_source(source, namespace, fn_name, fn_name)
+
+
+def _generated(loc) -> bool:
+    return loc is not None and str(loc.file).startswith("<srcgrad")
+
+
+def _relocate(result, first, fallback):
+    """Point the locations of a derivative of generated code (used by jit errors) at the
+    user's lines: the line each generated statement comes from, else the function."""
+    if not hasattr(result, "locations") or not hasattr(result, "ir"):
+        return result
+    for name, loc in list(result.locations.items()):
+        if _generated(loc):
+            result.locations[name] = _line_loc(loc.text, [], first) or fallback
+    if _generated(getattr(result.ir, "loc", None)):
+        result.ir.loc = fallback
+    return result
+
+
+def _user_loc(exc: SrcgradError, compiled):
+    text = exc.loc.text if exc.loc is not None else ""
+    return _line_loc(text, re.findall(r"'([A-Za-z_][A-Za-z0-9_]*)'", exc.message), compiled)
+
+
+def _line_loc(text: str, helpers: list, compiled):
+    """The user's source location behind an error raised on a line of generated code.
+
+    Why: a second-order refusal is found while lowering the generated gradient, so it
+    points at generated text (``dx = dx + unarray(dP, x)``) that the user never wrote.
+    The names on that line (innermost call's arguments first) lead back to the user's
+    statements; failing that, the user's statement whose rule calls the helper.
+    """
+    from srcgrad import ir
+    from srcgrad.rules import registry
+    names = []
+    try:
+        tree = ast.parse(text.strip())
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Name) and n.func.id in helpers]
+        for call in calls:
+            names += [n.id for a in reversed(call.args) for n in ast.walk(a) if isinstance(n, ast.Name)]
+        names += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    except SyntaxError:
+        names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+    locations = getattr(compiled, "locations", None) or {}
+    for n in names:
+        if n in locations and locations[n] is not None:
+            return locations[n]
+    for stmt in ir.walk(compiled.ir.body):
+        prim = registry.lookup(getattr(stmt, "fn", None)) if isinstance(stmt, ir.Call) else None
+        rules = list(prim.vjps.values()) + list(prim.jvps.values()) if prim else []
+        if any(h in getattr(getattr(r, "__code__", None), "co_names", ()) for r in rules for h in helpers):
+            return stmt.loc
+    return None
+
+
+def _on_user_lines(method):
+    """Re-raise errors about generated code at the user's line they come from."""
+    def wrapper(self, kinds_key, *args, **kwargs):
+        try:
+            result = method(self, kinds_key, *args, **kwargs)
+            if hasattr(result, "locations"):
+                first = self.derivative.transformed.compile(kinds_key, self.derivative.wrt)
+                result = _relocate(result, first, self.parsed.loc(self.parsed.node))
+            return result
+        except SrcgradError as exc:
+            if exc.loc is None or not str(exc.loc.file).startswith("<srcgrad"):
+                raise
+            compiled = self.derivative.transformed.compile(kinds_key, self.derivative.wrt)
+            loc = _user_loc(exc, compiled)
+            if loc is None:
+                raise
+            raise type(exc)(f"in the derivative of this line: {exc.message}", loc,
+                            exc.construct) from exc
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
 
 
 class DerivativeTransformed:
@@ -79,17 +157,21 @@ class DerivativeTransformed:
             self._inner[kinds_key] = self._api.Transformed(function)
         return self._inner[kinds_key]
 
+    @_on_user_lines
     def lowering_kinds(self, kinds_key, trees=None):
         return self.specialization(kinds_key, trees).lowering_kinds(kinds_key)
 
+    @_on_user_lines
     def typed_ir(self, kinds_key, trees=None, has_aux=False):
         return self.specialization(kinds_key, trees).typed_ir(kinds_key, None, has_aux)
 
+    @_on_user_lines
     def compile(self, kinds_key, wrt, trees=None, has_aux=False):
         inner = self.specialization(kinds_key, trees)
         self.last = inner.compile(kinds_key, wrt, None, has_aux)
         return self.last
 
+    @_on_user_lines
     def compile_jvp(self, kinds_key, trees=None):
         return self.specialization(kinds_key, trees).compile_jvp(kinds_key)
 

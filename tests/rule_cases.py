@@ -280,6 +280,7 @@ CASES += _unary(np.exp) + _unary(np.expm1) + _unary(np.log, 0.5, 2.0)
 CASES += _unary(np.log1p, -0.5, 2.0) + _unary(np.log2, 0.5, 2.0) + _unary(np.log10, 0.5, 2.0)
 CASES += _unary(np.sqrt, 0.5, 2.0) + _unary(np.square, -2, 2) + _unary(np.reciprocal, 0.5, 2.0)
 CASES += _unary(np.negative) + _unary(np.positive) + _unary(np.absolute) + _unary(np.sign)
+CASES += _unary(np.real) + _unary(np.imag) + _unary(np.conjugate)
 
 CASES += _binary(np.add) + _binary(np.subtract) + _binary(np.multiply)
 CASES += _binary(np.divide, y=(0.5, 2.0))
@@ -382,6 +383,15 @@ CASES += [
     Case(np.array, (arr(3, 2),)),
 ]
 
+# ----------------------------------------------------------------- constructors
+CASES += [
+    Case(np.full, (const(3), scal()), wrt=(1,)),
+    Case(np.full, (const((2, 3)), npscal()), wrt=(1,)),
+    Case(np.full, (const((2, 3)), arr(3)), wrt=(1,)),
+    Case(np.full_like, (arr(2, 3), scal()), wrt=(1,)),
+    Case(np.full_like, (arr(4), arr(1)), wrt=(1,)),
+]
+
 # ----------------------------------------------------------------- linalg
 CASES += [
     Case(np.linalg.norm, (arr(5),)),
@@ -422,6 +432,30 @@ CASES += [
     Case(_h.unreduce, (arr(4), arr(3, 4), const(0))),
     Case(_h.unreduce, (arr(1, 4), arr(3, 4), const(0), const(True))),
     Case(_h.unreduce, (arr(2), arr(2, 3, 4), const((1, 2)))),
+    Case(_h.unarray, (arr(3, 2), arr(3, 2))),
+    Case(_h.unarray, (arr(3), seq(scal(), scal(), scal()))),
+    Case(_h.unstack, (arr(2, 3), seq(arr(3), arr(3)))),
+    Case(_h.unstack, (arr(2, 4, 3), seq(arr(2, 3), arr(2, 3), arr(2, 3), arr(2, 3))), dict(axis=1)),
+    # (pieces of one shape: the checker subtracts the outputs as one array)
+    Case(_h.unconcatenate, (arr(4, 3), seq(arr(2, 3), arr(2, 3)))),
+    Case(_h.unconcatenate, (arr(2, 6), seq(arr(2, 2), arr(2, 2), arr(2, 2))), dict(axis=-1)),
+    Case(_h.unconcatenate, (arr(8), seq(arr(2, 2), arr(2, 2))), dict(axis=None)),
+    Case(_h.log_or_zero, (pos(4),)),
+    Case(_h.log_or_zero, (scal(0.5, 2.0),)),
+    Case(_h.log_or_zero, (npscal(0.5, 2.0),)),
+    Case(_h.prod_others, (arr(5),)),
+    Case(_h.prod_others, (arr(3, 4), const(1))),
+    Case(_h.prod_others, (arr(2, 3, 4), const((0, 2)))),
+    Case(_h.prod_others, (const(np.array([1.5, 0.0, -2.0, 0.0])),)),
+    Case(_h.prod_others, (const(np.array([[1.5, 0.0, -2.0], [0.7, 0.3, 0.0]])), const(1))),
+    Case(_h.norm_direction, (arr(5), scal(0.5, 2.0)), wrt=(0, 1)),
+    Case(_h.norm_direction, (arr(3, 4), pos(3), const(None), const(1)), wrt=(0, 1)),
+    Case(_h.norm_direction, (arr(2, 3, 4), pos(2, 1, 1), const("fro"), const((1, 2)), const(True)), wrt=(0, 1)),
+    Case(_h.norm_direction, (arr(5), scal(0.5, 2.0), const(1)), wrt=(0, 1)),
+    Case(_h.reverse_cumsum, (arr(5),)),
+    Case(_h.reverse_cumsum, (arr(2, 3),)),
+    Case(_h.reverse_cumsum, (arr(3, 4), const(1))),
+    Case(_h.reverse_cumsum, (arr(2, 3, 4), const(-2))),
     Case(_h.reshape_as, (arr(6), arr(2, 3))),
     Case(_h.reshape_as, (arr(1, 1), scal())),
     Case(_h.reshape_as, (arr(6), arr(3, 2), const("F"))),

@@ -91,6 +91,14 @@ def _copy_value(value):
 
 @overload(tape.add_at)
 def _add_at(target, index, value):
+    """Integer arrays (repeats accumulate) and boolean masks; other indexes (tuples with
+    slices, n-d integer arrays) are left to a compile error, never indexed wrongly."""
+    if not (isinstance(index, types.Array) and isinstance(target, types.Array)):
+        return None
+    if isinstance(index.dtype, types.Boolean):
+        return _add_at_mask(target, index, value)
+    if not isinstance(index.dtype, types.Integer) or index.ndim != 1:
+        return None
     if isinstance(value, types.Array):
         def impl(target, index, value):
             for k in range(len(index)):
@@ -102,6 +110,40 @@ def _add_at(target, index, value):
                 target[index[k]] += value
             return target
     return impl
+
+
+def _add_at_mask(target, index, value):
+    """``target[mask] += value``: the selected entries in order (rows for a 1-d mask)."""
+    if index.ndim != 1 and index.ndim != target.ndim:
+        return None
+    if isinstance(value, types.Array):
+        def pick(value, j):
+            return value[j]
+    else:
+        def pick(value, j):
+            return value
+    pick = numba.njit(inline="always")(pick)
+
+    if index.ndim == 1:
+        def rows(target, index, value):
+            j = 0
+            for k in range(index.shape[0]):
+                if index[k]:
+                    target[k] += pick(value, j)
+                    j += 1
+            return target
+        return rows
+
+    def entries(target, index, value):
+        flat = target.reshape(target.size)
+        mask = np.ravel(index)
+        j = 0
+        for k in range(mask.shape[0]):
+            if mask[k]:
+                flat[k] += pick(value, j)
+                j += 1
+        return target
+    return entries
 
 
 # ----------------------------------------------------------------------- run-time lists
@@ -319,8 +361,14 @@ def _zeros_like(x):
             return lambda x: [np.zeros_like(v) for v in x]
         zero = np.float32(0.0) if isinstance(item, types.Float) and item.bitwidth == 32 else 0.0
         return lambda x: [zero for _ in x]
+    if isinstance(x, types.UniTuple) and isinstance(x.dtype, types.Array):
+        return lambda x: [np.zeros_like(v) for v in x]
+    if isinstance(x, types.UniTuple) and _is_scalar(x.dtype):
+        return lambda x: [0.0 for _ in x]
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: np.float32(0.0)
+    if isinstance(x, types.BaseTuple):
+        return None                      # never a scalar zero for a container
     return lambda x: 0.0
 
 
@@ -356,7 +404,33 @@ def _unbroadcast(g, x):
                 out = np.sum(out, axis=1).reshape((out.shape[0], 1))
             return out
         return impl
+    if isinstance(g, types.Array) and g.ndim >= x.ndim:
+        return lambda g, x: _unbroadcast_any(g, x)
     return None
+
+
+@numba.njit(cache=False)
+def _unbroadcast_any(g, x):
+    """``g`` summed onto ``x``'s shape for any ranks: each entry of ``g`` is added to the
+    entry of ``x`` that broadcasting copied there (leading axes and length-1 axes of ``x``
+    are summed over)."""
+    lead = g.ndim - x.ndim
+    flat = np.ravel(g)
+    out = np.zeros(x.size, flat.dtype)
+    for k in range(flat.size):
+        rest = k
+        pos = 0
+        stride = 1
+        for d in range(g.ndim - 1, -1, -1):
+            i = rest % g.shape[d]
+            rest //= g.shape[d]
+            if d >= lead:
+                n = x.shape[d - lead]
+                if n != 1:
+                    pos += i * stride
+                stride *= n
+        out[pos] += flat[k]
+    return out.reshape(x.shape)
 
 
 @overload(broadcast.broadcast_like)
@@ -405,6 +479,53 @@ def _unreduce_axis(g, a, axis=None, keepdims=False):
     return impl
 
 
+@overload(numpy_helpers.reverse_cumsum)
+def _reverse_cumsum(g, axis=None):
+    """Sums from each entry to the end: of the flattened ``g`` (``axis=None``, as cumsum
+    flattens), or along the only axis of a 1-d ``g``."""
+    one_axis = isinstance(g, types.Array) and g.ndim == 1 and _literal_axis(axis, 1) == 0
+    if not isinstance(g, types.Array) or not (_no_axis(axis) or one_axis):
+        return None
+
+    def impl(g, axis=None):
+        out = np.ravel(g).copy()
+        for k in range(out.shape[0] - 2, -1, -1):
+            out[k] += out[k + 1]
+        return out
+    return impl
+
+
+@numba.njit(cache=False)
+def _unreduce_one_axis(g, a, k):
+    """Each entry of ``a``'s shape takes the entry of ``g`` with axis ``k`` dropped (``g``
+    may keep that axis with length 1 or not have it)."""
+    flat = np.ravel(np.asarray(g))
+    out = np.empty(a.size, flat.dtype)
+    for index in range(a.size):
+        rest = index
+        pos = 0
+        stride = 1
+        for d in range(a.ndim - 1, -1, -1):
+            i = rest % a.shape[d]
+            rest //= a.shape[d]
+            if d != k:
+                pos += i * stride
+                stride *= a.shape[d]
+        out[index] = flat[pos]
+    return out.reshape(a.shape)
+
+
+@overload(numpy_helpers.unreduce)
+def _unreduce_any_axis(g, a, axis=None, keepdims=False):
+    """A reduction over one axis of an array of any rank but 2 (2 has its own version)."""
+    if not (isinstance(a, types.Array) and a.ndim != 2 and isinstance(axis, types.Integer)):
+        return None
+
+    def impl(g, a, axis=None, keepdims=False):
+        return _unreduce_one_axis(g, a, axis % a.ndim)
+    return impl
+
+
 @overload(numpy_helpers.unarray)
 def _unarray(g, obj):
     if isinstance(obj, (types.List, types.UniTuple)):
@@ -421,11 +542,24 @@ def _transpose_back(g, axes=None):
 
 @overload(numpy_helpers.reshape_as)
 def _reshape_as(g, x, order="C"):
+    if isinstance(order, types.UnicodeType) and not isinstance(order, types.StringLiteral):
+        return lambda g, x, order="C": numba.literally(order)    # retyped with its value
+    if isinstance(order, types.StringLiteral) and order.literal_value != "C":
+        return None                      # Fortran order: not laid out here (never silently C)
     if _is_scalar(x):
         if _is_scalar(g):
             return lambda g, x, order="C": g
         return lambda g, x, order="C": g.ravel()[0]
     return lambda g, x, order="C": np.ascontiguousarray(g).reshape(x.shape)
+
+
+@overload(np.array)
+def _np_array_of_array(object, dtype=None):
+    """``np.array(a)`` of an array is a copy (the documented way to own an array); Numba
+    itself only builds arrays from numbers, lists and tuples."""
+    if isinstance(object, types.Array) and _no_axis(dtype):
+        return lambda object, dtype=None: object.copy()
+    return None
 
 
 @overload(np.ndim)
@@ -475,6 +609,112 @@ def _extremum_mask(a, ans, axis=None, keepdims=False):
     return None
 
 
+def _clip_weights(a, a_min, a_max, test):
+    """0/1 weights ``test(entry, a_min, a_max)`` for an array or scalar ``a`` and scalar
+    (or None) bounds; array bounds are left to a compile error."""
+    if not all(_no_axis(b) or _is_scalar(b) for b in (a_min, a_max)):
+        return None
+    test = numba.njit(inline="always")(test)
+    if _is_scalar(a):
+        return lambda a, a_min, a_max: 1.0 if test(a, a_min, a_max) else 0.0
+    if not isinstance(a, types.Array):
+        return None
+    dtype = np.float32 if a.dtype == types.float32 else np.float64
+
+    def impl(a, a_min, a_max):
+        src = np.ravel(a)
+        out = np.empty(src.size, dtype)
+        for k in range(src.size):
+            out[k] = 1.0 if test(src[k], a_min, a_max) else 0.0
+        return out.reshape(a.shape)
+    return impl
+
+
+def _bound(bound, test):
+    """``test(x, bound)``, or always True for an absent (None) bound."""
+    return numba.njit(inline="always")((lambda x, b: True) if _no_axis(bound) else test)
+
+
+@overload(numpy_helpers.clip_inside)
+def _clip_inside(a, a_min, a_max):
+    ge, le = _bound(a_min, lambda x, b: x >= b), _bound(a_max, lambda x, b: x <= b)
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: ge(x, lo) and le(x, hi))
+
+
+@overload(numpy_helpers.clip_below)
+def _clip_below(a, a_min, a_max):
+    if _no_axis(a_min):
+        return lambda a, a_min, a_max: 0.0
+    ordered = _bound(a_max, lambda lo, hi: lo <= hi)
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: x < lo and ordered(lo, hi))
+
+
+@overload(numpy_helpers.clip_above)
+def _clip_above(a, a_min, a_max):
+    if _no_axis(a_max):
+        return lambda a, a_min, a_max: 0.0
+    low = numba.njit(inline="always")(
+        (lambda x, lo: x) if _no_axis(a_min) else (lambda x, lo: max(x, lo)))
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: low(x, lo) > hi)
+
+
+@numba.njit(cache=False)
+def _exclusive_products(flat, slope):
+    """For each entry: the product of the other entries and its derivative along ``slope``
+    (dual numbers, no division: exact at zeros)."""
+    n = flat.size
+    value = np.empty(n, flat.dtype)
+    deriv = np.empty(n, flat.dtype)
+    v, d = 1.0, 0.0
+    for j in range(n):
+        value[j], deriv[j] = v, d
+        v, d = v * flat[j], d * flat[j] + v * slope[j]
+    v, d = 1.0, 0.0
+    for j in range(n - 1, -1, -1):
+        value[j], deriv[j] = value[j] * v, value[j] * d + deriv[j] * v
+        v, d = v * flat[j], d * flat[j] + v * slope[j]
+    return value, deriv
+
+
+@overload(numpy_helpers.prod_others)
+def _prod_others(a, axis=None):
+    if _is_scalar(a):
+        return lambda a, axis=None: 1.0
+    if not (isinstance(a, types.Array) and _no_axis(axis)):
+        return None
+
+    def impl(a, axis=None):
+        flat = np.ravel(a)
+        return _exclusive_products(flat, np.zeros_like(flat))[0].reshape(a.shape)
+    return impl
+
+
+@overload(numpy_helpers.prod_others_jvp)
+def _prod_others_jvp(t, a, axis=None):
+    if _is_scalar(a):
+        return lambda t, a, axis=None: t * 0.0
+    if not (isinstance(a, types.Array) and isinstance(t, types.Array) and _no_axis(axis)):
+        return None
+
+    def impl(t, a, axis=None):
+        return _exclusive_products(np.ravel(a), np.ravel(t))[1].reshape(a.shape)
+    return impl
+
+
+@overload(numpy_helpers.norm_direction)
+def _norm_direction(x, ans, ord=None, axis=None, keepdims=False):
+    if not (isinstance(x, types.Array) and _no_axis(ord) and _no_axis(axis)):
+        return None                      # other orders and axes: a compile error
+    return lambda x, ans, ord=None, axis=None, keepdims=False: x / ans
+
+
+@overload(numpy_helpers.two_norm_weight)
+def _two_norm_weight(x, ord=None, axis=None):
+    if not _no_axis(ord):
+        return None
+    return lambda x, ord=None, axis=None: 1.0
+
+
 @overload(numpy_helpers.winner_share)
 def _winner_share(x, y, ans):
     if _is_scalar(x) and _is_scalar(y):
@@ -486,6 +726,82 @@ def _winner_share(x, y, ans):
 
     def impl(x, y, ans):
         return np.where(x == ans, np.where(x == y, 0.5, 1.0), 0.0)
+    return impl
+
+
+@overload(numpy_helpers.log_or_zero)
+def _log_or_zero(x):
+    if _is_scalar(x):
+        return lambda x: np.log(x) if x != 0 else 0.0 * x
+    if isinstance(x, types.Array):
+        return lambda x: np.log(np.where(x == 0, 1.0, x))
+    return None
+
+
+@overload(numpy_helpers.inverse_or_zero)
+def _inverse_or_zero(x):
+    if _is_scalar(x):
+        return lambda x: 1.0 / x if x != 0 else 0.0 * x
+    if isinstance(x, types.Array):
+        return lambda x: np.where(x == 0, 0.0, 1.0) / np.where(x == 0, 1.0, x)
+    return None
+
+
+@overload(numpy_helpers.diag_grad)
+def _diag_grad(g, v, k=0):
+    if not (isinstance(g, types.Array) and isinstance(v, types.Array) and v.ndim in (1, 2)):
+        return None
+    if v.ndim == 1:                      # np.diag built a matrix: read its k-th diagonal
+        def diagonal(g, v, k=0):
+            out = np.empty(v.shape[0], g.dtype)
+            for i in range(v.shape[0]):
+                out[i] = g[i + max(-k, 0), i + max(k, 0)]
+            return out
+        return diagonal
+
+    def placed(g, v, k=0):               # np.diag read a diagonal: put g back on it
+        out = np.zeros(v.shape, g.dtype)
+        for i in range(g.shape[0]):
+            out[i + max(-k, 0), i + max(k, 0)] = g[i]
+        return out
+    return placed
+
+
+@overload(numpy_helpers.trace_grad)
+def _trace_grad(g, a, offset=0, axis1=0, axis2=1):
+    if not (_is_scalar(g) and isinstance(a, types.Array) and a.ndim == 2):
+        return None                      # the trace of a matrix only
+
+    def impl(g, a, offset=0, axis1=0, axis2=1):
+        out = np.zeros(a.shape)
+        swapped = axis1 % 2 == 1         # trace(a, offset, 1, 0) runs over a.T
+        rows, cols = (a.shape[1], a.shape[0]) if swapped else (a.shape[0], a.shape[1])
+        for i in range(rows):
+            j = i + offset
+            if 0 <= j < cols:
+                if swapped:
+                    out[j, i] = g
+                else:
+                    out[i, j] = g
+        return out
+    return impl
+
+
+@overload(np.trace)
+def _np_trace_axes(a, offset=0, axis1=0, axis2=1):
+    """``np.trace`` with its axes spelled out (the tangent rule passes them) for a matrix;
+    Numba's own takes only ``offset``."""
+    if not (isinstance(a, types.Array) and a.ndim == 2) or isinstance(axis1, types.Omitted):
+        return None
+
+    def impl(a, offset=0, axis1=0, axis2=1):
+        m = a.T if axis1 % 2 == 1 else a
+        total = np.zeros(1, a.dtype)[0]
+        for i in range(m.shape[0]):
+            j = i + offset
+            if 0 <= j < m.shape[1]:
+                total += m[i, j]
+        return total
     return impl
 
 
@@ -610,10 +926,25 @@ class _Guarded:
                 f"Numba could not compile the derivative of '{self.name}' in nopython mode: "
                 f"{reason}. Use jit=False, or see srcgrad.show() for the generated code",
                 loc, "jit") from exc
+        except AssertionError as exc:        # an assertion of Numba's own type inference
+            if not _raised_by_numba(exc):
+                raise
+            raise SrcgradError(
+                f"Numba could not compile the derivative of '{self.name}' in nopython mode "
+                f"(its type inference rejected a call's arguments). Use jit=False, or see "
+                f"srcgrad.show() for the generated code", self.loc, "jit") from exc
         except NotImplementedError as exc:   # Numba's run-time "not supported here"
             raise SrcgradError(
                 f"Numba does not support an operation in the derivative of '{self.name}' for "
                 f"these arguments: {exc}. Use jit=False", self.loc, "jit") from exc
+
+
+def _raised_by_numba(exc) -> bool:
+    """Whether the exception was raised inside Numba's compiler (not by compiled code)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "numba" in tb.tb_frame.f_code.co_filename
 
 
 def _numba_reason(message: str) -> tuple[str, str | None]:

@@ -23,7 +23,9 @@ from srcgrad.runtime.broadcast import as_scalar, broadcast_like, unbroadcast, ze
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, inverse_axes, matmul_grad_a, matmul_grad_b,
-    mT, reduced_count, reshape_as, trace_grad, transpose_back, unreduce, winner_share,
+    mT, norm_direction, prod_others, prod_others_jvp, reduced_count, reshape_as, reverse_cumsum,
+    two_norm_weight, log_or_zero, inverse_or_zero, trace_grad, transpose_back, unarray,
+    unconcatenate, unreduce, unstack, winner_share,
 )
 
 # ----------------------------------------------------------------- shape helpers (linear)
@@ -44,6 +46,36 @@ defjvp(unreduce,
 defvjp(reshape_as, lambda g, ans, grad, like, order="C": reshape_as(g, grad, order), ZERO,
        user=False)
 defjvp(reshape_as, lambda t, ans, grad, like, order="C": reshape_as(t, like, order), ZERO)
+
+# linear; output k sums inputs k..end, so the adjoint sums outputs 0..k: a cumsum
+defvjp(reverse_cumsum, lambda g, ans, grad, axis=None: reshape_as(np.cumsum(g, axis), grad), user=False)
+defjvp(reverse_cumsum, lambda t, ans, grad, axis=None: reverse_cumsum(t, axis))
+
+# linear in its cotangent; for a list of items the cotangent comes back as one per item
+defvjp(unarray, lambda g, ans, grad, object: reshape_as(np.array(g), grad), ZERO, user=False)
+defjvp(unarray, lambda t, ans, grad, object: unarray(t, object), ZERO)
+
+defvjp(unstack, lambda g, ans, grad, arrays, axis=0: reshape_as(np.stack(g, axis), grad), ZERO, user=False)
+defjvp(unstack, lambda t, ans, grad, arrays, axis=0: unstack(t, arrays, axis), ZERO)
+
+defvjp(unconcatenate, lambda g, ans, grad, arrays, axis=0: reshape_as(np.concatenate(g, axis), grad), ZERO, user=False)
+defjvp(unconcatenate, lambda t, ans, grad, arrays, axis=0: unconcatenate(t, arrays, axis), ZERO)
+
+defvjp(log_or_zero, lambda g, ans, x: g * inverse_or_zero(x), user=False)
+defjvp(log_or_zero, lambda t, ans, x: t * inverse_or_zero(x))
+
+# prod_others' Jacobian is symmetric: one helper is both its jvp and its vjp
+defvjp(prod_others, lambda g, ans, a, axis=None: prod_others_jvp(g, a, axis), user=False)
+defjvp(prod_others, lambda t, ans, a, axis=None: prod_others_jvp(t, a, axis))
+
+# the 2-norm's direction x / norm (ans is the norm); the 1-norm's sign(x) has derivative 0
+defvjp(norm_direction,
+       lambda g, ans, x, norm, ord=None, axis=None, keepdims=False: g / unreduce(norm, x, axis, keepdims) * two_norm_weight(x, ord, axis),
+       lambda g, ans, x, norm, ord=None, axis=None, keepdims=False: -np.sum(g * x, axis=axis, keepdims=keepdims) / norm ** 2 * two_norm_weight(x, ord, axis),
+       user=False)
+defjvp(norm_direction,
+       lambda t, ans, x, norm, ord=None, axis=None, keepdims=False: t / unreduce(norm, x, axis, keepdims) * two_norm_weight(x, ord, axis),
+       lambda t, ans, x, norm, ord=None, axis=None, keepdims=False: -x * unreduce(t / norm ** 2, x, axis, keepdims) * two_norm_weight(x, ord, axis))
 
 defvjp(transpose_back, lambda g, ans, grad, axes=None: np.transpose(g, axes), user=False)
 defjvp(transpose_back, lambda t, ans, grad, axes=None: transpose_back(t, axes))
@@ -139,7 +171,7 @@ defjvp(tape.add_at,
 # ----------------------------------------------------------------- no derivative
 
 # zeros, counts and the masks of piecewise-constant derivatives: zero almost everywhere
-for _fn in (zeros_like, reduced_count, extremum_mask, winner_share, clip_inside, clip_below,
+for _fn in (zeros_like, reduced_count, two_norm_weight, extremum_mask, winner_share, clip_inside, clip_below,
             clip_above, inverse_axes, tape.reversed_range,
             tape.hist_f64, tape.hist_f32, tape.hist_i64, tape.hist_bool, tape.stack):
     defnondiff(_fn)

@@ -23,12 +23,12 @@ import math
 
 import numpy as np
 
-from srcgrad.rules.registry import defjvp, defnondiff, defvjp
+from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defvjp
 from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
     extremum_mask, inner_grad_a, inner_grad_b, transpose_back, log_or_zero, matmul_grad_a,
-    matmul_grad_b, prod_others, reduced_count, reshape_as, trace_grad, unconcatenate,
+    matmul_grad_b, prod_others, reduced_count, reshape_as, reverse_cumsum, trace_grad, unconcatenate,
     unarray, unreduce, unstack, winner_share, zeros_like,
 )
 
@@ -101,6 +101,17 @@ defjvp(np.absolute, lambda t, ans, x: t * np.sign(x))
 # Piecewise constant: a zero derivative (undefined at 0).
 defvjp(np.sign, lambda g, ans, x: zeros_like(x), user=False)
 defjvp(np.sign, lambda t, ans, x: zeros_like(ans))
+
+# Real arguments only (a complex value meeting a derivative is refused at its line, see
+# reverse.refuse_complex): the real part and the conjugate are the value, the imaginary part 0.
+defvjp(np.real, lambda g, ans, val: g, user=False)
+defjvp(np.real, lambda t, ans, val: t)
+
+defvjp(np.conjugate, lambda g, ans, x: g, user=False)
+defjvp(np.conjugate, lambda t, ans, x: t)
+
+defvjp(np.imag, lambda g, ans, val: zeros_like(val), user=False)
+defjvp(np.imag, lambda t, ans, val: zeros_like(ans))
 
 # ----------------------------------------------------------------- elementwise, two arguments
 
@@ -248,7 +259,7 @@ defjvp(np.std,
 
 # With axis=None cumsum flattens: g is 1-d and is reshaped back at the end.
 defvjp(np.cumsum,
-       lambda g, ans, a, axis=None: reshape_as(np.flip(np.cumsum(np.flip(g, axis), axis), axis), a),
+       lambda g, ans, a, axis=None: reshape_as(reverse_cumsum(g, axis), a),
        user=False)
 defjvp(np.cumsum,
        lambda t, ans, a, axis=None: np.cumsum(t, axis))
@@ -309,10 +320,10 @@ defvjp(np.reshape,
        lambda g, ans, a, shape, order="C": reshape_as(g, a, order),
        user=False)
 defjvp(np.reshape,
-       lambda t, ans, a, shape, order="C": np.reshape(t, shape, order=order))
+       lambda t, ans, a, shape, order="C": reshape_as(t, ans, order))
 
 defvjp(np.ravel, lambda g, ans, a, order="C": reshape_as(g, a, order), user=False)
-defjvp(np.ravel, lambda t, ans, a, order="C": np.ravel(t, order))
+defjvp(np.ravel, lambda t, ans, a, order="C": reshape_as(t, ans, order))
 
 defvjp(np.squeeze, lambda g, ans, a, axis=None: reshape_as(g, a), user=False)
 defjvp(np.squeeze, lambda t, ans, a, axis=None: np.squeeze(t, axis))
@@ -347,12 +358,32 @@ defvjp(np.array,
 defjvp(np.array,
        lambda t, ans, object, dtype=None: np.array(t, dtype=dtype))
 
+# ----------------------------------------------------------------- constructors
+
+# The fill value is broadcast to every entry: its cotangent sums them.  The shape has no
+# derivative; the array whose shape full_like copies is read for its shape only.
+defvjp(np.full,
+       None,
+       lambda g, ans, shape, fill_value, dtype=None: unbroadcast(g, fill_value),
+       user=False)
+defjvp(np.full,
+       None,
+       lambda t, ans, shape, fill_value, dtype=None: broadcast_like(t, ans))
+
+defvjp(np.full_like,
+       ZERO,
+       lambda g, ans, a, fill_value, dtype=None: unbroadcast(g, fill_value),
+       user=False)
+defjvp(np.full_like,
+       ZERO,
+       lambda t, ans, a, fill_value, dtype=None: broadcast_like(t, ans))
+
 # ----------------------------------------------------------------- no derivative
 
 for _fn in (
     # constructors
-    np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like,
-    np.full_like, np.arange, np.linspace, np.eye, np.identity,
+    np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.arange,
+    np.linspace, np.eye, np.identity,
     # shapes
     np.shape, np.ndim, np.size,
     # integer / boolean results

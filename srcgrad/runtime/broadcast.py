@@ -79,8 +79,10 @@ def zeros_like(x):
     """
     if isinstance(x, np.ndarray):
         return np.zeros_like(x)
-    if isinstance(x, list):
-        return [zeros_like(v) for v in x]     # the adjoint of a stack: one zero per entry
+    if isinstance(x, (list, tuple)):
+        # the adjoint of a stack, or of a helper's tuple of cotangents (unarray): one zero
+        # per entry, in a list so that entries can be added to
+        return [zeros_like(v) for v in x]
     if isinstance(x, np.generic):
         return x.dtype.type(0)
     return 0.0

@@ -17,7 +17,8 @@ from srcgrad.errors import UnsupportedDerivativeError
 from srcgrad.runtime.broadcast import as_scalar, unbroadcast, zeros_like  # noqa: F401 (re-exported)
 
 __all__ = [
-    "zeros_like", "reshape_as", "unreduce", "reduced_count", "centered", "prod_others",
+    "zeros_like", "reshape_as", "unreduce", "reverse_cumsum", "reduced_count", "centered", "prod_others",
+    "prod_others_jvp", "two_norm_weight", "inverse_or_zero",
     "extremum_mask", "winner_share", "log_or_zero", "clip_inside", "clip_below",
     "clip_above", "inverse_axes", "unconcatenate", "unstack", "dot_grad_a", "dot_grad_b",
     "matmul_grad_a", "matmul_grad_b", "inner_grad_a", "inner_grad_b", "trace_grad",
@@ -72,6 +73,20 @@ def unreduce(g, a, axis=None, keepdims=False):
     return np.array(np.broadcast_to(g, shape))
 
 
+def reverse_cumsum(g, axis=None):
+    """Sums of ``g`` from each entry to the end along ``axis`` (all of ``g``, flattened, for
+    ``axis=None``): the cotangent of ``np.cumsum``, whose output ``k`` adds inputs ``0..k``.
+
+    Why a helper: spelled with ``np.flip`` the rule did not compile under Numba (no
+    ``np.flip`` there) and was not differentiable again (``np.flip`` has no rule); this
+    helper has a Numba twin and rules of its own (it is linear; its adjoint is ``cumsum``).
+    """
+    if axis is None:
+        g = np.ravel(g)
+        axis = 0
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
 def reduced_count(a, axis=None):
     """How many entries of ``a`` each output of a reduction over ``axis`` combines (an int).
 
@@ -113,6 +128,52 @@ def prod_others(a, axis=None):
     return np.transpose(others, inverse_axes(kept + list(axes), a.ndim))
 
 
+def prod_others_jvp(t, a, axis=None):
+    """The derivative of ``prod_others(a, axis)`` in the direction ``t`` (``a``'s shape):
+    for each entry ``j``, the sum over the other entries ``i`` of its group of
+    ``t_i * prod(a_k for k not in {i, j})``, exact where entries are zero.
+
+    Why: the second derivative of ``np.prod``.  The Jacobian of ``prod_others`` is
+    symmetric (``d P_j / d a_i = d P_i / d a_j``), so this is its vjp as well.  Products
+    from the left and from the right are carried with their derivatives (dual numbers),
+    never divided.
+    """
+    if np.ndim(a) == 0:
+        return t * 0.0
+    a = np.asarray(a)
+    t = np.broadcast_to(t, a.shape)
+    axes = _axes(axis, a.ndim)
+    kept = [d for d in range(a.ndim) if d not in axes]
+    order = kept + list(axes)
+    moved_a = np.transpose(a, order)
+    lead = moved_a.shape[:len(kept)]
+    fa = moved_a.reshape(lead + (-1,))
+    ft = np.transpose(t, order).reshape(lead + (-1,))
+    dtype = np.result_type(fa, ft)
+    n = fa.shape[-1]
+    left_v, left_d = np.empty(fa.shape, dtype), np.empty(fa.shape, dtype)
+    right_v, right_d = np.empty(fa.shape, dtype), np.empty(fa.shape, dtype)
+    value, slope = np.ones(lead, dtype), np.zeros(lead, dtype)
+    for j in range(n):                  # products of the entries before j
+        left_v[..., j], left_d[..., j] = value, slope
+        value, slope = value * fa[..., j], slope * fa[..., j] + value * ft[..., j]
+    value, slope = np.ones(lead, dtype), np.zeros(lead, dtype)
+    for j in range(n - 1, -1, -1):      # ... and after j
+        right_v[..., j], right_d[..., j] = value, slope
+        value, slope = value * fa[..., j], slope * fa[..., j] + value * ft[..., j]
+    out = (left_v * right_d + left_d * right_v).reshape(moved_a.shape)
+    return np.transpose(out, inverse_axes(order, a.ndim))
+
+
+def two_norm_weight(x, ord=None, axis=None):
+    """1.0 when ``np.linalg.norm(x, ord, axis)`` is a 2-norm (or Frobenius norm), whose
+    gradient direction ``x / norm`` has a derivative; 0.0 for the vector 1-norm, whose
+    direction ``sign(x)`` is piecewise constant.  Why: the second derivative of norm."""
+    if ord is None or (isinstance(ord, str) and ord == "fro") or (_is_vector_norm(x, axis) and ord == 2):
+        return 1.0
+    return 0.0
+
+
 def extremum_mask(a, ans, axis=None, keepdims=False):
     """Weights saying which entries of ``a`` produced the max (or min) ``ans`` over ``axis``:
     ``1/k`` at each of the ``k`` entries equal to the extremum, 0 elsewhere.
@@ -151,6 +212,15 @@ def log_or_zero(x):
     if not isinstance(x, (np.ndarray, np.generic)):
         return math.log(x) if x != 0 else 0.0
     return as_scalar(np.log(np.where(x == 0, 1, x)))
+
+
+def inverse_or_zero(x):
+    """``1 / x``, with 0 where ``x == 0``: the derivative of ``log_or_zero`` (``log``'s away
+    from 0, where ``log_or_zero`` is constant).  Why: the second derivative of ``x ** y``."""
+    if not isinstance(x, (np.ndarray, np.generic)):
+        return 1.0 / x if x != 0 else 0.0
+    nonzero = x != 0
+    return as_scalar(np.where(nonzero, 1, 0) / np.where(nonzero, x, 1))
 
 
 def _clip_dtype(a, a_min, a_max):

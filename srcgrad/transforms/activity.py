@@ -7,17 +7,30 @@ primitives are never active.  Loops are solved to a fixpoint over their carried 
 
 from __future__ import annotations
 
+import numpy as np
+
 from srcgrad import ir
 from srcgrad.rules import registry
 
 INACTIVE_KINDS = {"int", "bool", "shape"}
 
 
+def rounds_to_integers(s: ir.Call) -> bool:
+    """Whether the call converts its result to an integer or boolean ``dtype=``
+    (``np.full(n, a, dtype=int)``): rounding has derivative zero, so none flows back."""
+    dtype = s.kwargs.get("dtype")
+    value = dtype.value if isinstance(dtype, ir.Const) else None
+    try:
+        return value is not None and np.dtype(value).kind in "iub"
+    except TypeError:
+        return False
+
+
 def _deps(stmt) -> list[tuple[str, list[str]]]:
     """(defined value, values it depends on) pairs at this statement's own level."""
     if isinstance(stmt, ir.Call):
         prim = registry.lookup(stmt.fn)
-        if prim is None or prim.nondiff:
+        if prim is None or prim.nondiff or rounds_to_integers(stmt):
             return [(stmt.target, [])]
         operands = registry.differentiable_operands(prim, stmt.args, stmt.kwargs)
         srcs = [n for a in operands for n in ir.operand_vars(a)]

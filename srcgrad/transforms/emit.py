@@ -179,8 +179,39 @@ def function(fn_name: str, params: list[str], body, docstring: str | None = None
 
 
 def module(body) -> ast.Module:
-    mod = ast.Module(body=list(body), type_ignores=[])
+    mod = ast.Module(body=[_SlicesAsValues().visit(b) for b in body], type_ignores=[])
     return ast.fix_missing_locations(mod)
+
+
+class _SlicesAsValues(ast.NodeTransformer):
+    """``a:b:c`` is syntax only directly inside ``x[...]`` (alone or in its index tuple);
+    anywhere else (``add_at(dx, (i, ::2), g)``) it must be the value ``slice(a, b, c)``.
+
+    An index is built once and may be shared by a subscript and a call, so tuples and
+    slices are rebuilt, never changed in place.
+    """
+
+    def visit_Subscript(self, node):
+        node.value = self.visit(node.value)
+        index = node.slice
+        if isinstance(index, ast.Tuple):
+            node.slice = ast.Tuple([self._syntax(e) for e in index.elts], index.ctx)
+        else:
+            node.slice = self._syntax(index)
+        return node
+
+    def _syntax(self, part):
+        if isinstance(part, ast.Slice):
+            return ast.Slice(*[None if p is None else self.visit(p)
+                               for p in (part.lower, part.upper, part.step)])
+        return self.visit(part)
+
+    def visit_Tuple(self, node):
+        return ast.Tuple([self.visit(e) for e in node.elts], node.ctx)
+
+    def visit_Slice(self, node):
+        parts = [node.lower, node.upper] + ([node.step] if node.step is not None else [])
+        return call(name("slice"), [const(None) if p is None else self.visit(p) for p in parts])
 
 
 # ----------------------------------------------------------------------- IR operands

@@ -18,7 +18,7 @@ from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
 from srcgrad.runtime.tape import list_append, list_pop, list_version
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule
+from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule, refuse_complex
 
 
 class Forward(Reverse):
@@ -139,6 +139,8 @@ class Forward(Reverse):
             if self.scalar_call(s):
                 term = _Unbroadcast(self._scalar_name).visit(term)
             terms.append(term)
+        if not terms:        # active only as a buffer that is written with active values later
+            return E.call("zeros_like", [E.name(self.names.var(s.target))])
         total = terms[0]
         for term in terms[1:]:
             total = E.add(total, term)
@@ -159,6 +161,7 @@ def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):
     """The tangent function's syntax tree and the namespace it runs in."""
     # an array written in place has one tangent array from its allocation on, so every
     # version of a buffer with an active version gets a tangent (zeros where inactive)
+    refuse_complex(fn, active)
     groups = {fn.buffer_group[n] for n in active if n in fn.buffer_group}
     active = set(active) | {n for n, g in fn.buffer_group.items() if g in groups}
     fwd = Forward(fn, active, [], typemap)

@@ -1234,7 +1234,8 @@ class Lowerer(ContainerLowering, ListLowering):
             if isinstance(a, gast.Starred):
                 self.refuse(a, "*args in calls are not supported", "call")
             if i in shape_only and isinstance(a, gast.Name):
-                args.append(self.env.get(a.id) or self.expr(a, None))   # only its shape is read
+                value = self.env.get(a.id) or self.expr(a, None)        # only its shape is read
+                args.append(self.as_operand(value, a) if isinstance(value, (tuple, list)) else value)
                 continue
             args.append(self.call_operand(fn, self.expr(a, None), a))
         kwargs = {}
@@ -1462,9 +1463,7 @@ class Lowerer(ContainerLowering, ListLowering):
                 operator.truediv, operator.pow, pow, float, np.sqrt, np.exp, np.log,
                 np.sin, np.cos, np.tanh, np.abs))):
             return "float"
-        if fn in SCALAR_REDUCTIONS and len(args) == 1:
-            return "float"
-        return None
+        return None          # full reductions: result_ndim knows (an axis keeps an array)
 
 
 def _indexed_rank(ndim, parts, kind):

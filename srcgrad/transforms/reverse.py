@@ -607,7 +607,8 @@ class Reverse:
 
     def _basic_index(self, index: ir.Index) -> bool:
         for p in index.parts:
-            if p is None or p is Ellipsis or isinstance(p, ir.Slice):
+            if p is None or p is Ellipsis or isinstance(p, ir.Slice) or (
+                    isinstance(p, ir.Const) and (p.value is None or p.value is Ellipsis)):
                 continue
             if isinstance(p, ir.Const) and isinstance(p.value, (int, np.integer)):
                 continue
@@ -1211,8 +1212,70 @@ def build_forward(fn: ir.Function, fn_name: str):
     return E.function(fn_name, list(fn.params), _flatten(body)), rev.names.namespace
 
 
+COMPLEX_KINDS = ("complex", "complexarray")
+_REAL_OF_COMPLEX = (np.absolute, abs, operator.abs, np.real, np.imag)   # complex in, real out
+# non-differentiable calls whose result is complex for a complex argument
+_KEEPS_COMPLEX = (np.zeros_like, np.ones_like, np.empty_like, np.round, np.around, np.rint,
+                  np.floor_divide)
+
+
+def _is_complex_const(op) -> bool:
+    if isinstance(op, ir.Const):
+        v = op.value
+        return isinstance(v, (complex, np.complexfloating)) or (
+            isinstance(v, np.ndarray) and np.iscomplexobj(v))
+    if isinstance(op, (ir.Seq, ir.Index)):
+        return any(_is_complex_const(p) for p in (op.items if isinstance(op, ir.Seq) else op.parts))
+    return False
+
+
+def refuse_complex(fn: ir.Function, active: set) -> None:
+    """Refuse, at the user's line, a complex value meeting a differentiated one.
+
+    Why: the rules are written for real numbers (``np.abs``'s is ``g * sign(x)``); with a
+    complex intermediate they would return a wrong gradient without any error.  Complex
+    values come from complex literals and complex arguments, and spread through every
+    operation except ``abs`` (whose result is real).
+    """
+    from srcgrad.transforms.activity import INACTIVE_KINDS, _deps
+    complex_names = {n for n, k in fn.kinds.items() if k in COMPLEX_KINDS}
+    stmts = list(ir.walk(fn.body))
+    changed = True
+    while changed:
+        changed = False
+        for stmt in stmts:
+            operands = ir.used_operands(stmt)
+            if isinstance(stmt, ir.Call):     # every operand, shape-only ones too (full_like(C, x))
+                prim = registry.lookup(stmt.fn)
+                if stmt.fn in _REAL_OF_COMPLEX or fn.kinds.get(stmt.target) in INACTIVE_KINDS or (
+                        prim is not None and prim.nondiff and stmt.fn not in _KEEPS_COMPLEX):
+                    continue
+                pairs = [(stmt.target, [n for op in operands for n in ir.operand_vars(op)])]
+            else:
+                pairs = _deps(stmt)
+            for target, srcs in pairs:
+                if target not in complex_names and (set(srcs) & complex_names or any(
+                        _is_complex_const(op) for op in operands)):
+                    complex_names.add(target)
+                    changed = True
+    for stmt in stmts:
+        if not isinstance(stmt, (ir.Call, ir.GetItem, ir.Store, ir.Copy)):
+            continue
+        operands = ir.used_operands(stmt)
+        reads = {n for op in operands for n in ir.operand_vars(op)}
+        if not (reads & active or stmt.target in active):
+            continue
+        if reads & complex_names or any(_is_complex_const(op) for op in operands):
+            raise NonDifferentiableError(
+                "a complex number meets a differentiated value here; srcgrad differentiates "
+                "real arithmetic only (its rules would give a wrong gradient for complex "
+                "intermediates). Compute with real and imaginary parts as separate real "
+                "arrays instead", stmt.loc, "complex")
+
+
 def build_vjp(fn: ir.Function, active: set, wrt: list[str], fn_name: str, typemap=None):
     """The adjoint function's syntax tree and the namespace it runs in."""
+    refuse_complex(fn, active)
     rev = Reverse(fn, active, wrt, typemap)
     tree = rev.build(fn_name)
     tree.body = _flatten(tree.body)
