@@ -1654,7 +1654,13 @@ def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
     and aux is not differentiated.  ``fn.result_tree`` is the structure of the result.
     """
     lowerer = Lowerer(parsed, arg_kinds or {}, trees, has_aux)
-    fn = lowerer.lower_function()
+    try:
+        fn = lowerer.lower_function()
+    except _Restructure as stray:            # a tuple whose loop could not be found
+        raise UnsupportedSyntaxError(
+            f"'{lowerer.user_names.get(stray.carried, stray.carried)}' becomes a tuple inside "
+            f"a loop in a way srcgrad cannot follow; give it its tuple value before the loop",
+            lowerer.loc(parsed.node), "tuple") from None
     fn.result_tree = lowerer.result_tree
     settle_loop_integers(fn, lowerer.kind)
     fn.ndims = lowerer.ndims
