@@ -255,6 +255,71 @@ def element_read_of_shaped_zeros(x):
     return np.sum(u) + s
 
 
+# ----------------------------------------------------------------- more jumps
+def while_break_two_ifs_deep(a):
+    i = 0
+    s = a
+    while i < 10:
+        i += 1
+        if s > 3.0:
+            if i > 2:
+                break
+        s = s * 1.4
+    return s
+def while_continue_two_ifs_deep(a):
+    i = 0
+    s = a
+    while i < 6:
+        i += 1
+        if i % 2 == 0:
+            if s < 100.0:
+                continue
+        s = s * 1.3 + a
+    return s
+def return_from_nested_loops(a):
+    s = a
+    for i in range(4):
+        for j in range(3):
+            if s > 2.0:
+                if j == 1:
+                    return s * a
+            s = s + 0.2 * a
+    return s - a
+def enumerate_break_two_ifs_deep(x):
+    s = 0.0
+    for i, e in enumerate(x):
+        if e > 0.5:
+            if i > 0:
+                break
+        s = s + e * e
+    return s
+def while_true_return_two_ifs_deep(a):
+    s = a
+    i = 0
+    while True:
+        i += 1
+        if i > 3:
+            if s > 0.0:
+                return s
+        s = s * 2.0
+def tuple_rebuilt_with_continue(a):
+    t = (a, 0.0)
+    for i in range(3):
+        if i == 1:
+            t = (t[1] + a, t[0] * a)
+            continue
+        t = (t[0] * 2.0, t[1] + 1.0)
+    return t[0] + t[1]
+def tuple_local_to_loop_with_break(a):
+    acc = 0.0
+    for i in range(3):
+        pr = (a * i, a)
+        if i == 2:
+            break
+        acc = acc + pr[0] * pr[1]
+    return acc + pr[0]
+
+
 SCALAR = [
     (return_two_ifs_deep, 1.0), (return_two_ifs_deep, -1.5), (return_two_ifs_deep, 12.0),
     (return_in_elif, 0.7), (return_in_elif, 6.0), (return_in_elif, -2.0),
@@ -269,13 +334,17 @@ SCALAR = [
     (helper_tuple_unpacked_in_loop, 0.7),
     (uses_tuple_returned_from_loop, 0.3), (uses_tuple_returned_from_loop, 1.3),
     (tuple_local_to_loop_used_after, 1.2), (tuple_carried_in_while, 0.8),
+    (while_break_two_ifs_deep, 1.0), (while_break_two_ifs_deep, 0.5),
+    (while_continue_two_ifs_deep, 0.7), (return_from_nested_loops, 0.5),
+    (return_from_nested_loops, 1.5), (while_true_return_two_ifs_deep, 0.3),
+    (tuple_rebuilt_with_continue, 0.7), (tuple_local_to_loop_with_break, 0.4),
 ]
 VECTOR = [
     unpack_helper_tuple, continue_in_nested_enumerate, augmented_assignment_is_in_place,
     augmented_add_seen_by_alias, rebound_to_fresh_then_stored, store_reads_slice_of_itself,
     store_reads_slice_in_loop, scale_by_own_slice_in_loop, slice_update_by_own_slices,
     iterate_live_array, in_place_in_zip_loops, scalar_read_then_store,
-    element_read_of_shaped_zeros,
+    element_read_of_shaped_zeros, enumerate_break_two_ifs_deep,
 ]
 # functions calling the user's own helpers: reverse mode only without jit (issue 14)
 CALLS_HELPERS = {helper_tuple_item_in_loop, unpack_helper_tuple, subtract_helper_item,
