@@ -11,8 +11,8 @@ def pytest_addoption(parser):
                     help="comma-separated grammar features to switch off (tests/fuzz/grammar.py)")
     group.addoption("--fuzz-jit-every", type=int, default=20,
                     help="also check jit=True on every k-th program of the long run (0: never)")
-    group.addoption("--fuzz-shrink", type=int, default=1000,
-                    help="examples per shrink search of each distinct failure (0: no shrinking)")
+    group.addoption("--fuzz-no-shrink", dest="fuzz_shrink", action="store_false", default=True,
+                    help="report each distinct failure as first found, without shrinking it")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -8,9 +8,10 @@ runnable on its own, e.g. in the background:
 
 Phase 1 runs ``count`` programs from a random (printed) seed and records outcomes without
 stopping at a failure.  Phase 2 takes each distinct failure signature seen (the kind of
-failure, plus the raising location for exceptions) and asks Hypothesis for the smallest
-program with that signature (``hypothesis.find``, a fresh search that then shrinks;
-the unshrunk program is kept when the search misses).
+failure, plus the raising location for exceptions) and lets Hypothesis shrink it: the
+run is replayed with the same seed (generation is deterministic for a seed) up to the
+first program with that signature, which then fails, and Hypothesis' shrinker keeps only
+smaller programs failing the same way.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import sys
 import time
 import warnings
 
-from hypothesis import HealthCheck, Phase, find, given, seed, settings
-from hypothesis.errors import NoSuchExample, Unsatisfiable
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from tests.fuzz import oracle
 from tests.fuzz.grammar import programs
@@ -33,11 +33,12 @@ SUPPRESS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_
 def run(count: int, seed_: int, off=(), jit_every: int = 0, stats=None, progress=None):
     """Phase 1: ``count`` programs, outcomes recorded in ``stats`` (default oracle.STATS).
 
-    Returns {signature: first failing program}.  ``jit_every=k`` also checks jit=True on
-    every k-th program (0: never); helper calls are refused under jit, as documented.
+    Returns {signature: (index, first failing program)}.  ``jit_every=k`` also checks
+    jit=True on every k-th program (0: never); helper calls are refused under jit, as
+    documented, so programs with helpers are not jit-checked.
     """
     stats = stats or oracle.STATS
-    found: dict[str, object] = {}
+    found: dict[str, tuple] = {}
     n = [0]
 
     @seed(seed_)
@@ -50,7 +51,7 @@ def run(count: int, seed_: int, off=(), jit_every: int = 0, stats=None, progress
         outcome = oracle.check(program, jit=jit, record=False)
         stats.add(program, outcome)
         for sig in outcome.signatures:
-            found.setdefault(sig, program)
+            found.setdefault(sig, (n[0], program))
         if progress and n[0] % 250 == 0:
             progress(f"{n[0]} programs, {stats.status.get('fail', 0)} failing, "
                      f"{len(found)} distinct failures")
@@ -61,20 +62,46 @@ def run(count: int, seed_: int, off=(), jit_every: int = 0, stats=None, progress
     return found
 
 
-def shrink(signature: str, off=(), max_examples: int = 2000, jit: bool = False, start=None):
-    """Phase 2: the smallest program whose check fails with ``signature`` (or None)."""
-    def fails(program) -> bool:
-        out = oracle.check(program, jit=jit, record=False)
-        return signature in out.signatures
+class _Target(Exception):
+    pass
+
+
+def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=None):
+    """Phase 2: the smallest program failing with ``signature``, by Hypothesis' shrinker.
+
+    Replays phase 1's run (same seed, so the same programs) without checking anything
+    up to program ``index``, which failed with ``signature``; from there Hypothesis
+    shrinks, keeping only programs that still fail the same way.  Returns ``start``
+    when the replay does not reach the same failure.
+    """
+    jit = signature.startswith("jit")
+    n = [0]
+    last = [None]
+    diverged = [False]
+
+    @seed(seed_)
+    @settings(max_examples=count, database=None, deadline=None, derandomize=False,
+              suppress_health_check=SUPPRESS, phases=[Phase.generate, Phase.shrink],
+              report_multiple_bugs=False, print_blob=False)
+    @given(programs(off=off))
+    def one(program):
+        n[0] += 1
+        if n[0] < index or diverged[0]:
+            return                                  # replaying phase 1, up to the failure
+        if n[0] == index and start is not None and program.digest != start.digest:
+            diverged[0] = True                      # not the same run: give up quietly
+            return
+        if signature in oracle.check(program, jit=jit, record=False).signatures:
+            last[0] = program
+            raise _Target(signature)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return find(programs(off=off), fails,
-                        settings=settings(max_examples=max_examples, database=None, deadline=None,
-                                          suppress_health_check=SUPPRESS))
-        except (NoSuchExample, Unsatisfiable):
-            return start
+            one()
+        except _Target:
+            return last[0]
+    return start
 
 
 def report(signature: str, program) -> str:
@@ -94,7 +121,6 @@ def main(argv=None):
     p.add_argument("--off", default="", help="comma-separated grammar features to switch off")
     p.add_argument("--jit-every", type=int, default=0, help="check jit=True on every k-th program")
     p.add_argument("--no-shrink", action="store_true")
-    p.add_argument("--shrink-examples", type=int, default=2000)
     p.add_argument("--out", default=None, help="write the summary and reproducers here (Markdown)")
     a = p.parse_args(argv)
     seed_ = a.seed if a.seed is not None else random.randrange(2 ** 32)
@@ -106,9 +132,9 @@ def main(argv=None):
     print(f"phase 1: {time.time() - t0:.0f} s", flush=True)
     sections = []
     if not a.no_shrink:
-        for sig, program in found.items():
+        for sig, (index, program) in found.items():
             print(f"shrinking: {sig}", flush=True)
-            small = shrink(sig, off, a.shrink_examples, jit=sig.startswith("jit"), start=program)
+            small = shrink(sig, seed_, index, a.count, off, start=program)
             sections.append(report(sig, small or program))
             print(sections[-1], flush=True)
     if a.out:

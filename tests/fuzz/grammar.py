@@ -89,7 +89,11 @@ FEATURES: dict[str, bool] = {
     "helper_control": True,     # helpers with branches, loops and early returns
 }
 
-#: Flags that are not constructs of their own but refine another (kept in FEATURES).
+#: How often a statement is drawn relative to the others (1 when not listed): constructs
+#: that need a set-up (a store needs an owned array) would otherwise be rare.
+WEIGHTS = {"store_index": 4, "store_slice": 3, "augassign_array": 3, "augassign": 2,
+           "owned_arrays": 2, "if": 3, "for_range": 2, "for_range_arg": 3}
+
 MAX_DEPTH = 3                   # nesting of if / for / while
 
 
@@ -204,8 +208,8 @@ class Builder:
         self.used.update(names)
 
     def pick(self, options):
-        options = list(options)
-        return options[0] if len(options) == 1 else self.draw(st.sampled_from(options))
+        options = list(options)       # by index: sampled_from made runs depend on the hash seed
+        return options[0] if len(options) == 1 else options[self.draw(st.integers(0, len(options) - 1))]
 
     def coin(self) -> bool:
         return self.draw(st.booleans())
@@ -223,7 +227,8 @@ class Builder:
 
         The first option is the simplest: it is where shrinking goes."""
         live = [(feat, fn) for feat, fn in options if feat is None or self.on[feat]]
-        feat, fn = self.pick(live)
+        weighted = [opt for opt in live for _ in range(WEIGHTS.get(opt[0], 1))]
+        feat, fn = self.pick(weighted)
         if feat is not None:
             self.use(feat)
         return fn()
@@ -789,7 +794,7 @@ class Builder:
         for name, t in params:
             scope.add(Var(name, t, PARAM, bound=None))
         ctx = Ctx()
-        body = self.block(scope, ctx, 1, 5)
+        body = self.block(scope, ctx, 2, 6)
         body.append(f"return {self.final_result(scope)}")
         lines = [f"def f({', '.join(p for p, _ in params)}):"] + self.indent(body)
         return params, values, lines

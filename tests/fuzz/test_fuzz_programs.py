@@ -74,11 +74,10 @@ def test_fuzz_long(request):
     found = campaign.run(count, seed_, off, opt("--fuzz-jit-every"), stats=stats, progress=say)
     say(stats.summary(top=30))
     sections = []
-    if opt("--fuzz-shrink") > 0:
-        for sig, program in found.items():
+    if opt("fuzz_shrink"):
+        for sig, (index, program) in found.items():
             say(f"shrinking: {sig}")
-            small = campaign.shrink(sig, off, opt("--fuzz-shrink"), jit=sig.startswith("jit"),
-                                    start=program)
+            small = campaign.shrink(sig, seed_, index, count, off, start=program)
             sections.append(campaign.report(sig, small or program))
             say(sections[-1])
     assert not found, (f"{len(found)} distinct failure(s) (seed {seed_}):\n"
