@@ -30,7 +30,13 @@ from tests.fuzz.grammar import programs
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 
 
-def run(count: int, seed_: int, off=(), jit_every: int = 0, stats=None, progress=None):
+def _signatures(outcome, refusals: bool) -> list[str]:
+    """Failure signatures, and with ``refusals`` also "refused <stage: message>" ones."""
+    return outcome.signatures + ([f"refused {r}" for r in outcome.refusals] if refusals else [])
+
+
+def run(count: int, seed_: int, off=(), jit_every: int = 0, stats=None, progress=None,
+        refusals: bool = False):
     """Phase 1: ``count`` programs, outcomes recorded in ``stats`` (default oracle.STATS).
 
     Returns {signature: (index, first failing program)}.  ``jit_every=k`` also checks
@@ -50,7 +56,7 @@ def run(count: int, seed_: int, off=(), jit_every: int = 0, stats=None, progress
         jit = bool(jit_every) and n[0] % jit_every == 0 and "helpers" not in program.features
         outcome = oracle.check(program, jit=jit, record=False)
         stats.add(program, outcome)
-        for sig in outcome.signatures:
+        for sig in _signatures(outcome, refusals):
             found.setdefault(sig, (n[0], program))
         if progress and n[0] % 250 == 0:
             progress(f"{n[0]} programs, {stats.status.get('fail', 0)} failing, "
@@ -74,7 +80,7 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
     shrinks, keeping only programs that still fail the same way.  Returns ``start``
     when the replay does not reach the same failure.
     """
-    jit = signature.startswith("jit")
+    jit = signature.startswith(("jit", "refused jit"))
     n = [0]
     last = [None]
     diverged = [False]
@@ -91,7 +97,8 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
         if n[0] == index and start is not None and program.digest != start.digest:
             diverged[0] = True                      # not the same run: give up quietly
             return
-        if signature in oracle.check(program, jit=jit, record=False).signatures:
+        outcome = oracle.check(program, jit=jit, record=False)
+        if signature in _signatures(outcome, signature.startswith("refused ")):
             last[0] = program
             raise _Target(signature)
 
@@ -106,10 +113,11 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
 
 def report(signature: str, program) -> str:
     """A reproducer as Markdown: the program, the call and what went wrong."""
-    jit = signature.startswith("jit")
+    jit = signature.startswith(("jit", "refused jit"))
     out = oracle.check(program, jit=jit, record=False)
-    details = "\n".join(f"- {f}" for f in out.failures if oracle.signature(f) == signature) or \
-        "- (did not reproduce on rerun)"
+    details = "\n".join([f"- {f}" for f in out.failures if oracle.signature(f) == signature]
+                        + [f"- refused: {r}" for r in out.refusals if signature == f"refused {r}"]) \
+        or "- (did not reproduce on rerun)"
     return (f"### {signature}\n\n```python\n{program.source.rstrip()}\n\n# {program.call_text()}\n```\n"
             f"{details}\n\nfeatures: {', '.join(sorted(program.features)) or '-'}\n")
 
@@ -121,13 +129,16 @@ def main(argv=None):
     p.add_argument("--off", default="", help="comma-separated grammar features to switch off")
     p.add_argument("--jit-every", type=int, default=0, help="check jit=True on every k-th program")
     p.add_argument("--no-shrink", action="store_true")
+    p.add_argument("--refusals", action="store_true",
+                   help="also shrink one minimal program per distinct refusal message")
     p.add_argument("--out", default=None, help="write the summary and reproducers here (Markdown)")
     a = p.parse_args(argv)
     seed_ = a.seed if a.seed is not None else random.randrange(2 ** 32)
     off = tuple(x for x in a.off.split(",") if x)
     t0 = time.time()
     print(f"seed {seed_}, off {off}", flush=True)
-    found = run(a.count, seed_, off, a.jit_every, progress=lambda m: print(m, flush=True))
+    found = run(a.count, seed_, off, a.jit_every, progress=lambda m: print(m, flush=True),
+                refusals=a.refusals)
     print(oracle.STATS.summary(), flush=True)
     print(f"phase 1: {time.time() - t0:.0f} s", flush=True)
     sections = []
@@ -142,7 +153,7 @@ def main(argv=None):
             fh.write(f"# fuzz run: seed {seed_}, {a.count} programs, off {off}\n\n```text\n"
                      f"{oracle.STATS.summary()}\n```\n\n" + "\n".join(sections))
     print(f"total: {time.time() - t0:.0f} s")
-    return 1 if found else 0
+    return 1 if any(not sig.startswith("refused ") for sig in found) else 0
 
 
 if __name__ == "__main__":

@@ -443,11 +443,15 @@ class Builder:
         return f"({a}) {form} ({self.condition(scope, 0)})"
 
     # ----------------------------------------------------------------- blocks
-    def block(self, scope: Scope, ctx: Ctx, lo: int = 1, hi: int = 3) -> list[str]:
-        """Statements at one indentation level (lines relative to it)."""
+    def block(self, scope: Scope, ctx: Ctx, hi: int = 3, keep_going: int = 1) -> list[str]:
+        """Statements at one indentation level (lines relative to it), up to ``hi``.
+
+        Before each statement a draw decides whether there is one more (with odds
+        keep_going : 1), so the shrinker can delete any statement, the first included;
+        an empty nested block becomes ``pass``."""
         lines: list[str] = []
         count = 0
-        while count < hi and (count < lo or self.coin()):
+        while count < hi and self.int_in(0, keep_going) > 0:
             count += 1
             stmt, ends = self.statement(scope, ctx)
             lines += stmt
@@ -654,7 +658,7 @@ class Builder:
         inner = scope.child()
         for v in extra:
             inner.add(v)
-        body = self.block(inner, Ctx(ctx.depth + 1, ctx.in_loop or loop, ctx.returns, ctx.in_helper))
+        body = self.block(inner, Ctx(ctx.depth + 1, ctx.in_loop or loop, ctx.returns, ctx.in_helper), 3, 2)
         return self.indent(body or ["pass"])
 
     def stmt_if(self, scope: Scope, ctx: Ctx) -> list[str]:
@@ -763,7 +767,7 @@ class Builder:
         ctx = Ctx(0, False, returns, True)
         if self.feat("helper_control"):
             self.use("helper_control")
-        body = self.block(hscope, ctx, 0, 3)
+        body = self.block(hscope, ctx, 3, 1)
         body.append(f"return {self.result(hscope, ctx)}")
         self.ctx_in_helper = saved
         lines = [f"def {name}({', '.join(params)}):"] + self.indent(body)
@@ -794,7 +798,7 @@ class Builder:
         for name, t in params:
             scope.add(Var(name, t, PARAM, bound=None))
         ctx = Ctx()
-        body = self.block(scope, ctx, 2, 6)
+        body = self.block(scope, ctx, 6, 5)
         body.append(f"return {self.final_result(scope)}")
         lines = [f"def f({', '.join(p for p, _ in params)}):"] + self.indent(body)
         return params, values, lines

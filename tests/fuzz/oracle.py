@@ -58,6 +58,10 @@ FAIL_KINDS = {
     "jit-raw-exception": "jit=True raised something other than SrcgradError",
     "jit-mismatch": "jit=True disagrees with jit=False",
     "internal-error": "srcgrad's own IR checker tripped (IRCheckError): a compiler bug, not a refusal",
+    "jvp-internal-error": "the same, in jvp",
+    "jit-internal-error": "the same, with jit=True",
+    "jvp-input-mutated": "jvp changed its arguments",
+    "jit-input-mutated": "value_and_grad(jit=True) changed its arguments",
     "timeout": "a srcgrad call did not finish",
 }
 
@@ -90,7 +94,8 @@ class Outcome:
 
     def refuse(self, stage, exc):
         if type(exc).__name__ in INTERNAL_ERRORS:
-            self.fail("internal-error", f"{stage}: {_exc_text(exc)}", exc)
+            kind = "internal-error" if stage == "grad" else f"{stage}-internal-error"
+            self.fail(kind, f"{stage}: {_exc_text(exc)}", exc)
             return
         self.refusals.append(f"{stage}: {refusal_key(exc)}")
         if self.status == "ok":
@@ -422,7 +427,7 @@ def _check_jvp(program, f, ref, grads, fd, out: Outcome):
         out.fail("jvp-raw-exception", _exc_text(exc), exc)
         return
     if not _same_args(args, program.args()):
-        out.fail("input-mutated", f"jvp changed {_mutated(program.args(), args, names)}")
+        out.fail("jvp-input-mutated", f"jvp changed {_mutated(program.args(), args, names)}")
     if not _close(value, ref, VALUE_RTOL):
         out.fail("jvp-wrong-value", f"f(*args) = {ref!r} but jvp gave {_fmt(value)}")
     wrt = program.wrt
@@ -457,7 +462,7 @@ def _check_jit(program, f, ref, value, grads, fd, out: Outcome):
         out.fail("jit-raw-exception", _exc_text(exc), exc)
         return
     if not _same_args(args, program.args()):
-        out.fail("input-mutated", f"jit value_and_grad changed {_mutated(program.args(), args, names)}")
+        out.fail("jit-input-mutated", f"jit value_and_grad changed {_mutated(program.args(), args, names)}")
     if not _close(jvalue, ref, JIT_RTOL):
         out.fail("jit-mismatch", f"f(*args) = {ref!r} but jit gave {_fmt(jvalue)}")
     if grads is not None:
