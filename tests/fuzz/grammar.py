@@ -165,6 +165,12 @@ class Program:
 
 
 # --------------------------------------------------------------------------- the builder
+@st.composite
+def _SPAN(draw, inner):
+    return inner(draw)
+
+
+
 class Scope:
     """The variables visible at a point: an ordered name -> Var map, copied per block."""
 
@@ -211,6 +217,19 @@ class Builder:
         options = list(options)       # by index: sampled_from made runs depend on the hash seed
         return options[0] if len(options) == 1 else options[self.draw(st.integers(0, len(options) - 1))]
 
+    def span(self, fn):
+        """``fn()`` drawn as one nested strategy: Hypothesis then sees its draws as one
+        span, which its shrinker can delete or replace whole (a statement, an expression)."""
+        outer = self.draw
+
+        def inner(draw):
+            self.draw = draw
+            try:
+                return fn()
+            finally:
+                self.draw = outer
+        return outer(_SPAN(inner))
+
     def coin(self) -> bool:
         return self.draw(st.booleans())
 
@@ -255,6 +274,9 @@ class Builder:
 
     # ----------------------------------------------------------------- scalar expressions
     def scalar(self, scope: Scope, depth: int = 2) -> str:
+        return self.span(lambda: self._scalar(scope, depth))
+
+    def _scalar(self, scope: Scope, depth: int) -> str:
         atoms = [(None, self.const)]
         if scope.of("f"):
             atoms.append((None, lambda: self.pick(v.name for v in scope.of("f"))))
@@ -345,6 +367,9 @@ class Builder:
     # ----------------------------------------------------------------- array expressions
     def vector(self, scope: Scope, depth: int = 1) -> str:
         """An expression of shape (3,)."""
+        return self.span(lambda: self._vector(scope, depth))
+
+    def _vector(self, scope: Scope, depth: int) -> str:
         atoms = []
         if scope.of("v"):
             atoms.append((None, lambda: self.pick(v.name for v in scope.of("v"))))
@@ -453,7 +478,7 @@ class Builder:
         count = 0
         while count < hi and self.int_in(0, keep_going) > 0:
             count += 1
-            stmt, ends = self.statement(scope, ctx)
+            stmt, ends = self.span(lambda: self.statement(scope, ctx))
             lines += stmt
             if ends:                    # break / continue / return end the block
                 break
