@@ -80,7 +80,6 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
     shrinks, keeping only programs that still fail the same way.  Returns ``start``
     when the replay does not reach the same failure.
     """
-    jit = signature.startswith(("jit", "refused jit"))
     n = [0]
     last = [None]
     diverged = [False]
@@ -97,8 +96,7 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
         if n[0] == index and start is not None and program.digest != start.digest:
             diverged[0] = True                      # not the same run: give up quietly
             return
-        outcome = oracle.check(program, jit=jit, record=False)
-        if signature in _signatures(outcome, signature.startswith("refused ")):
+        if _still_fails(program, signature):
             last[0] = program
             raise _Target(signature)
 
@@ -109,6 +107,104 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
         except _Target:
             return last[0]
     return start
+
+
+def _still_fails(program, signature: str) -> bool:
+    jit = signature.startswith(("jit", "refused jit"))
+    outcome = oracle.check(program, jit=jit, record=False)
+    return signature in _signatures(outcome, signature.startswith("refused "))
+
+
+def _top_level_terms(expr: str) -> list[str]:
+    """``a + b * (c + d) + e`` -> ['a', 'b * (c + d)', 'e'] (splits at depth-0 ' + ')."""
+    terms, depth, start = [], 0, 0
+    for k, ch in enumerate(expr):
+        depth += ch in "([" and 1 or (ch in ")]" and -1 or 0)
+        if depth == 0 and expr.startswith(" + ", k):
+            terms.append(expr[start:k])
+            start = k + 3
+    return terms + [expr[start:]]
+
+
+def _block_end(lines: list[str], i: int) -> int:
+    """One past the last line of the statement starting at line i (its body included)."""
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    j = i + 1
+    while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+        j += 1
+    return j
+
+
+def _candidates(lines: list[str]):
+    """Smaller sources: a statement (with its body) replaced by ``pass``, a ``pass`` next
+    to other statements dropped, a module-level definition dropped, a term of a
+    ``return a + b`` dropped, a compound statement replaced by its body."""
+    for i in reversed(range(len(lines))):
+        line = lines[i]
+        stripped = line.strip()
+        indent = line[:len(line) - len(stripped)]
+        if not stripped or stripped.startswith(("import ", "def f(")):
+            continue
+        end = _block_end(lines, i)
+        if not indent:                                  # a global or a helper
+            yield lines[:i] + lines[end:]
+            continue
+        if stripped.startswith("def "):
+            continue
+        if stripped == "pass":
+            yield lines[:i] + lines[i + 1:]
+            continue
+        if stripped.startswith(("elif ", "else:")):
+            yield lines[:i] + lines[end:]
+            continue
+        if not stripped.startswith("return "):
+            yield lines[:i] + [indent + "pass"] + lines[end:]
+        else:
+            terms = _top_level_terms(stripped[len("return "):])
+            for k in range(len(terms)):
+                if len(terms) > 1:
+                    yield lines[:i] + [indent + "return " + " + ".join(terms[:k] + terms[k + 1:])] + lines[end:]
+        if stripped.endswith(":") and stripped.startswith(("if ", "for ", "while ")):
+            body = [ln[4:] for ln in lines[i + 1:end]]
+            if not any(ln.strip().startswith(("elif ", "else:")) for ln in lines[end:end + 1]):
+                yield lines[:i] + body + lines[end:]
+
+
+def _tidy(lines: list[str]) -> str:
+    """PEP 8 blank lines: one after the imports, two before each module-level def."""
+    out = []
+    for line in (ln for ln in lines if ln.strip()):
+        if line.startswith("def ") or (out and out[-1].startswith("import ")):
+            out += [""] * (2 if line.startswith("def ") else 1)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def reduce_source(program, signature: str, budget: int = 400):
+    """A line-level reducer after Hypothesis' shrinker: greedily drops statements, dead
+    definitions and result terms while the program still fails with ``signature``
+    (a program that no longer runs in Python fails differently, so is never kept)."""
+    from tests.fuzz.grammar import Program
+    current = program
+    tries = 0
+    changed = True
+    while changed and tries < budget:
+        changed = False
+        lines = current.source.rstrip("\n").split("\n")
+        for cand in _candidates(lines):
+            tries += 1
+            trial = Program(_tidy(cand), current.params, current.arg_values,
+                            current.features, current.fname)
+            try:
+                compile(trial.source, "<reduce>", "exec")
+            except SyntaxError:
+                continue
+            if _still_fails(trial, signature):
+                current, changed = trial, True
+                break
+            if tries >= budget:
+                break
+    return current
 
 
 def report(signature: str, program) -> str:
@@ -146,6 +242,7 @@ def main(argv=None):
         for sig, (index, program) in found.items():
             print(f"shrinking: {sig}", flush=True)
             small = shrink(sig, seed_, index, a.count, off, start=program)
+            small = reduce_source(small or program, sig)
             sections.append(report(sig, small or program))
             print(sections[-1], flush=True)
     if a.out:

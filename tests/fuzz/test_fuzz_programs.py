@@ -78,6 +78,7 @@ def test_fuzz_long(request):
         for sig, (index, program) in found.items():
             say(f"shrinking: {sig}")
             small = campaign.shrink(sig, seed_, index, count, off, start=program)
+            small = campaign.reduce_source(small or program, sig)
             sections.append(campaign.report(sig, small or program))
             say(sections[-1])
     assert not found, (f"{len(found)} distinct failure(s) (seed {seed_}):\n"
