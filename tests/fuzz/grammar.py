@@ -78,7 +78,10 @@ FEATURES: dict[str, bool] = {
     "break": True,
     "continue": True,
     "return_early": True,       # return from inside branches and loops
-    "owned_arrays": True,       # u = np.zeros(3), x.copy(), np.array([...]), np.ones, zeros_like
+    "deep_jumps": True,         # break/continue two or more ifs below their loop, return
+                                # two or more blocks below the function (off: only shallower)
+    "owned_arrays": True,       # u = np.zeros(3), x.copy(), np.ones, zeros_like, (expr).copy()
+    "array_literal": True,      # np.array([a, b, c]) of scalars (an owned array)
     "store_index": True,        # u[k] = e, u[i] += e, W[a, b] = e, W[k] = v
     "store_slice": True,        # u[1:] = e, u[:2] += e, u[:] = e
     "alias": True,              # b = u (a second name for the same array)
@@ -195,6 +198,7 @@ class Ctx:
     in_loop: bool = False
     returns: tuple = ("f",)     # the shape of this function's result: ('f',) or ('f', 'f')
     in_helper: bool = False
+    ifs_in_loop: int = 0        # if-levels between here and the innermost loop
 
 
 class Builder:
@@ -395,6 +399,11 @@ class Builder:
         return self.pick_option(atoms)
 
     def vector_literal(self, scope: Scope) -> str:
+        """A (3,) array from scalars: np.array([a, b, c]) or, without 'array_literal',
+        a * np.ones(3)."""
+        if not self.feat("array_literal"):
+            return f"{self.paren(self.scalar(scope, 0))} * np.ones(3)"
+        self.use("array_literal")
         return f"np.array([{self.scalar(scope, 0)}, {self.scalar(scope, 0)}, {self.scalar(scope, 0)}])"
 
     def vector_arith(self, scope, depth) -> str:
@@ -515,13 +524,23 @@ class Builder:
             if scope.of("v"):
                 opts.append(("zip", lambda: self.stmt_for_zip(scope, ctx)))
             opts.append(("while", lambda: self.stmt_while(scope, ctx)))
-        if ctx.in_loop:
-            opts.append(("break", lambda: (["break"], True)))
-            opts.append(("continue", lambda: (["continue"], True)))
-        if ctx.depth > 0 and (not ctx.in_helper or self.feat("helper_control")):
-            opts.append(("return_early", lambda: (self.stmt_return(scope, ctx), True)))
+        deep_ok = self.feat("deep_jumps")
+        if ctx.in_loop and (deep_ok or ctx.ifs_in_loop <= 1):
+            jump = [("deep_jumps", "break")] if ctx.ifs_in_loop > 1 else []
+            opts.append(("break", lambda: self.jump(["break"], jump)))
+            opts.append(("continue", lambda: self.jump(["continue"], jump)))
+        if ctx.depth > 0 and (not ctx.in_helper or self.feat("helper_control")) and (deep_ok or ctx.depth <= 1):
+            jump = [("deep_jumps", "return")] if ctx.depth > 1 else []
+            opts.append(("return_early", lambda: self.jump(self.stmt_return(scope, ctx), jump)))
         result = self.pick_option(opts)
         return result if isinstance(result, tuple) else (result, False)
+
+    def jump(self, lines: list[str], deep) -> tuple[list[str], bool]:
+        """break / continue / return: they end their block; two or more levels below
+        their loop (break, continue) or function (return) they are 'deep_jumps'."""
+        if deep:
+            self.use("deep_jumps")
+        return lines, True
 
     # ----------------------------------------------------------------- simple statements
     def stmt_assign_new(self, scope: Scope) -> list[str]:
@@ -605,7 +624,7 @@ class Builder:
         opts = ["np.zeros(3)"]
         if scope.of("v"):
             opts.append(f"{self.pick(v.name for v in scope.of('v'))}.copy()")
-        opts += ["np.ones(3)", "literal", "expr_copy"]
+        opts += ["np.ones(3)", "expr_copy"] + (["literal"] if self.feat("array_literal") else [])
         if scope.of("v"):
             opts.append(f"np.zeros_like({self.pick(v.name for v in scope.of('v'))})")
         choice = self.pick(opts)
@@ -683,7 +702,8 @@ class Builder:
         inner = scope.child()
         for v in extra:
             inner.add(v)
-        body = self.block(inner, Ctx(ctx.depth + 1, ctx.in_loop or loop, ctx.returns, ctx.in_helper), 3, 2)
+        ifs = 0 if loop else ctx.ifs_in_loop + 1
+        body = self.block(inner, Ctx(ctx.depth + 1, ctx.in_loop or loop, ctx.returns, ctx.in_helper, ifs), 3, 2)
         return self.indent(body or ["pass"])
 
     def stmt_if(self, scope: Scope, ctx: Ctx) -> list[str]:
