@@ -148,3 +148,32 @@ def test_oracle_counts_a_refusal_as_acceptable(monkeypatch):
     out = oracle.check(_program(), record=False)
     assert out.status == "refused" and not out.failures
     assert out.refusals == ["grad: SrcgradError: the construct '_' is not supported"]
+
+
+def test_reducer_keeps_only_what_the_failure_needs(monkeypatch):
+    source = """import numpy as np
+
+WV = np.array([0.7, -1.3, 0.4])
+G0 = 0.75
+
+
+def f(x, y):
+    s0 = 0.5
+    u0 = x.copy()
+    for i0 in range(2):
+        s0 += y * G0
+        u0[0] = u0[0] * y
+    return 1.0 * s0 + 0.5 * np.dot(u0, WV)
+"""
+    program = Program(source, [("x", "v"), ("y", "f")], [[0.3, -0.2, 0.7], 0.6])
+
+    def check(p, jit=False, jvp=True, record=True):     # planted: any store is "wrong"
+        out = oracle.Outcome()
+        if "u0[0] = " in p.source:
+            out.fail("wrong-gradient", "planted")
+        return out
+    monkeypatch.setattr(oracle, "check", check)
+    small = campaign.reduce_source(program, "wrong-gradient")
+    body = small.source.split("def f(x, y):\n")[1]
+    assert "u0[0] = u0[0] * y" in body and "s0" not in body and "G0" not in small.source
+    assert campaign._top_level_terms("a + b * (c + d) + e[1 + 2]") == ["a", "b * (c + d)", "e[1 + 2]"]
