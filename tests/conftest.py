@@ -9,7 +9,7 @@ def pytest_addoption(parser):
                     help="seed of the long fuzz run (default: random, printed)")
     group.addoption("--fuzz-off", default="",
                     help="comma-separated grammar features to switch off (tests/fuzz/grammar.py)")
-    group.addoption("--fuzz-jit-every", type=int, default=20,
+    group.addoption("--fuzz-jit-every", type=int, default=50,
                     help="also check jit=True on every k-th program of the long run (0: never)")
     group.addoption("--fuzz-no-shrink", dest="fuzz_shrink", action="store_false", default=True,
                     help="report each distinct failure as first found, without shrinking it")

@@ -72,17 +72,20 @@ class _Target(Exception):
     pass
 
 
-def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=None):
+def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=None,
+           budget: float = 120.0):
     """Phase 2: the smallest program failing with ``signature``, by Hypothesis' shrinker.
 
     Replays phase 1's run (same seed, so the same programs) without checking anything
     up to program ``index``, which failed with ``signature``; from there Hypothesis
-    shrinks, keeping only programs that still fail the same way.  Returns ``start``
-    when the replay does not reach the same failure.
+    shrinks, keeping only programs that still fail the same way, for about ``budget``
+    seconds.  Returns ``start`` when the replay does not reach the same failure.
     """
     n = [0]
     last = [None]
     diverged = [False]
+    verdicts: dict[str, bool] = {}
+    deadline = time.time() + budget
 
     @seed(seed_)
     @settings(max_examples=count, database=None, deadline=None, derandomize=False,
@@ -96,7 +99,10 @@ def shrink(signature: str, seed_: int, index: int, count: int, off=(), start=Non
         if n[0] == index and start is not None and program.digest != start.digest:
             diverged[0] = True                      # not the same run: give up quietly
             return
-        if _still_fails(program, signature):
+        key = program.digest
+        if key not in verdicts:             # past the time budget, new programs "pass":
+            verdicts[key] = time.time() < deadline and _still_fails(program, signature)
+        if verdicts[key]:                   # the shrinker stops, the best one still fails
             last[0] = program
             raise _Target(signature)
 

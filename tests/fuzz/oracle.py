@@ -189,7 +189,8 @@ def refusal_key(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------- loading
 _DIR: Path | None = None
-_MODULES: dict[str, object] = {}
+_MODULES: "collections.OrderedDict[str, object]" = collections.OrderedDict()
+_KEEP = 64                  # modules kept loaded (a shrinker revisits recent programs)
 
 
 def load(source: str, fname: str = "f"):
@@ -197,7 +198,9 @@ def load(source: str, fname: str = "f"):
     global _DIR
     key = hashlib.sha1(source.encode()).hexdigest()[:16]
     mod = _MODULES.get(key)
-    if mod is None:
+    if mod is not None:
+        _MODULES.move_to_end(key)
+    else:
         if _DIR is None:
             _DIR = Path(tempfile.mkdtemp(prefix="srcgrad_fuzz_"))
         name = f"fz_{key}"
@@ -208,7 +211,22 @@ def load(source: str, fname: str = "f"):
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
         _MODULES[key] = mod
+        while len(_MODULES) > _KEEP:
+            _forget(_MODULES.popitem(last=False)[1])
     return getattr(mod, fname)
+
+
+def _forget(mod):
+    """Let a program's module, its functions and their derivatives be freed: srcgrad
+    keeps every function it has transformed (api._TRANSFORMED, keyed by id), which over
+    thousands of programs (compiled by Numba, too) adds up to gigabytes."""
+    sys.modules.pop(mod.__name__, None)
+    cache = getattr(getattr(srcgrad, "api", None), "_TRANSFORMED", None)
+    if isinstance(cache, dict):
+        for value in list(vars(mod).values()):
+            entry = cache.get(id(value))
+            if isinstance(entry, tuple) and entry and entry[0] is value:
+                del cache[id(value)]
 
 
 # --------------------------------------------------------------------------- numerics
