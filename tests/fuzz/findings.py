@@ -46,6 +46,14 @@ def f(x):
             return 0.5
     return x
 """, [("x", "f")], [0.062], ("wrong-value", "wrong-gradient", "jvp-wrong-value", "jvp-wrong-tangent")),
+    Finding("return-in-elif", "return in an elif body falls through (an elif is an if in an else)", """
+def f(x):
+    if x > 0.5:
+        pass
+    elif x > 0.0:
+        return 0.5
+    return x
+""", [("x", "f")], [0.062], ("wrong-value", "wrong-gradient", "jvp-wrong-value", "jvp-wrong-tangent")),
     Finding("break-deep", "break two ifs deep does not leave the loop", """
 def f(x):
     s = x

@@ -79,9 +79,11 @@ FEATURES: dict[str, bool] = {
     "continue": True,
     "return_early": True,       # return from inside branches and loops
     "deep_jumps": True,         # break/continue two or more ifs below their loop, return
-                                # two or more blocks below the function (off: only shallower)
+                                # two or more blocks below the function (an elif body counts
+                                # as two: it is an if inside an else); off: only shallower
     "owned_arrays": True,       # u = np.zeros(3), x.copy(), np.ones, zeros_like, (expr).copy()
     "array_literal": True,      # np.array([a, b, c]) of scalars (an owned array)
+    "copy": True,               # owned arrays by u.copy(), np.copy(W), (expr).copy()
     "store_index": True,        # u[k] = e, u[i] += e, W[a, b] = e, W[k] = v
     "store_slice": True,        # u[1:] = e, u[:2] += e, u[:] = e
     "alias": True,              # b = u (a second name for the same array)
@@ -615,23 +617,29 @@ class Builder:
         return [f"{p}, {q} = {e1}, {e2}"]
 
     def owned_value(self, scope: Scope, t: str) -> str:
+        """A constructor call: np.zeros/np.ones/zeros_like, with 'copy' also .copy() and
+        np.copy of a value, with 'array_literal' also np.array([a, b, c])."""
+        copy = self.feat("copy")
         if t == "m":
             opts = ["np.zeros((2, 3))", "np.ones((2, 3))"]
             if scope.of("m"):
                 m = self.pick(v.name for v in scope.of("m"))
-                opts += [f"{m}.copy()", f"np.zeros_like({m})", f"np.copy({m})"]
-            return self.pick(opts)
-        opts = ["np.zeros(3)"]
-        if scope.of("v"):
-            opts.append(f"{self.pick(v.name for v in scope.of('v'))}.copy()")
-        opts += ["np.ones(3)", "expr_copy"] + (["literal"] if self.feat("array_literal") else [])
-        if scope.of("v"):
-            opts.append(f"np.zeros_like({self.pick(v.name for v in scope.of('v'))})")
-        choice = self.pick(opts)
-        if choice == "literal":
-            return self.vector_literal(scope)
-        if choice == "expr_copy":
-            return f"({self.vector(scope, 1)}).copy()"
+                opts += [f"np.zeros_like({m})"] + ([f"{m}.copy()", f"np.copy({m})"] if copy else [])
+            choice = self.pick(opts)
+        else:
+            opts = ["np.zeros(3)", "np.ones(3)"]
+            if scope.of("v"):
+                opts.append(f"np.zeros_like({self.pick(v.name for v in scope.of('v'))})")
+                if copy:
+                    opts.append(f"{self.pick(v.name for v in scope.of('v'))}.copy()")
+            opts += (["expr_copy"] if copy else []) + (["literal"] if self.feat("array_literal") else [])
+            choice = self.pick(opts)
+            if choice == "literal":
+                return self.vector_literal(scope)
+            if choice == "expr_copy":
+                choice = f"({self.vector(scope, 1)}).copy()"
+        if "copy" in choice:
+            self.use("copy")
         return choice
 
     def stmt_owned_array(self, scope: Scope) -> list[str]:
@@ -698,19 +706,21 @@ class Builder:
     def indent(self, lines: list[str]) -> list[str]:
         return ["    " + line for line in lines]
 
-    def nested(self, scope: Scope, ctx: Ctx, loop: bool = False, extra: list[Var] = ()) -> list[str]:
+    def nested(self, scope: Scope, ctx: Ctx, loop: bool = False, extra: list[Var] = (),
+               levels: int = 1) -> list[str]:
+        """An indented block; ``levels=2`` for an elif body (an if inside an else)."""
         inner = scope.child()
         for v in extra:
             inner.add(v)
-        ifs = 0 if loop else ctx.ifs_in_loop + 1
-        body = self.block(inner, Ctx(ctx.depth + 1, ctx.in_loop or loop, ctx.returns, ctx.in_helper, ifs), 3, 2)
+        ifs = 0 if loop else ctx.ifs_in_loop + levels
+        body = self.block(inner, Ctx(ctx.depth + levels, ctx.in_loop or loop, ctx.returns, ctx.in_helper, ifs), 3, 2)
         return self.indent(body or ["pass"])
 
     def stmt_if(self, scope: Scope, ctx: Ctx) -> list[str]:
         lines = [f"if {self.condition(scope)}:"] + self.nested(scope, ctx)
         while self.feat("elif") and self.coin():
             self.use("elif")
-            lines += [f"elif {self.condition(scope)}:"] + self.nested(scope, ctx)
+            lines += [f"elif {self.condition(scope)}:"] + self.nested(scope, ctx, levels=2)
             if len(lines) > 40:
                 break
         if self.feat("else") and self.coin():

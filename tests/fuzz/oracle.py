@@ -57,6 +57,8 @@ FAIL_KINDS = {
     "jvp-wrong-tangent": "jvp's tangent differs from dot(gradient, tangent)",
     "jit-raw-exception": "jit=True raised something other than SrcgradError",
     "jit-mismatch": "jit=True disagrees with jit=False",
+    "jit-wrong-value": "jit=True (where jit=False refused or crashed) differs from f(*args)",
+    "jit-wrong-gradient": "jit=True (where jit=False refused or crashed) differs from central differences",
     "internal-error": "srcgrad's own IR checker tripped (IRCheckError): a compiler bug, not a refusal",
     "jvp-internal-error": "the same, in jvp",
     "jit-internal-error": "the same, with jit=True",
@@ -369,7 +371,7 @@ def _check(program, out: Outcome, jit: bool, jvp: bool):
         return
 
     fd, smooth = fd_gradient(f, program.args(), wrt, ref)
-    value = grads = None
+    value = grads = py_result = None
 
     # 1, 2, 5: value_and_grad in Python
     args = program.args()
@@ -382,6 +384,7 @@ def _check(program, out: Outcome, jit: bool, jvp: bool):
     except Exception as exc:                 # noqa: BLE001
         out.fail("raw-exception", _exc_text(exc), exc)
     else:
+        py_result = (value, grads)
         if not _same_args(args, program.args()):
             out.fail("input-mutated", f"value_and_grad changed {_mutated(program.args(), args, names)}")
         if not _close(value, ref, VALUE_RTOL):
@@ -406,8 +409,7 @@ def _check(program, out: Outcome, jit: bool, jvp: bool):
 
     # 3, 5: jit
     if jit:
-        _check_jit(program, f, ref, value if grads is not None else None, grads,
-                   fd if smooth else None, out)
+        _check_jit(program, f, ref, py_result, fd if smooth else None, out)
 
 
 def _grad_close(g, r, f0) -> bool:
@@ -466,7 +468,9 @@ def _check_jvp(program, f, ref, grads, fd, out: Outcome):
                                       f"{_fmt(tangent)}")
 
 
-def _check_jit(program, f, ref, value, grads, fd, out: Outcome):
+def _check_jit(program, f, ref, py_result, fd, out: Outcome):
+    """jit=True against jit=False (right or wrong, they must agree); when jit=False gave
+    nothing (refused or crashed), against Python and central differences instead."""
     names = [n for n, _ in program.params]
     args = program.args()
     try:
@@ -481,14 +485,17 @@ def _check_jit(program, f, ref, value, grads, fd, out: Outcome):
         return
     if not _same_args(args, program.args()):
         out.fail("jit-input-mutated", f"jit value_and_grad changed {_mutated(program.args(), args, names)}")
-    if not _close(jvalue, ref, JIT_RTOL):
-        out.fail("jit-mismatch", f"f(*args) = {ref!r} but jit gave {_fmt(jvalue)}")
-    if grads is not None:
-        if not all(_close(jg, g, JIT_RTOL) for jg, g in zip(jgrads, grads)):
+    if py_result is not None:
+        value, grads = py_result
+        if not _close(jvalue, value, JIT_RTOL):
+            out.fail("jit-mismatch", f"jit=False value {_fmt(value)} but jit=True gave {_fmt(jvalue)}")
+        elif not all(_close(jg, g, JIT_RTOL) for jg, g in zip(jgrads, grads)):
             out.fail("jit-mismatch", f"jit=False gradient {_fmt(grads)} but jit=True gave {_fmt(jgrads)}")
-    elif fd is not None:
-        if not all(_grad_close(jg, r, ref) for jg, r in zip(jgrads, fd)):
-            out.fail("jit-mismatch", f"central differences {_fmt(fd)} but jit=True gave {_fmt(jgrads)}")
+        return
+    if not _close(jvalue, ref, VALUE_RTOL):
+        out.fail("jit-wrong-value", f"f(*args) = {ref!r} but jit gave {_fmt(jvalue)}")
+    elif fd is not None and not all(_grad_close(jg, r, ref) for jg, r in zip(jgrads, fd)):
+        out.fail("jit-wrong-gradient", f"central differences {_fmt(fd)} but jit=True gave {_fmt(jgrads)}")
 
 
 # --------------------------------------------------------------------------- failing loudly
