@@ -97,6 +97,13 @@ def f(x):
     u += x
     return np.sum(u)
 """, [("x", "f")], [0.062], ("jvp-raw-exception",)),
+    Finding("jvp-copy-of-constant", "jvp: IndexError for an in-place write into a copy of a "
+            "constant array", """
+def f(x):
+    u = np.zeros(3).copy()
+    u[0] = x
+    return np.sum(u)
+""", [("x", "f")], [0.062], ("jvp-raw-exception",)),
     Finding("alias-write-in-loop", "an alias of an array written in place inside a loop keeps "
             "the old contents", """
 def f(x):
