@@ -91,6 +91,12 @@ def f(x):
     u[1:] = u[1:] * x
     return np.sum(u)
 """, [("x", "f")], [0.062], ("wrong-gradient",)),
+    Finding("slice-store-self", "u[:] = u: the gradient through the store is lost", """
+def f(x):
+    u = x.copy()
+    u[:] = u
+    return np.sum(u)
+""", [("x", "v")], [X3], ("wrong-gradient",)),
     Finding("jvp-array-literal", "jvp: IndexError for an in-place write into np.array([constants])", """
 def f(x):
     u = np.array([0.5, 0.5, 0.5])
