@@ -1405,6 +1405,9 @@ class Lowerer(ContainerLowering, ListLowering):
         if not args:
             return None
         a = args[0]
+        if fn is np.array and isinstance(a, ir.Seq):   # np.array([a, b, c]): one rank more
+            ranks = {self.ndim_of(item) for item in a.items}
+            return 1 + ranks.pop() if len(ranks) == 1 and None not in ranks else None
         if fn in (np.copy, np.zeros_like, np.empty_like, np.ones_like, np.full_like, np.array,
                   broadcast_rt.zeros_like):
             return self.ndims.get(a.name) if isinstance(a, ir.Var) else None

@@ -623,15 +623,22 @@ class Reverse:
             return
         du2 = E.name(self.d(u2))
         index = E.operand(s.index, self.names)
+        later = None                 # u[...] = u: the value's cotangent joins du1 after
         if isinstance(s.value, ir.Var) and s.value.name in self.active:
             piece = E.subscript(du2, index)
             if not self._scalar_index(s):
                 piece = E.call("unbroadcast", [E.call("np.copy", [piece]), E.name(self.names.var(s.value.name))])
-            self.contribute(s.value.name, piece, block, out)
+            if s.value.name == u1:
+                later = self.names.fresh(f"{self.d(u1)}_stored")
+                out.append(E.assign(later, piece))
+            else:
+                self.contribute(s.value.name, piece, block, out)
         out.append(E.assign(E.subscript(du2, index, store=True), E.const(0.0)))
         if u1 in self.active:
             out.append(E.assign(self.d(u1), du2))
             self.owner_block(u1, block).initialized.add(u1)
+        if later is not None:
+            self.contribute(u1, E.name(later), block, out)
 
     def _scalar_index(self, s: ir.Store) -> bool:
         parts = s.index.parts
