@@ -55,3 +55,5 @@ def test_readme_commands_exist():
     assert "python examples/quickstart.py" in readme
     assert "python -m pytest -q" in readme
     assert (ROOT / "examples" / "quickstart.py").exists()
+    assert "python -m pytest -m fuzz --fuzz-count 10000" in readme
+    assert "--fuzz-count" in (ROOT / "tests" / "conftest.py").read_text()
