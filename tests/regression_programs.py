@@ -320,6 +320,15 @@ def tuple_local_to_loop_with_break(a):
     return acc + pr[0]
 
 
+
+def tangent_of_buffer_copied(y):
+    u0 = np.zeros(3)
+    u0 += y
+    y = u0 + 0.5                     # its tangent is u0's, which the next line overwrites
+    u0 += y
+    return 0.5 * np.dot(y, np.array([0.7, -1.3, 0.4])) - 0.7 * np.sum(u0)
+
+
 SCALAR = [
     (return_two_ifs_deep, 1.0), (return_two_ifs_deep, -1.5), (return_two_ifs_deep, 12.0),
     (return_in_elif, 0.7), (return_in_elif, 6.0), (return_in_elif, -2.0),
@@ -344,7 +353,7 @@ VECTOR = [
     augmented_add_seen_by_alias, rebound_to_fresh_then_stored, store_reads_slice_of_itself,
     store_reads_slice_in_loop, scale_by_own_slice_in_loop, slice_update_by_own_slices,
     iterate_live_array, in_place_in_zip_loops, scalar_read_then_store,
-    element_read_of_shaped_zeros, enumerate_break_two_ifs_deep,
+    element_read_of_shaped_zeros, enumerate_break_two_ifs_deep, tangent_of_buffer_copied,
 ]
 # functions calling the user's own helpers: reverse mode only without jit (issue 14)
 CALLS_HELPERS = {helper_tuple_item_in_loop, unpack_helper_tuple, subtract_helper_item,
@@ -386,7 +395,16 @@ def stale_alias_read_in_loop(x):
     return s
 
 
+def loop_alias_then_written(x):
+    w = x * 0.5
+    for i in range(len(x)):
+        x = w
+    w += x                           # x is w after the loop, unless it ran zero times
+    return np.sum(x * x)             # refused: x may be the array just written
+
+
 REFUSED = [(alias_of_merged_buffer, "return w[0]"),
            (alias_read_after_loop_writes, "return w[2]"),
            (argument_alias_updated_in_loop, "v -= 0.5 * x"),
-           (stale_alias_read_in_loop, "for i in range(3):")]
+           (stale_alias_read_in_loop, "for i in range(3):"),
+           (loop_alias_then_written, "return np.sum(x * x)")]

@@ -144,7 +144,27 @@ class Forward(Reverse):
         total = terms[0]
         for term in terms[1:]:
             total = E.add(total, term)
+        if len(terms) == 1 and self._may_alias_buffer_tangent(s, total):
+            total = E.call("copy_value", [total])
         return total
+
+    def _may_alias_buffer_tangent(self, s: ir.Call, term) -> bool:
+        """Whether a tangent could be the very array of a buffer's tangent, which later
+        stores overwrite in place (``y = u + 0.5`` has tangent ``u_dot`` itself)."""
+        group = self.fn.buffer_group
+        if s.target in group:
+            return False
+        buffers = {self.tangent(a.name) for a in s.args
+                   if isinstance(a, ir.Var) and a.name in self.active and a.name in group}
+        if not buffers:
+            return False
+        node = term
+        while isinstance(node, ast.Call) and node.args:
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if name not in _PASS_THROUGH:
+                return False
+            node = node.args[0]
+        return isinstance(node, ast.Name) and node.id in buffers
 
     def _bind_outs(self, targets, values) -> list:
         """Bind primal outputs (branches, loop carries) and, beside them, their tangents."""
@@ -155,6 +175,11 @@ class Forward(Reverse):
             out.append(E.assign_many([self.tangent(t) for t, _ in pairs],
                                      [self.tangent_of(v) for _, v in pairs]))
         return out
+
+
+# tangent helpers that may return their argument itself
+_PASS_THROUGH = {"broadcast_like", "reshape_as", "reshape", "ravel", "transpose", "squeeze",
+                 "expand_dims", "asarray", "ascontiguousarray", "unbroadcast"}
 
 
 def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):

@@ -153,6 +153,7 @@ class Lowerer(ContainerLowering, ListLowering):
         self.placeholders: dict[str, str] = {}   # value None before a loop -> its carried root
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
         self.shape_len: dict[str, int] = {}      # x.shape value -> its length (x's rank)
+        self.sources: dict[str, list] = {}       # merged or carried value -> what it may be
         self.outer_placeholder: dict[str, str] = {}  # carried -> enclosing loop's placeholder
         self.taken.update(GENERATED_GLOBALS)
         self.init_containers(trees, has_aux)
@@ -485,9 +486,21 @@ class Lowerer(ContainerLowering, ListLowering):
         # a name bound to another value of the group (merged or carried) may be this same
         # array on some path: its value is uncertain now
         if self.kinds.get(array.name) == "buffer":
+            members = {n for n, g in self.groups.items() if g == group}
             for user, op in self.env.items():
-                if isinstance(op, ir.Var) and op.name != new and self.groups.get(op.name) == group:
+                if isinstance(op, ir.Var) and op.name != new and (
+                        self.groups.get(op.name) == group or self.may_be(op.name) & members):
                     self.poisoned.setdefault(op.name, self.loc(node))
+
+    def may_be(self, name) -> set:
+        """The values ``name`` may be the same object as, through merges and loops."""
+        seen, pending = set(), list(self.sources.get(name, ()))
+        while pending:
+            n = pending.pop()
+            if n not in seen:
+                seen.add(n)
+                pending += self.sources.get(n, ())
+        return seen
 
     # ------------------------------------------------------------------ control flow
     def stmt_If(self, node):
@@ -536,6 +549,7 @@ class Lowerer(ContainerLowering, ListLowering):
         kinds = [self.kind(v) for v in (tv, ev) if not _is_none(v)] or [None]
         self.kinds[out] = _join(kinds[0], kinds[-1])   # None stands for "unbound here"
         self.join_buffers(out, [tv, ev], node)
+        self.sources[out] = [v.name for v in (tv, ev) if isinstance(v, ir.Var)]
         self.own_if_all(out, [tv, ev])
         self.same_rank(out, [tv, ev])
         roots = {self.placeholders.get(v.name) for v in (tv, ev) if isinstance(v, ir.Var)} - {None}
@@ -664,6 +678,8 @@ class Lowerer(ContainerLowering, ListLowering):
                     self.groups[c] = self.groups[leaf.name]
                     if leaf.name in self.ndims:
                         self.ndims[c] = self.ndims[leaf.name]
+                if isinstance(leaf, ir.Var):
+                    self.sources[c] = [leaf.name]
                 if isinstance(leaf, ir.Var) and (leaf.name in self.owned or leaf.name in self.groups):
                     self.owned[c] = [leaf.name]
                 if self.ndim_of(leaf):
@@ -713,6 +729,9 @@ class Lowerer(ContainerLowering, ListLowering):
                                               f"give '{n}' an array made in this function "
                                               f"on every iteration")
                 self.join_buffers(out, [ir.Var(c), y], node)
+                self.sources[out] = [c] + ([y.name] if isinstance(y, ir.Var) else [])
+                if isinstance(y, ir.Var):
+                    self.sources.setdefault(c, []).append(y.name)
                 self.own_if_all(out, [ir.Var(c), y])
                 self.same_rank(out, [init, y])
                 if c in self.groups:
