@@ -329,6 +329,13 @@ def tangent_of_buffer_copied(y):
     return 0.5 * np.dot(y, np.array([0.7, -1.3, 0.4])) - 0.7 * np.sum(u0)
 
 
+
+def buffer_made_from_a_row_view(x):
+    u0 = x[0] + 0.5 * x[1]           # its tangent must not be x's row, written below
+    u0 += u0
+    return np.sum(x * x) - 0.7 * np.dot(u0, np.array([0.7, -1.3, 0.4]))
+
+
 SCALAR = [
     (return_two_ifs_deep, 1.0), (return_two_ifs_deep, -1.5), (return_two_ifs_deep, 12.0),
     (return_in_elif, 0.7), (return_in_elif, 6.0), (return_in_elif, -2.0),
@@ -403,8 +410,16 @@ def loop_alias_then_written(x):
     return np.sum(x * x)             # refused: x may be the array just written
 
 
+def view_taken_before_write(x):
+    u0 = x + x
+    u1 = u0[::-1]
+    u0 += x                          # u1 sees this write in Python
+    return np.dot(u1, np.array([0.7, -1.3, 0.4]))   # refused at this line
+
+
 REFUSED = [(alias_of_merged_buffer, "return w[0]"),
            (alias_read_after_loop_writes, "return w[2]"),
            (argument_alias_updated_in_loop, "v -= 0.5 * x"),
            (stale_alias_read_in_loop, "for i in range(3):"),
-           (loop_alias_then_written, "return np.sum(x * x)")]
+           (loop_alias_then_written, "return np.sum(x * x)"),
+           (view_taken_before_write, "return np.dot(u1, np.array([0.7, -1.3, 0.4]))")]

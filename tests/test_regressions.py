@@ -6,10 +6,11 @@ import pytest
 
 import srcgrad
 from helpers import assert_grad, numeric_grad
-from regression_programs import CALLS_HELPERS, REFUSED, SCALAR, VECTOR
+from regression_programs import CALLS_HELPERS, REFUSED, SCALAR, VECTOR, buffer_made_from_a_row_view
 
 X = np.array([0.3, 0.7, 1.1])
-CASES = [(f, x) for f, x in SCALAR] + [(f, X) for f in VECTOR]
+M = np.array([[0.3, 0.7, 1.1], [-0.4, 0.2, 0.5]])
+CASES = [(f, x) for f, x in SCALAR] + [(f, X) for f in VECTOR] + [(buffer_made_from_a_row_view, M)]
 IDS = [f"{f.__name__}-{x}" if np.ndim(x) == 0 else f.__name__ for f, x in CASES]
 
 

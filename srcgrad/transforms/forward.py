@@ -149,13 +149,14 @@ class Forward(Reverse):
         return total
 
     def _may_alias_buffer_tangent(self, s: ir.Call, term) -> bool:
-        """Whether a tangent could be the very array of a buffer's tangent, which later
-        stores overwrite in place (``y = u + 0.5`` has tangent ``u_dot`` itself)."""
+        """Whether a tangent could be the very array of another tangent while one of them
+        is a buffer's, which later stores overwrite in place (``y = u + 0.5`` has tangent
+        ``u_dot`` itself)."""
         group = self.fn.buffer_group
-        if s.target in group:
-            return False
-        buffers = {self.tangent(a.name) for a in s.args
-                   if isinstance(a, ir.Var) and a.name in self.active and a.name in group}
+        # a buffer's own tangent is written in place later: it must not be an operand's;
+        # any other value's tangent must not be a buffer's
+        buffers = {self.tangent(a.name) for a in s.args if isinstance(a, ir.Var)
+                   and a.name in self.active and (s.target in group or a.name in group)}
         if not buffers:
             return False
         node = term

@@ -154,6 +154,7 @@ class Lowerer(ContainerLowering, ListLowering):
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
         self.shape_len: dict[str, int] = {}      # x.shape value -> its length (x's rank)
         self.sources: dict[str, list] = {}       # merged or carried value -> what it may be
+        self.view_base: dict[str, str] = {}      # view of a value not (yet) a buffer -> it
         self.outer_placeholder: dict[str, str] = {}  # carried -> enclosing loop's placeholder
         self.taken.update(GENERATED_GLOBALS)
         self.init_containers(trees, has_aux)
@@ -442,6 +443,15 @@ class Lowerer(ContainerLowering, ListLowering):
             self.kinds[name] = "buffer"
             pending += [v for v in self.owned.get(name, []) if v not in self.groups or
                         self.groups[v] != group]
+        # views taken of these values before they became a buffer are views of it now
+        changed = True
+        while changed:
+            changed = False
+            for view, base in self.view_base.items():
+                if view not in self.views and (self.groups.get(base) == group or
+                                               self.views.get(base) == group):
+                    self.views[view] = group
+                    changed = True
         return True
 
     def refuse_foreign_write(self, name, array, node, what, instead):
@@ -1175,6 +1185,8 @@ class Lowerer(ContainerLowering, ListLowering):
             scalar = ndim is not None and len(index.parts) == ndim and all_int
             if not scalar:
                 self.views[target] = group
+        elif isinstance(value, ir.Var) and self.kinds.get(target) != "float" and self.kind(value) != "tuple":
+            self.view_base[target] = value.name  # a view, should the array be written later
         return ir.Var(target)
 
     def lookup_poison(self, name, node):
@@ -1407,8 +1419,11 @@ class Lowerer(ContainerLowering, ListLowering):
             if ndim is not None:
                 self.ndims[target] = ndim
         elif fn in (np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims) and args and \
-                isinstance(args[0], ir.Var) and (args[0].name in self.groups or args[0].name in self.views):
-            self.views[target] = self.groups.get(args[0].name, self.views.get(args[0].name))
+                isinstance(args[0], ir.Var):
+            if args[0].name in self.groups or args[0].name in self.views:
+                self.views[target] = self.groups.get(args[0].name, self.views.get(args[0].name))
+            else:
+                self.view_base[target] = args[0].name
         return ir.Var(target)
 
     def check_signature(self, prim, args, kwargs, node):
