@@ -238,7 +238,7 @@ def format_operand(op) -> str:
         return f"[{inner}]" if op.kind == "list" else f"({inner}{',' if len(op.items) == 1 else ''})"
     if isinstance(op, Slice):
         parts = ["" if p is None else format_operand(p) for p in (op.lower, op.upper, op.step)]
-        return ":".join(parts).rstrip(":") if parts[2] == "" else ":".join(parts)
+        return ":".join(parts[:2]) if parts[2] == "" else ":".join(parts)   # 1:, :, ::2
     if isinstance(op, Index):
         return ", ".join(format_operand(p) if p is not None and p is not Ellipsis else repr(p)
                          for p in op.parts)
