@@ -10,7 +10,8 @@ from srcgrad.api import (grad, hessian, hvp, jacfwd, jacobian, jvp, show, value_
 from srcgrad.check import GradcheckError, gradcheck
 from srcgrad.custom import Function, stop_gradient
 from srcgrad.errors import SrcgradError
-from srcgrad.rules.registry import defjvp, defvjp
+from srcgrad.rules.registry import defjvp
+from srcgrad.rules.registry import public_defvjp as defvjp
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "hessian", "hvp", "show",
            "defvjp", "defjvp", "Function", "stop_gradient", "gradcheck", "GradcheckError",

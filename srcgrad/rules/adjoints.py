@@ -30,76 +30,74 @@ from srcgrad.runtime.numpy_helpers import (
 
 # ----------------------------------------------------------------- shape helpers (linear)
 
-defvjp(unbroadcast, lambda g, ans, grad, like: broadcast_like(g, grad), ZERO, user=False)
+defvjp(unbroadcast, lambda g, ans, grad, like: broadcast_like(g, grad), ZERO)
 defjvp(unbroadcast, lambda t, ans, grad, like: unbroadcast(t, like), ZERO)
 
-defvjp(broadcast_like, lambda g, ans, value, like: unbroadcast(g, value), ZERO, user=False)
+defvjp(broadcast_like, lambda g, ans, value, like: unbroadcast(g, value), ZERO)
 defjvp(broadcast_like, lambda t, ans, value, like: broadcast_like(t, like), ZERO)
 
 defvjp(unreduce,
        lambda g, ans, grad, like, axis=None, keepdims=False: reshape_as(np.sum(g, axis=axis, keepdims=keepdims), grad),
-       ZERO, user=False)
+       ZERO)
 defjvp(unreduce,
        lambda t, ans, grad, like, axis=None, keepdims=False: unreduce(t, like, axis, keepdims),
        ZERO)
 
-defvjp(reshape_as, lambda g, ans, grad, like, order="C": reshape_as(g, grad, order), ZERO,
-       user=False)
+defvjp(reshape_as, lambda g, ans, grad, like, order="C": reshape_as(g, grad, order), ZERO)
 defjvp(reshape_as, lambda t, ans, grad, like, order="C": reshape_as(t, like, order), ZERO)
 
 # linear; output k sums inputs k..end, so the adjoint sums outputs 0..k: a cumsum
-defvjp(reverse_cumsum, lambda g, ans, grad, axis=None: reshape_as(np.cumsum(g, axis), grad), user=False)
+defvjp(reverse_cumsum, lambda g, ans, grad, axis=None: reshape_as(np.cumsum(g, axis), grad))
 defjvp(reverse_cumsum, lambda t, ans, grad, axis=None: reverse_cumsum(t, axis))
 
 # linear in its cotangent; for a list of items the cotangent comes back as one per item
-defvjp(unarray, lambda g, ans, grad, object: reshape_as(np.array(g), grad), ZERO, user=False)
+defvjp(unarray, lambda g, ans, grad, object: reshape_as(np.array(g), grad), ZERO)
 defjvp(unarray, lambda t, ans, grad, object: unarray(t, object), ZERO)
 
-defvjp(unstack, lambda g, ans, grad, arrays, axis=0: reshape_as(np.stack(g, axis), grad), ZERO, user=False)
+defvjp(unstack, lambda g, ans, grad, arrays, axis=0: reshape_as(np.stack(g, axis), grad), ZERO)
 defjvp(unstack, lambda t, ans, grad, arrays, axis=0: unstack(t, arrays, axis), ZERO)
 
-defvjp(unconcatenate, lambda g, ans, grad, arrays, axis=0: reshape_as(np.concatenate(g, axis), grad), ZERO, user=False)
+defvjp(unconcatenate, lambda g, ans, grad, arrays, axis=0: reshape_as(np.concatenate(g, axis), grad), ZERO)
 defjvp(unconcatenate, lambda t, ans, grad, arrays, axis=0: unconcatenate(t, arrays, axis), ZERO)
 
-defvjp(log_or_zero, lambda g, ans, x: g * inverse_or_zero(x), user=False)
+defvjp(log_or_zero, lambda g, ans, x: g * inverse_or_zero(x))
 defjvp(log_or_zero, lambda t, ans, x: t * inverse_or_zero(x))
 
 # prod_others' Jacobian is symmetric: one helper is both its jvp and its vjp
-defvjp(prod_others, lambda g, ans, a, axis=None: prod_others_jvp(g, a, axis), user=False)
+defvjp(prod_others, lambda g, ans, a, axis=None: prod_others_jvp(g, a, axis))
 defjvp(prod_others, lambda t, ans, a, axis=None: prod_others_jvp(t, a, axis))
 
 # the 2-norm's direction x / norm (ans is the norm); the 1-norm's sign(x) has derivative 0
 defvjp(norm_direction,
        lambda g, ans, x, norm, ord=None, axis=None, keepdims=False: g / unreduce(norm, x, axis, keepdims) * two_norm_weight(x, ord, axis),
-       lambda g, ans, x, norm, ord=None, axis=None, keepdims=False: -np.sum(g * x, axis=axis, keepdims=keepdims) / norm ** 2 * two_norm_weight(x, ord, axis),
-       user=False)
+       lambda g, ans, x, norm, ord=None, axis=None, keepdims=False: -np.sum(g * x, axis=axis, keepdims=keepdims) / norm ** 2 * two_norm_weight(x, ord, axis))
 defjvp(norm_direction,
        lambda t, ans, x, norm, ord=None, axis=None, keepdims=False: t / unreduce(norm, x, axis, keepdims) * two_norm_weight(x, ord, axis),
        lambda t, ans, x, norm, ord=None, axis=None, keepdims=False: -x * unreduce(t / norm ** 2, x, axis, keepdims) * two_norm_weight(x, ord, axis))
 
-defvjp(transpose_back, lambda g, ans, grad, axes=None: np.transpose(g, axes), user=False)
+defvjp(transpose_back, lambda g, ans, grad, axes=None: np.transpose(g, axes))
 defjvp(transpose_back, lambda t, ans, grad, axes=None: transpose_back(t, axes))
 
-defvjp(mT, lambda g, ans, x: mT(g), user=False)
+defvjp(mT, lambda g, ans, x: mT(g))
 defjvp(mT, lambda t, ans, x: mT(t))
 
-defvjp(as_scalar, lambda g, ans, v: reshape_as(g, v), user=False)
+defvjp(as_scalar, lambda g, ans, v: reshape_as(g, v))
 defjvp(as_scalar, lambda t, ans, v: as_scalar(t))
 
-defvjp(tape.copy_value, lambda g, ans, value: g, user=False)
+defvjp(tape.copy_value, lambda g, ans, value: g)
 defjvp(tape.copy_value, lambda t, ans, value: tape.copy_value(t))
 
-defvjp(centered, lambda g, ans, a, axis=None: centered(g, axis), user=False)
+defvjp(centered, lambda g, ans, a, axis=None: centered(g, axis))
 defjvp(centered, lambda t, ans, a, axis=None: centered(t, axis))
 
 defvjp(trace_grad,
        lambda g, ans, grad, like, offset=0, axis1=0, axis2=1: as_scalar(np.trace(g, offset, axis1, axis2)),
-       ZERO, user=False)
+       ZERO)
 defjvp(trace_grad,
        lambda t, ans, grad, like, offset=0, axis1=0, axis2=1: trace_grad(t, like, offset, axis1, axis2),
        ZERO)
 
-defvjp(diag_grad, lambda g, ans, grad, like, k=0: np.diag(g, k), ZERO, user=False)
+defvjp(diag_grad, lambda g, ans, grad, like, k=0: np.diag(g, k), ZERO)
 defjvp(diag_grad, lambda t, ans, grad, like, k=0: diag_grad(t, like, k), ZERO)
 
 # ----------------------------------------------------------------- product helpers (bilinear)
@@ -107,7 +105,7 @@ defjvp(diag_grad, lambda t, ans, grad, like, k=0: diag_grad(t, like, k), ZERO)
 defvjp(dot_grad_a,
        lambda g, ans, grad, a, b: reshape_as(np.dot(g, b), grad),
        ZERO,
-       lambda g, ans, grad, a, b: dot_grad_b(grad, g, b), user=False)
+       lambda g, ans, grad, a, b: dot_grad_b(grad, g, b))
 defjvp(dot_grad_a,
        lambda t, ans, grad, a, b: dot_grad_a(t, a, b),
        ZERO,
@@ -116,7 +114,7 @@ defjvp(dot_grad_a,
 defvjp(dot_grad_b,
        lambda g, ans, grad, a, b: reshape_as(np.dot(a, g), grad),
        lambda g, ans, grad, a, b: dot_grad_a(grad, a, g),
-       ZERO, user=False)
+       ZERO)
 defjvp(dot_grad_b,
        lambda t, ans, grad, a, b: dot_grad_b(t, a, b),
        lambda t, ans, grad, a, b: dot_grad_b(grad, t, b),
@@ -125,7 +123,7 @@ defjvp(dot_grad_b,
 defvjp(matmul_grad_a,
        lambda g, ans, grad, a, b: reshape_as(g @ b, grad),
        ZERO,
-       lambda g, ans, grad, a, b: matmul_grad_b(grad, g, b), user=False)
+       lambda g, ans, grad, a, b: matmul_grad_b(grad, g, b))
 defjvp(matmul_grad_a,
        lambda t, ans, grad, a, b: matmul_grad_a(t, a, b),
        ZERO,
@@ -134,7 +132,7 @@ defjvp(matmul_grad_a,
 defvjp(matmul_grad_b,
        lambda g, ans, grad, a, b: reshape_as(a @ g, grad),
        lambda g, ans, grad, a, b: matmul_grad_a(grad, a, g),
-       ZERO, user=False)
+       ZERO)
 defjvp(matmul_grad_b,
        lambda t, ans, grad, a, b: matmul_grad_b(t, a, b),
        lambda t, ans, grad, a, b: matmul_grad_b(grad, t, b),
@@ -143,7 +141,7 @@ defjvp(matmul_grad_b,
 defvjp(inner_grad_a,
        lambda g, ans, grad, a, b: reshape_as(np.inner(g, b), grad),
        ZERO,
-       lambda g, ans, grad, a, b: inner_grad_b(grad, g, b), user=False)
+       lambda g, ans, grad, a, b: inner_grad_b(grad, g, b))
 defjvp(inner_grad_a,
        lambda t, ans, grad, a, b: inner_grad_a(t, a, b),
        ZERO,
@@ -152,7 +150,7 @@ defjvp(inner_grad_a,
 defvjp(inner_grad_b,
        lambda g, ans, grad, a, b: reshape_as(np.inner(a, g), grad),
        lambda g, ans, grad, a, b: inner_grad_a(grad, a, g),
-       ZERO, user=False)
+       ZERO)
 defjvp(inner_grad_b,
        lambda t, ans, grad, a, b: inner_grad_b(t, a, b),
        lambda t, ans, grad, a, b: inner_grad_b(grad, t, b),
@@ -162,7 +160,7 @@ defjvp(inner_grad_b,
 defvjp(tape.add_at,
        lambda g, ans, target, index, value: g,
        ZERO,
-       lambda g, ans, target, index, value: unbroadcast(g[index], value), user=False)
+       lambda g, ans, target, index, value: unbroadcast(g[index], value))
 defjvp(tape.add_at,
        lambda t, ans, target, index, value: t,
        ZERO,
@@ -192,24 +190,24 @@ defstructural(tape.list_version, zero_args=(1,))
 # jvp applies the same read to the tangent list.
 defvjp(lists.item,
        lambda adjoint, g, ans, items, index: add_item(adjoint, index, g),
-       None, into=(0,), user=False)
+       None, into=(0,))
 defjvp(lists.item,
        lambda t, ans, items, index: t[index],
        None)
 defvjp(lists.stack_items,
        lambda adjoint, g, ans, items, axis=0: add_stacked(adjoint, g, axis),
-       None, into=(0,), user=False)
+       None, into=(0,))
 defjvp(lists.stack_items,
        lambda t, ans, items, axis=0: stack_items(t, axis),
        None)
 defvjp(lists.concatenate_items,
        lambda adjoint, g, ans, items, axis=0: add_concatenated(adjoint, items, g, axis),
-       None, into=(0,), user=False)
+       None, into=(0,))
 defjvp(lists.concatenate_items,
        lambda t, ans, items, axis=0: concatenate_items(t, axis),
        None)
 defvjp(lists.sum_items,
        lambda adjoint, g, ans, items: add_each(adjoint, g),
-       into=(0,), user=False)
+       into=(0,))
 defjvp(lists.sum_items,
        lambda t, ans, items: sum_items(t))

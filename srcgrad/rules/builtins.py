@@ -28,7 +28,7 @@ from srcgrad.runtime.numpy_helpers import (
 defvjp(operator.add,
        lambda g, ans, a, b: unbroadcast(g, a),
        lambda g, ans, a, b: unbroadcast(g, b),
-       name="operator.add", user=False)
+       name="operator.add")
 defjvp(operator.add,
        lambda t, ans, a, b: broadcast_like(t, ans),
        lambda t, ans, a, b: broadcast_like(t, ans))
@@ -36,7 +36,7 @@ defjvp(operator.add,
 defvjp(operator.sub,
        lambda g, ans, a, b: unbroadcast(g, a),
        lambda g, ans, a, b: unbroadcast(-g, b),
-       name="operator.sub", user=False)
+       name="operator.sub")
 defjvp(operator.sub,
        lambda t, ans, a, b: broadcast_like(t, ans),
        lambda t, ans, a, b: broadcast_like(-t, ans))
@@ -44,7 +44,7 @@ defjvp(operator.sub,
 defvjp(operator.mul,
        lambda g, ans, a, b: unbroadcast(g * b, a),
        lambda g, ans, a, b: unbroadcast(g * a, b),
-       name="operator.mul", user=False)
+       name="operator.mul")
 defjvp(operator.mul,
        lambda t, ans, a, b: t * b,
        lambda t, ans, a, b: a * t)
@@ -52,7 +52,7 @@ defjvp(operator.mul,
 defvjp(operator.truediv,
        lambda g, ans, a, b: unbroadcast(g / b, a),
        lambda g, ans, a, b: unbroadcast(-g * ans / b, b),
-       name="operator.truediv", user=False)
+       name="operator.truediv")
 defjvp(operator.truediv,
        lambda t, ans, a, b: t / b,
        lambda t, ans, a, b: -t * ans / b)
@@ -61,7 +61,7 @@ defjvp(operator.truediv,
 defvjp(operator.floordiv,
        lambda g, ans, a, b: zeros_like(a),
        lambda g, ans, a, b: zeros_like(b),
-       name="operator.floordiv", user=False)
+       name="operator.floordiv")
 defjvp(operator.floordiv,
        lambda t, ans, a, b: zeros_like(ans),
        lambda t, ans, a, b: zeros_like(ans))
@@ -70,7 +70,7 @@ defjvp(operator.floordiv,
 defvjp(operator.mod,
        lambda g, ans, a, b: unbroadcast(g, a),
        lambda g, ans, a, b: unbroadcast(-g * np.floor(a / b), b),
-       name="operator.mod", user=False)
+       name="operator.mod")
 defjvp(operator.mod,
        lambda t, ans, a, b: broadcast_like(t, ans),
        lambda t, ans, a, b: -t * np.floor(a / b))
@@ -79,7 +79,7 @@ defjvp(operator.mod,
 defvjp(operator.pow,
        lambda g, ans, a, b: unbroadcast(g * b * a ** (b - 1), a),
        lambda g, ans, a, b: unbroadcast(g * ans * log_or_zero(a), b),
-       name="operator.pow", user=False)
+       name="operator.pow")
 defjvp(operator.pow,
        lambda t, ans, a, b: t * b * a ** (b - 1),
        lambda t, ans, a, b: t * ans * log_or_zero(a))
@@ -87,31 +87,31 @@ defjvp(operator.pow,
 defvjp(operator.matmul,
        lambda g, ans, a, b: matmul_grad_a(g, a, b),
        lambda g, ans, a, b: matmul_grad_b(g, a, b),
-       name="operator.matmul", user=False)
+       name="operator.matmul")
 defjvp(operator.matmul,
        lambda t, ans, a, b: t @ b,
        lambda t, ans, a, b: a @ t)
 
-defvjp(operator.neg, lambda g, ans, a: -g, name="operator.neg", user=False)
+defvjp(operator.neg, lambda g, ans, a: -g, name="operator.neg")
 defjvp(operator.neg, lambda t, ans, a: -t)
 
-defvjp(operator.pos, lambda g, ans, a: g, name="operator.pos", user=False)
+defvjp(operator.pos, lambda g, ans, a: g, name="operator.pos")
 defjvp(operator.pos, lambda t, ans, a: t)
 
 # ----------------------------------------------------------------- builtins
 
 # Subgradient 0 at a == 0.
-defvjp(builtins.abs, lambda g, ans, x: g * np.sign(x), name="abs", user=False)
+defvjp(builtins.abs, lambda g, ans, x: g * np.sign(x), name="abs")
 defjvp(builtins.abs, lambda t, ans, x: t * np.sign(x))
 
-defvjp(operator.abs, lambda g, ans, a: g * np.sign(a), name="operator.abs", user=False)
+defvjp(operator.abs, lambda g, ans, a: g * np.sign(a), name="operator.abs")
 defjvp(operator.abs, lambda t, ans, a: t * np.sign(a))
 
 # max(x, y) / min(x, y) with two arguments; at ties the cotangent is split evenly.
 defvjp(builtins.max,
        lambda g, ans, x, y: g * winner_share(x, y, ans),
        lambda g, ans, x, y: g * winner_share(y, x, ans),
-       name="max", user=False)
+       name="max")
 defjvp(builtins.max,
        lambda t, ans, x, y: t * winner_share(x, y, ans),
        lambda t, ans, x, y: t * winner_share(y, x, ans))
@@ -119,7 +119,7 @@ defjvp(builtins.max,
 defvjp(builtins.min,
        lambda g, ans, x, y: g * winner_share(x, y, ans),
        lambda g, ans, x, y: g * winner_share(y, x, ans),
-       name="min", user=False)
+       name="min")
 defjvp(builtins.min,
        lambda t, ans, x, y: t * winner_share(x, y, ans),
        lambda t, ans, x, y: t * winner_share(y, x, ans))
@@ -128,12 +128,12 @@ defjvp(builtins.min,
 defvjp(builtins.pow,
        lambda g, ans, base, exp: unbroadcast(g * exp * base ** (exp - 1), base),
        lambda g, ans, base, exp: unbroadcast(g * ans * log_or_zero(base), exp),
-       name="pow", user=False)
+       name="pow")
 defjvp(builtins.pow,
        lambda t, ans, base, exp: t * exp * base ** (exp - 1),
        lambda t, ans, base, exp: t * ans * log_or_zero(base))
 
-defvjp(builtins.float, lambda g, ans, x: g, name="float", user=False)
+defvjp(builtins.float, lambda g, ans, x: g, name="float")
 defjvp(builtins.float, lambda t, ans, x: float(t))
 
 for _fn in (builtins.int, builtins.bool, builtins.len, builtins.range, builtins.round,
@@ -149,54 +149,53 @@ for _fn in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, ope
 
 # ----------------------------------------------------------------- math
 
-defvjp(math.sin, lambda g, ans, x: g * math.cos(x), user=False)
+defvjp(math.sin, lambda g, ans, x: g * math.cos(x))
 defjvp(math.sin, lambda t, ans, x: t * math.cos(x))
 
-defvjp(math.cos, lambda g, ans, x: -g * math.sin(x), user=False)
+defvjp(math.cos, lambda g, ans, x: -g * math.sin(x))
 defjvp(math.cos, lambda t, ans, x: -t * math.sin(x))
 
-defvjp(math.tan, lambda g, ans, x: g * (1 + ans * ans), user=False)
+defvjp(math.tan, lambda g, ans, x: g * (1 + ans * ans))
 defjvp(math.tan, lambda t, ans, x: t * (1 + ans * ans))
 
-defvjp(math.exp, lambda g, ans, x: g * ans, user=False)
+defvjp(math.exp, lambda g, ans, x: g * ans)
 defjvp(math.exp, lambda t, ans, x: t * ans)
 
-defvjp(math.expm1, lambda g, ans, x: g * (ans + 1), user=False)
+defvjp(math.expm1, lambda g, ans, x: g * (ans + 1))
 defjvp(math.expm1, lambda t, ans, x: t * (ans + 1))
 
 # One-argument math.log only; math.log(x, base) does not bind to this signature.
-defvjp(math.log, lambda g, ans, x: g / x, user=False)
+defvjp(math.log, lambda g, ans, x: g / x)
 defjvp(math.log, lambda t, ans, x: t / x)
 
-defvjp(math.log1p, lambda g, ans, x: g / (1 + x), user=False)
+defvjp(math.log1p, lambda g, ans, x: g / (1 + x))
 defjvp(math.log1p, lambda t, ans, x: t / (1 + x))
 
-defvjp(math.sqrt, lambda g, ans, x: 0.5 * g / ans, user=False)
+defvjp(math.sqrt, lambda g, ans, x: 0.5 * g / ans)
 defjvp(math.sqrt, lambda t, ans, x: 0.5 * t / ans)
 
-defvjp(math.tanh, lambda g, ans, x: g * (1 - ans * ans), user=False)
+defvjp(math.tanh, lambda g, ans, x: g * (1 - ans * ans))
 defjvp(math.tanh, lambda t, ans, x: t * (1 - ans * ans))
 
-defvjp(math.sinh, lambda g, ans, x: g * math.cosh(x), user=False)
+defvjp(math.sinh, lambda g, ans, x: g * math.cosh(x))
 defjvp(math.sinh, lambda t, ans, x: t * math.cosh(x))
 
-defvjp(math.cosh, lambda g, ans, x: g * math.sinh(x), user=False)
+defvjp(math.cosh, lambda g, ans, x: g * math.sinh(x))
 defjvp(math.cosh, lambda t, ans, x: t * math.sinh(x))
 
-defvjp(math.asin, lambda g, ans, x: g / math.sqrt(1 - x * x), user=False)
+defvjp(math.asin, lambda g, ans, x: g / math.sqrt(1 - x * x))
 defjvp(math.asin, lambda t, ans, x: t / math.sqrt(1 - x * x))
 
-defvjp(math.acos, lambda g, ans, x: -g / math.sqrt(1 - x * x), user=False)
+defvjp(math.acos, lambda g, ans, x: -g / math.sqrt(1 - x * x))
 defjvp(math.acos, lambda t, ans, x: -t / math.sqrt(1 - x * x))
 
-defvjp(math.atan, lambda g, ans, x: g / (1 + x * x), user=False)
+defvjp(math.atan, lambda g, ans, x: g / (1 + x * x))
 defjvp(math.atan, lambda t, ans, x: t / (1 + x * x))
 
 # atan2(y, x) is the angle of the point (x, y).
 defvjp(math.atan2,
        lambda g, ans, y, x: g * x / (x * x + y * y),
-       lambda g, ans, y, x: -g * y / (x * x + y * y),
-       user=False)
+       lambda g, ans, y, x: -g * y / (x * x + y * y))
 defjvp(math.atan2,
        lambda t, ans, y, x: t * x / (x * x + y * y),
        lambda t, ans, y, x: -t * y / (x * x + y * y))
@@ -204,26 +203,24 @@ defjvp(math.atan2,
 # Two-argument hypot only.
 defvjp(math.hypot,
        lambda g, ans, x, y: g * x / ans,
-       lambda g, ans, x, y: g * y / ans,
-       user=False)
+       lambda g, ans, x, y: g * y / ans)
 defjvp(math.hypot,
        lambda t, ans, x, y: t * x / ans,
        lambda t, ans, x, y: t * y / ans)
 
 defvjp(math.pow,
        lambda g, ans, x, y: g * y * math.pow(x, y - 1),
-       lambda g, ans, x, y: g * ans * log_or_zero(x),
-       user=False)
+       lambda g, ans, x, y: g * ans * log_or_zero(x))
 defjvp(math.pow,
        lambda t, ans, x, y: t * y * math.pow(x, y - 1),
        lambda t, ans, x, y: t * ans * log_or_zero(x))
 
 # Subgradient 0 at x == 0.
-defvjp(math.fabs, lambda g, ans, x: g * np.sign(x), user=False)
+defvjp(math.fabs, lambda g, ans, x: g * np.sign(x))
 defjvp(math.fabs, lambda t, ans, x: t * np.sign(x))
 
 # d erf(x)/dx = 2/sqrt(pi) * exp(-x**2);  1.1283791670955126 == 2 / math.sqrt(math.pi)
-defvjp(math.erf, lambda g, ans, x: g * 1.1283791670955126 * math.exp(-x * x), user=False)
+defvjp(math.erf, lambda g, ans, x: g * 1.1283791670955126 * math.exp(-x * x))
 defjvp(math.erf, lambda t, ans, x: t * 1.1283791670955126 * math.exp(-x * x))
 
 for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):

@@ -50,7 +50,7 @@ def cast_for(dtype):
     return FLOAT_CASTS.get(dtype) or INT_CASTS.get(dtype)
 
 
-defvjp(as_float64, lambda g, ans, x: g, user=False, name="ndarray.astype(float64)")
+defvjp(as_float64, lambda g, ans, x: g, name="ndarray.astype(float64)")
 defjvp(as_float64, lambda t, ans, x: as_float64(t))
 for _dtype, _fn in INT_CASTS.items():
     defnondiff(_fn, name=f"ndarray.astype({_dtype.name})", signature_of=_fn)

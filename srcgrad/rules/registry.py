@@ -108,9 +108,12 @@ def _entry(fn, name) -> Primitive:
     return prim
 
 
-def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (), user: bool = True,
+def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (), user: bool = False,
            into: tuple[int, ...] = ()):
     """Register vector-Jacobian products ``vjp(g, ans, *args, **kwargs)``, one per argument.
+
+    This is the form built-in rule modules use; users call ``srcgrad.defvjp``
+    (``public_defvjp``), which marks the rule as theirs (left out of the docs' table).
 
     ``None`` marks an argument as non-differentiable (an error if a derivative reaches
     it); ``ZERO`` one whose value does not matter (only its shape).  For a run-time list
@@ -127,6 +130,17 @@ def defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (),
     prim.nondiff = False
     prim.user = user
     return fn
+
+
+def public_defvjp(fn, *vjps, name: str | None = None, seq_params: tuple[int, ...] = (),
+                  into: tuple[int, ...] = ()):
+    """Register vector-Jacobian products ``vjp(g, ans, *args, **kwargs)`` for ``fn``, one
+    per positional argument (None: not differentiable; ``ZERO``: only its shape is read).
+    Returns ``fn``, so it can decorate."""
+    return defvjp(fn, *vjps, name=name, seq_params=seq_params, into=into, user=True)
+
+
+public_defvjp.__name__ = public_defvjp.__qualname__ = "defvjp"
 
 
 def defvjp_joint(fn, rule, name: str | None = None):
