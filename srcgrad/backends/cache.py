@@ -457,8 +457,9 @@ def guard_numba_cache(dispatcher) -> None:
     def save_overload(sig, data):
         try:
             original_save(sig, data)
-        except Exception:                # noqa: BLE001  the compiled function still works
-            pass
+        except Exception as exc:         # noqa: BLE001  the compiled function still works
+            _warn(f"Numba could not save the compiled derivative ({exc}); it is compiled "
+                  f"again in the next process")
 
     cache.load_overload, cache.save_overload = load_overload, save_overload
 

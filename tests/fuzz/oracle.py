@@ -340,6 +340,20 @@ def _time_limit(seconds):
 
 
 # --------------------------------------------------------------------------- the check
+def _stage(out: Outcome, stage: str, raw_kind: str, call):
+    """``call()``'s result, or None after recording a refusal (a SrcgradError) or a
+    failure (any other exception; a timeout propagates)."""
+    try:
+        return call()
+    except srcgrad.SrcgradError as exc:
+        out.refuse(stage, exc)
+    except _Timeout:
+        raise
+    except Exception as exc:                 # noqa: BLE001
+        out.fail(raw_kind, _exc_text(exc), exc)
+    return None
+
+
 def check(program, jit: bool = False, jvp: bool = True, record: bool = True) -> Outcome:
     out = Outcome()
     try:
@@ -375,16 +389,9 @@ def _check(program, out: Outcome, jit: bool, jvp: bool):
 
     # 1, 2, 5: value_and_grad in Python
     args = program.args()
-    try:
-        value, grads = srcgrad.value_and_grad(f, wrt=wrt)(*args)
-    except srcgrad.SrcgradError as exc:
-        out.refuse("grad", exc)
-    except _Timeout:
-        raise
-    except Exception as exc:                 # noqa: BLE001
-        out.fail("raw-exception", _exc_text(exc), exc)
-    else:
-        py_result = (value, grads)
+    result = _stage(out, "grad", "raw-exception", lambda: srcgrad.value_and_grad(f, wrt=wrt)(*args))
+    if result is not None:
+        value, grads = py_result = result
         if not _same_args(args, program.args()):
             out.fail("input-mutated", f"value_and_grad changed {_mutated(program.args(), args, names)}")
         if not _close(value, ref, VALUE_RTOL):
@@ -435,17 +442,11 @@ def _check_jvp(program, f, ref, grads, fd, out: Outcome):
     names = [n for n, _ in program.params]
     tangents = _tangents(program)
     args = program.args()
-    try:
-        value, tangent = srcgrad.jvp(f, args, [t.copy() if isinstance(t, np.ndarray) else t
-                                               for t in tangents])
-    except srcgrad.SrcgradError as exc:
-        out.refuse("jvp", exc)
+    result = _stage(out, "jvp", "jvp-raw-exception", lambda: srcgrad.jvp(
+        f, args, [t.copy() if isinstance(t, np.ndarray) else t for t in tangents]))
+    if result is None:
         return
-    except _Timeout:
-        raise
-    except Exception as exc:                 # noqa: BLE001
-        out.fail("jvp-raw-exception", _exc_text(exc), exc)
-        return
+    value, tangent = result
     if not _same_args(args, program.args()):
         out.fail("jvp-input-mutated", f"jvp changed {_mutated(program.args(), args, names)}")
     if not _close(value, ref, VALUE_RTOL):
@@ -473,16 +474,11 @@ def _check_jit(program, f, ref, py_result, fd, out: Outcome):
     nothing (refused or crashed), against Python and central differences instead."""
     names = [n for n, _ in program.params]
     args = program.args()
-    try:
-        jvalue, jgrads = srcgrad.value_and_grad(f, wrt=program.wrt, jit=True)(*args)
-    except srcgrad.SrcgradError as exc:
-        out.refuse("jit", exc)
+    result = _stage(out, "jit", "jit-raw-exception",
+                    lambda: srcgrad.value_and_grad(f, wrt=program.wrt, jit=True)(*args))
+    if result is None:
         return
-    except _Timeout:
-        raise
-    except Exception as exc:                 # noqa: BLE001
-        out.fail("jit-raw-exception", _exc_text(exc), exc)
-        return
+    jvalue, jgrads = result
     if not _same_args(args, program.args()):
         out.fail("jit-input-mutated", f"jit value_and_grad changed {_mutated(program.args(), args, names)}")
     if py_result is not None:
