@@ -29,7 +29,7 @@ import numpy as np
 
 from srcgrad import ir, pytree
 from srcgrad.errors import EvaluationError, Loc, SrcgradError, WrtError
-from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify
+from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify, types
 from srcgrad.transforms.lower import lower
 
 
@@ -216,16 +216,19 @@ class Transformed:
                 structures[name] = (tree, leaf_kinds)
         return kinds, structures
 
-    def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False):
-        """The IR for these argument kinds, with value types from Numba's typing where loops
-        need them (see infer_types); returns (ir, typemap)."""
+    def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False, jit=False):
+        """The IR for these argument kinds, with value types where loops need them
+        (``types.infer``; with jit, Numba's own typing where it has one); returns
+        (ir, typemap)."""
         fn_ir = self.lower(*self.lowering_kinds(kinds_key, trees), has_aux)
         typemap = {}
         if infer_types.needs_types(fn_ir):
-            probe, namespace = reverse.build_forward(fn_ir, _base_name(self.fn))
-            typemap = infer_types.numba_types(probe, namespace, kinds_key)
-        if typemap:
-            infer_types.refine_kinds(fn_ir, typemap)
+            typemap = types.infer(fn_ir, kinds_key)
+            if jit:
+                probe, namespace = reverse.build_forward(fn_ir, _base_name(self.fn))
+                typemap.update(infer_types.numba_types(probe, namespace, kinds_key))
+                typemap = {n: t for n, t in typemap.items() if t is not None}
+            types.refine_kinds(fn_ir, typemap)
         return fn_ir, typemap
 
     def finish(self, tree, namespace, fn_ir, fn_name, locations) -> Compiled:
@@ -235,15 +238,16 @@ class Transformed:
         function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
         return Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, locations)
 
-    def compile_jvp(self, kinds_key: tuple, trees=None) -> Compiled:
-        """The forward-mode (tangent) program for these argument kinds."""
-        key = ("jvp", kinds_key, trees)
+    def compile_jvp(self, kinds_key: tuple, trees=None, jit=False) -> Compiled:
+        """The forward-mode (tangent) program for these argument kinds (typed for Numba
+        with ``jit``)."""
+        key = ("jvp", kinds_key, trees, jit)
         if key in self.cache:
             return self.cache[key]
         with _LOCK:
             if key in self.cache:
                 return self.cache[key]
-            fn_ir, typemap = self.typed_ir(kinds_key, trees)
+            fn_ir, typemap = self.typed_ir(kinds_key, trees, jit=jit)
             wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
             active = activity.analyse(fn_ir, wrt_names)
             fn_name = f"{_base_name(self.fn)}_jvp"
@@ -252,24 +256,24 @@ class Transformed:
         return self.cache[key]
 
     def compile(self, kinds_key: tuple, wrt: tuple[int, ...], trees=None,
-                has_aux=False) -> Compiled:
+                has_aux=False, jit=False) -> Compiled:
         """The adjoint (vjp) program for these argument kinds and differentiated positions.
 
         ``kinds_key`` and ``wrt`` are per leaf; ``trees`` holds each argument's treedef
-        (None when all are leaves).
+        (None when all are leaves); ``jit`` types its values as Numba will.
         """
-        key = (kinds_key, wrt, trees, has_aux)
+        key = (kinds_key, wrt, trees, has_aux, jit)
         compiled = self.cache.get(key)
         if compiled is None:
             with _LOCK:
                 compiled = self.cache.get(key)
                 if compiled is None:
-                    compiled = self.cache[key] = self._build(kinds_key, wrt, trees, has_aux)
+                    compiled = self.cache[key] = self._build(kinds_key, wrt, trees, has_aux, jit)
         self.last = compiled
         return compiled
 
-    def _build(self, kinds_key, wrt, trees, has_aux) -> Compiled:
-        fn_ir, typemap = self.typed_ir(kinds_key, trees, has_aux)
+    def _build(self, kinds_key, wrt, trees, has_aux, jit) -> Compiled:
+        fn_ir, typemap = self.typed_ir(kinds_key, trees, has_aux, jit)
         wrt_names = [fn_ir.params[i] for i in wrt]
         active = activity.analyse(fn_ir, wrt_names)
         fn_name = f"{_base_name(self.fn)}_vjp"
@@ -796,18 +800,18 @@ def _jit_compile(t: Transformed, kinds_key, wrt, cache: bool, trees=None, has_au
 
 def _jit_build(t: Transformed, kinds_key, wrt, cache: bool, trees, has_aux):
     if not cache:
-        return _jit(t.compile(kinds_key, wrt, trees, has_aux))
+        return _jit(t.compile(kinds_key, wrt, trees, has_aux, jit=True))
     from srcgrad.backends import cache as disk
     from srcgrad.backends import numba as numba_backend
     specialization = kinds_key if trees is None and not has_aux else (kinds_key, trees, has_aux)
     digest = disk.key(t.fn, specialization, wrt)
     if digest is None:                   # reads a value with no fingerprint: in memory
-        return _jit(t.compile(kinds_key, wrt, trees, has_aux))
+        return _jit(t.compile(kinds_key, wrt, trees, has_aux, jit=True))
     name = f"{_base_name(t.fn)}_vjp"
     module = disk.load(digest)
     compiled = None
     if module is None or not callable(getattr(module, name, None)):
-        compiled = t.compile(kinds_key, wrt, trees, has_aux)
+        compiled = t.compile(kinds_key, wrt, trees, has_aux, jit=True)
         module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
     if module is None:                   # not importable by name or no cache: in memory
         return _jit(compiled)
@@ -941,9 +945,10 @@ def jvp(fn, primals, tangents, *, jit: bool = False):
                 raise SrcgradError(f"the tangent of '{path}' has shape {np.shape(tan)}, "
                                    f"but the primal has shape {np.shape(leaves[j])}")
             cast.append(_cast_like(tan, leaves[j]))
-    compiled = t.compile_jvp(kinds, _trees_key(trees))
+    jit = jit or _is_numba_dispatcher(fn)
+    compiled = t.compile_jvp(kinds, _trees_key(trees), jit=jit)
     tree = compiled.ir.result_tree
-    if jit or _is_numba_dispatcher(fn):
+    if jit:
         compiled = _jit(compiled)
     try:
         value, tangent = compiled.function(*leaves, *cast)

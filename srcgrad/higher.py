@@ -162,18 +162,18 @@ class DerivativeTransformed:
         return self.specialization(kinds_key, trees).lowering_kinds(kinds_key)
 
     @_on_user_lines
-    def typed_ir(self, kinds_key, trees=None, has_aux=False):
-        return self.specialization(kinds_key, trees).typed_ir(kinds_key, None, has_aux)
+    def typed_ir(self, kinds_key, trees=None, has_aux=False, jit=False):
+        return self.specialization(kinds_key, trees).typed_ir(kinds_key, None, has_aux, jit)
 
     @_on_user_lines
-    def compile(self, kinds_key, wrt, trees=None, has_aux=False):
+    def compile(self, kinds_key, wrt, trees=None, has_aux=False, jit=False):
         inner = self.specialization(kinds_key, trees)
-        self.last = inner.compile(kinds_key, wrt, None, has_aux)
+        self.last = inner.compile(kinds_key, wrt, None, has_aux, jit)
         return self.last
 
     @_on_user_lines
-    def compile_jvp(self, kinds_key, trees=None):
-        return self.specialization(kinds_key, trees).compile_jvp(kinds_key)
+    def compile_jvp(self, kinds_key, trees=None, jit=False):
+        return self.specialization(kinds_key, trees).compile_jvp(kinds_key, jit=jit)
 
     def lower(self, kinds, trees=None, has_aux=False):
         kinds_key = tuple(self._api._FLOAT64 for _ in self.param_names)

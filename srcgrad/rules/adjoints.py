@@ -15,7 +15,7 @@ never collide with the rule's ``g, ans``; generated code calls helpers positiona
 
 import numpy as np
 
-from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defstructural, defvjp
+from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defstructural, defvjp
 from srcgrad.runtime import lists, tape
 from srcgrad.runtime.lists import (add_concatenated, add_each, add_item, add_stacked,
                                    concatenate_items, item, stack_items, sum_items)
@@ -211,3 +211,17 @@ defvjp(lists.sum_items,
        into=(0,))
 defjvp(lists.sum_items,
        lambda t, ans, items: sum_items(t))
+
+# ----------------------------------------------------------------- facts the passes use
+for _fn in (tape.hist_f64, tape.hist_f32, tape.hist_i64, tape.hist_bool, zeros_like):
+    declare(_fn, allocator=True)
+for _fn in [tape.stack] + [getattr(tape, f"stack_{s}") for s in tape.TAPE_TYPES]:
+    declare(_fn, result_kind="list")
+for _fn in (broadcast_like, reshape_as, unbroadcast):
+    declare(_fn, view=True)
+declare(zeros_like, shape_only=(0,))
+declare(unbroadcast, shape_only=(1,))
+declare(unreduce, shape_only=(1,))
+declare(reshape_as, shape_only=(1,))
+declare(reduced_count, shape_only=(0,))
+del _fn

@@ -17,7 +17,7 @@ import operator
 
 import numpy as np
 
-from srcgrad.rules.registry import defjvp, defnondiff, defvjp
+from srcgrad.rules.registry import declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
     log_or_zero, matmul_grad_a, matmul_grad_b, winner_share, zeros_like,
@@ -225,5 +225,29 @@ defjvp(math.erf, lambda t, ans, x: t * 1.1283791670955126 * math.exp(-x * x))
 
 for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):
     defnondiff(_fn)
+
+# ----------------------------------------------------------------- facts the passes use
+# Arithmetic: elementwise, a fresh result, cheaper to recompute than to record, and
+# integers stay integers (except ``/`` and ``**``); constant operands fold at transform time.
+for _fn in (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod,
+            operator.neg, operator.pos):
+    declare(_fn, elementwise=True, fresh=True, cheap=True, int_preserving=True, folds=True)
+for _fn in (operator.truediv, operator.pow):
+    declare(_fn, elementwise=True, fresh=True, cheap=True)
+declare(operator.matmul, fresh=True)
+declare(builtins.abs, elementwise=True, cheap=True, int_preserving=True, folds=True,
+        result_kind="real")
+declare(operator.abs, result_kind="real")
+for _fn in (builtins.min, builtins.max):
+    declare(_fn, cheap=True, int_preserving=True, folds=True)
+declare(builtins.len, cheap=True, result_kind="int", folds=True)
+for _fn in (builtins.int, builtins.round, math.floor, math.ceil):
+    declare(_fn, result_kind="int")
+for _fn in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+    declare(_fn, result_kind="bool", folds=True)
+declare(operator.not_, result_kind="bool", folds=True)
+declare(builtins.bool, result_kind="bool")
+for _fn in (operator.and_, operator.or_):
+    declare(_fn, folds=True)
 
 del _fn

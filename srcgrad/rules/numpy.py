@@ -23,7 +23,8 @@ import math
 
 import numpy as np
 
-from srcgrad.rules.registry import ZERO, defjvp, defnondiff, defvjp
+from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
+from srcgrad.runtime.lists import concatenate_items, stack_items
 from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
     centered, clip_above, clip_below, clip_inside, diag_grad, dot_grad_a, dot_grad_b,
@@ -368,4 +369,33 @@ for _fn in (
     np.floor, np.ceil, np.trunc, np.rint, np.round, np.around, np.fix, np.floor_divide,
 ):
     defnondiff(_fn)
+
+# ----------------------------------------------------------------- facts the passes use
+# (ufuncs are elementwise with a fresh result without saying so)
+for _fn in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std):
+    declare(_fn, reduction=True, fresh=True)
+for _fn in (np.all, np.any):
+    declare(_fn, reduction=True, result_kind="bool")
+for _fn in (np.where, np.clip):
+    declare(_fn, elementwise=True, fresh=True)
+declare(np.copy, elementwise=True, allocator=True)
+for _fn in (np.zeros, np.empty, np.zeros_like, np.empty_like, np.ones, np.ones_like, np.full,
+            np.full_like, np.array):
+    declare(_fn, allocator=True)
+for _fn in (np.dot, np.outer, np.cumsum, np.cumprod, np.diff):
+    declare(_fn, fresh=True)
+declare(np.stack, fresh=True, list_form=stack_items)
+declare(np.concatenate, fresh=True, list_form=concatenate_items)
+declare(np.array, list_form=stack_items)
+declare(np.asarray, view=True, list_form=stack_items)
+for _fn in (np.reshape, np.ravel, np.transpose, np.squeeze, np.expand_dims, np.ascontiguousarray):
+    declare(_fn, view=True)
+for _fn in (np.size, np.ndim):
+    declare(_fn, result_kind="int")
+for _fn in (np.absolute, np.real, np.imag):
+    declare(_fn, result_kind="real")
+for _fn in (np.zeros_like, np.ones_like, np.empty_like, np.round, np.around, np.rint,
+            np.floor_divide):
+    declare(_fn, keeps_complex=True)
+
 del _fn

@@ -10,6 +10,8 @@ substituted.  Rules that are not single-expression lambdas are called, not inlin
 from __future__ import annotations
 
 import inspect
+
+import numpy as np
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -31,6 +33,21 @@ class Primitive:
                                  # reverse and forward passes handle it themselves
     into: tuple[int, ...] = ()   # list params whose vjp takes the adjoint list first
                                  # (``vjp(adjoint, g, ans, ...)``), updates and returns it
+    # Facts the passes read (declared with ``declare`` beside the rules; see FACTS)
+    elementwise: bool = False    # per element, operands broadcast against each other
+    reduction: bool = False      # reduces over ``axis`` (every axis by default) to a scalar
+    fresh: bool = False          # an array result is new, never an operand or a view of one
+    allocator: bool = False      # fresh and meant to be written in place (np.zeros, np.copy)
+    view: bool = False           # may return its first operand itself or a view of it
+    cheap: bool = False          # recomputing in the reverse sweep beats recording it
+    int_preserving: bool = False  # integer operands give an integer result
+    result_kind: str | None = None    # "int" | "bool" | "list" | "complex_to_real" ...
+    shape_only: tuple[int, ...] = ()  # operand positions read only for their shape
+    folds: bool = False          # constant operands are computed at transform time
+    keeps_complex: bool = False  # non-differentiable, complex for a complex operand
+    list_form: Callable | None = None  # the runtime helper taking a run-time list instead
+                                       # of a sequence of arrays (np.stack -> stack_items)
+    abstract: Callable | None = None  # (types of the positional operands, call) -> type
 
     def param_names(self) -> list[str]:
         return list(self.signature.parameters) if self.signature else []
@@ -101,6 +118,8 @@ def _entry(fn, name) -> Primitive:
     prim = lookup(fn)
     if prim is None:
         prim = Primitive(fn=fn, name=name or _qualname(fn))
+        if isinstance(fn, np.ufunc):            # NumPy says so: elementwise, a new array
+            prim.elementwise = prim.fresh = True
         _REGISTRY[_key(fn)] = prim
         _KEEPALIVE.append(fn)
     elif name:
@@ -176,6 +195,24 @@ def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
     prim.signature = inspect.signature(fn)
     prim.vjps = {i: ZERO for i in zero_args}
     prim.jvps = {i: ZERO for i in zero_args}
+    return fn
+
+
+FACTS = ("elementwise", "reduction", "fresh", "allocator", "view", "cheap", "int_preserving",
+         "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract")
+
+
+def declare(fn, name: str | None = None, **facts):
+    """Record facts about a primitive that the passes use besides its rules (whether it
+    is elementwise, allocates, returns a view...).  Returns ``fn``."""
+    unknown = set(facts) - set(FACTS)
+    if unknown:
+        raise TypeError(f"unknown primitive facts {sorted(unknown)}; known: {FACTS}")
+    prim = _entry(fn, name)
+    for key, value in facts.items():
+        setattr(prim, key, value)
+    if prim.allocator:
+        prim.fresh = True
     return fn
 
 

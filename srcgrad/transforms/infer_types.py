@@ -1,11 +1,10 @@
-"""Infer types: ask Numba's type inference what every SSA value of the primal is.
+"""Numba's typing of the forward sweep, used only with jit=True.
 
-The reverse sweep must know the type of each value it records (a tape of float64 is not
-a tape of arrays; Numba cannot type an empty list), and knowing which values are scalars
-lets the generated code skip broadcasting helpers.  Lowering infers simple kinds itself;
-this pass runs Numba's typing (no code generation) on the forward sweep for the actual
-argument types and fills in the rest.  Without Numba, or if Numba cannot type the
-function, lowering's kinds are all there is.
+``types.infer`` gives every value a type from the IR alone, and that is all the
+generated code needs in plain Python.  Numba's typing can differ from NumPy's (a float32
+array times a Python float is float64 in Numba, float32 in NumPy 2), and a typed stack
+must hold exactly what Numba computes, so with jit this pass runs Numba's typing (no code
+generation) on the forward sweep for the actual argument types, and its types win.
 
 Typing runs under Numba's compiler lock, as Numba's own compiles do.  Typing takes the
 typing context's call-stack lock and then, to compile an overload's implementation, the
@@ -21,6 +20,8 @@ import warnings
 
 from srcgrad import ir
 from srcgrad.transforms import emit as E
+from srcgrad.transforms import types as T
+from srcgrad.transforms.types import dummy_value, tape_suffix  # noqa: F401  (used by reverse)
 
 
 def _numba_arg_type(kind_key):
@@ -43,7 +44,8 @@ def needs_types(fn: ir.Function) -> bool:
 
 
 def numba_types(forward: ast.FunctionDef, namespace: dict, kinds_key) -> dict:
-    """SSA name -> Numba type of the values the forward sweep computes (empty on failure)."""
+    """SSA name -> ValueType Numba gives the values the forward sweep computes (None where
+    it has no ValueType; empty on failure)."""
     try:
         from numba.core import compiler, typed_passes
         from numba.core.compiler_lock import global_compiler_lock
@@ -72,64 +74,27 @@ def _infer(source, namespace, name, argtypes, compiler, typed_passes, cpu_target
     target_ctx.refresh()
     func_ir = compiler.run_frontend(probe)
     result = typed_passes.type_inference_stage(typing_ctx, target_ctx, func_ir, argtypes, None)
-    return {name: t for name, t in result.typemap.items() if "." not in name and "$" not in name}
+    return {name: from_numba(t) for name, t in result.typemap.items()
+            if "." not in name and "$" not in name}
 
 
-def refine_kinds(fn: ir.Function, typemap: dict) -> None:
-    """Record scalars, integers and array ranks Numba found where lowering did not know."""
-    from numba.core import types
-    for name, t in typemap.items():
-        if name not in fn.user_names and name not in fn.params:
-            continue
-        known = fn.kinds.get(name)
-        if known in ("buffer", "shape"):
-            continue
-        if isinstance(t, types.Boolean):
-            fn.kinds[name] = "bool"
-        elif isinstance(t, types.Integer):
-            fn.kinds[name] = "int"
-        elif isinstance(t, types.Float):
-            fn.kinds[name] = "float"
-        elif isinstance(t, types.Array) and known is None:
-            fn.kinds[name] = "array"
-            fn.ndims.setdefault(name, t.ndim)
-
-
-def tape_suffix(t) -> str | None:
-    """The stack constructor suffix for a Numba type: ``f64``, ``i64``, ``f64_2d``..."""
-    from numba.core import types
-    if isinstance(t, types.Boolean):
-        return "bool"
-    if isinstance(t, types.Integer):
-        return "i64"
-    if isinstance(t, types.Float):
-        return "f32" if t.bitwidth == 32 else "f64"
-    if isinstance(t, types.Array) and 1 <= t.ndim <= 3:
-        element = tape_suffix(t.dtype)
-        return f"{element}_{t.ndim}d" if element else None
-    if isinstance(t, types.List):
-        element = tape_suffix(t.dtype)
-        return f"list_{element}" if element and not element.startswith("list") else None
-    return None
-
-
-def dummy_value(t):
-    """A value of Numba type ``t`` (unwrapping Optional) for a name that is not bound yet.
-
-    Python would raise NameError if such a name were read before being assigned, so any
-    value of the right type keeps the program's meaning while giving Numba one type.
-    """
+def from_numba(t) -> "T.ValueType | None":
+    """The ValueType of a Numba type (Optional unwrapped), or None."""
     from numba.core import types
     if isinstance(t, types.Optional):
-        t = t.type
+        inner = from_numba(t.type)
+        return inner and T.replace(inner, optional=True)
     if isinstance(t, types.Boolean):
-        return E.const(False)
+        return T.BOOL
     if isinstance(t, types.Integer):
-        return E.const(0)
+        return T.I64
     if isinstance(t, types.Float):
-        return E.const(0.0)
+        return T.scalar("float32" if t.bitwidth == 32 else "float64")
     if isinstance(t, types.Array):
-        dtype = {"float64": "float64", "float32": "float32", "int64": "int64", "bool": "bool_"}.get(str(t.dtype))
-        if dtype:
-            return E.call("np.empty", [E.tuple_([E.const(0)] * t.ndim)], {"dtype": E.dotted(f"np.{dtype}")})
+        element = from_numba(t.dtype)
+        if element is None:
+            return None
+        return T.array(element.dtype, t.ndim, "C" if t.layout == "C" else "A")
+    if isinstance(t, types.List):
+        return T.ValueType("list", item=from_numba(t.dtype))
     return None

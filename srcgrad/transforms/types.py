@@ -1,0 +1,474 @@
+"""Value types: the element dtype, rank and layout of every SSA value, from the IR alone.
+
+The reverse sweep records loop values on typed stacks (``stack_f64``, ``stack_f64_2d``,
+``stack_list_f64``...), writes a zero literal for a float64 adjoint, and gives a name
+unbound before a loop a value of its type (Numba needs one type per name).  Lowering
+already knows each value's kind (scalar, integer, array, buffer, list) and most ranks;
+this pass adds element dtypes, follows values through branches, calls and loops (one
+fixpoint per loop), and gives a list the type of the items appended to it.
+
+It needs no Numba: without jit the generated text is the same whether or not Numba is
+installed.  With jit, ``infer_types`` may refine these types with Numba's own typing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from srcgrad import ir
+from srcgrad.rules import registry
+from srcgrad.transforms import emit as E
+
+FLOAT_KINDS = ("float", "array", "buffer")
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """What a value is at run time: a scalar, an array or a list of items.
+
+    ``dtype`` is the element dtype's name (float64, float32, int64, bool); ``layout`` is
+    "C" for a contiguous array and "A" for a view that may not be (Numba's spelling).
+    """
+
+    kind: str                          # "scalar" | "array" | "list"
+    dtype: str | None = None
+    ndim: int = 0
+    layout: str = "C"
+    item: "ValueType | None" = None    # the items of a list
+    optional: bool = False             # None on some path (a name unbound before a loop)
+
+
+F64 = ValueType("scalar", "float64")
+I64 = ValueType("scalar", "int64")
+BOOL = ValueType("scalar", "bool")
+NONE = ValueType("none")
+_SCALAR_DTYPES = {"float": "float64", "int": "int64", "bool": "bool"}
+_SUFFIX = {"float64": "f64", "float32": "f32", "int64": "i64", "bool": "bool"}
+
+
+def scalar(dtype: str) -> ValueType:
+    return ValueType("scalar", dtype)
+
+
+def array(dtype: str, ndim: int, layout: str = "C") -> ValueType:
+    return ValueType("array", dtype, ndim, layout)
+
+
+def join(a: ValueType | None, b: ValueType | None) -> ValueType | None:
+    """The type of a value that is ``a`` on one path and ``b`` on another (None:
+    unbound or unknown on that path, so the other path decides)."""
+    if a is None or a == b:
+        return b
+    if b is None:
+        return a
+    if a.kind == "none" or b.kind == "none":
+        return replace(b if a.kind == "none" else a, optional=True)
+    if a.optional or b.optional:
+        joined = join(replace(a, optional=False), replace(b, optional=False))
+        return joined and replace(joined, optional=True)
+    if a.kind != b.kind or a.ndim != b.ndim:
+        return None
+    if a.kind == "list":
+        return replace(a, item=join(a.item, b.item))
+    dtype = a.dtype if a.dtype == b.dtype else _promote(a.dtype, b.dtype)
+    return ValueType(a.kind, dtype, a.ndim, "C" if a.layout == b.layout == "C" else "A")
+
+
+def _promote(a, b):
+    if a is None or b is None:
+        return None
+    order = ["bool", "int64", "float32", "float64"]
+    if {a, b} == {"int64", "float32"}:
+        return "float64"
+    return order[max(order.index(a), order.index(b))] if a in order and b in order else None
+
+
+# --------------------------------------------------------------------------- the pass
+def infer(fn: ir.Function, param_kinds) -> dict[str, ValueType]:
+    """SSA name -> ValueType for every value whose type is known.
+
+    ``param_kinds`` holds one ``(kind, ndim, dtype)`` per IR parameter, as in the
+    specialization key (``api.arg_kind``).
+    """
+    types = _Inference(fn)
+    for name, key in zip(fn.params, param_kinds):
+        t = from_kind_key(key)
+        if t is not None:
+            types.env[name] = t
+    types.block(fn.body)
+    types.settle_lists()
+    return {n: t for n, t in types.env.items() if t is not None}
+
+
+def from_kind_key(key) -> ValueType | None:
+    kind, ndim, dtype = key
+    if kind == "float":
+        return scalar(dtype or "float64")
+    if kind in ("int", "bool"):
+        return scalar(_SCALAR_DTYPES[kind])
+    if kind in ("array", "intarray") and dtype in _SUFFIX:
+        return array(dtype, ndim)
+    return None
+
+
+class _Inference:
+    """One walk over the IR in program order; loops are walked until their carried
+    values' types stop changing."""
+
+    def __init__(self, fn: ir.Function):
+        self.fn = fn
+        self.env: dict[str, ValueType | None] = {}
+        self.list_items: dict[str, str] = {}        # list version -> its first version
+
+    # ---- operands
+    def of(self, op) -> ValueType | None:
+        if isinstance(op, ir.Var):
+            return self.env.get(op.name)
+        if isinstance(op, ir.Const):
+            value = op.value
+            if value is None:
+                return NONE
+            if isinstance(value, bool):
+                return BOOL
+            if isinstance(value, int):
+                return I64
+            if isinstance(value, float):
+                return F64
+        return None
+
+    def set(self, name, t):
+        self.env[name] = t
+
+    # ---- statements
+    def block(self, body):
+        for s in body:
+            self.stmt(s)
+
+    def stmt(self, s):
+        if isinstance(s, ir.Call):
+            self.set(s.target, self.call(s))
+        elif isinstance(s, ir.GetItem):
+            self.set(s.target, self.getitem(s))
+        elif isinstance(s, ir.Store):
+            self.set(s.target, self.of(s.array) or self.declared(s.target, [s.array, s.value]))
+        elif isinstance(s, ir.Copy):
+            self.set(s.target, self.of(s.value) or self.declared(s.target, [s.value]))
+            self.link_list(s.target, s.value)
+        elif isinstance(s, ir.If):
+            self.block(s.then_body)
+            self.block(s.else_body)
+            for out, a, b in zip(s.outs, s.then_yields, s.else_yields):
+                self.set(out, join(self.of(a), self.of(b)) or self.declared(out, []))
+                self.link_list(out, a)
+                self.link_list(out, b)
+        elif isinstance(s, (ir.For, ir.While)):
+            self.loop(s)
+
+    def loop(self, s):
+        if isinstance(s, ir.For):
+            self.set(s.index, I64)
+        for c, init in zip(s.carried, s.inits):
+            self.set(c, self.of(init) or self.declared(c, []))
+            self.link_list(c, init)
+        for _ in range(8):                       # types only widen: a few rounds settle
+            before = [self.env.get(c) for c in s.carried]
+            if isinstance(s, ir.While):
+                self.block(s.cond_body)
+            self.block(s.body)
+            for c, y in zip(s.carried, s.yields):
+                self.set(c, join(self.env.get(c), self.of(y)))
+                self.link_list(c, y)
+            if [self.env.get(c) for c in s.carried] == before:
+                break
+        for out, c in zip(s.outs, s.carried):
+            self.set(out, self.env.get(c))
+            self.link_list(out, ir.Var(c))
+
+    # ---- values
+    def declared(self, name, operands) -> ValueType | None:
+        """The type lowering's kind and rank give ``name``; the element dtype follows
+        the operands (float32 only when every float operand is)."""
+        kind = self.fn.kinds.get(name)
+        if kind in ("int", "bool"):
+            return scalar(_SCALAR_DTYPES[kind])
+        ndim = self.fn.ndims.get(name)
+        if kind == "float" or (kind in ("array", "buffer") and ndim == 0):
+            return scalar(self.float_dtype(operands))
+        if kind in ("array", "buffer") and ndim is not None:
+            return array(self.float_dtype(operands), ndim)
+        if kind == "intarray" and ndim is not None:
+            return array("int64", ndim)
+        return None
+
+    def float_dtype(self, operands) -> str:
+        dtypes = {t.dtype for t in map(self.of, operands) if t is not None and t.kind != "list"}
+        return "float32" if dtypes and dtypes <= {"float32", "int64", "bool"} and \
+            "float32" in dtypes else "float64"
+
+    def call(self, s: ir.Call) -> ValueType | None:
+        listed = self.list_call(s)
+        if listed is not None:
+            return listed
+        operands = list(s.args) + list(s.kwargs.values())
+        prim = registry.lookup(s.fn)
+        if prim is not None and prim.abstract is not None:
+            return prim.abstract([self.of(a) for a in s.args], s)
+        t = self.evaluated(s) if _evaluable(s.fn) else None
+        if t is None:
+            t = self.declared(s.target, operands)
+            dtype = _explicit_dtype(s)
+            if t is not None and dtype is not None and t.kind == "array":
+                t = replace(t, dtype=dtype)
+        if t is not None and t.kind == "array" and prim is not None and prim.view:
+            source = self.of(s.args[0]) if s.args else None
+            if source is None or source.layout != "C" or s.fn is np.transpose:
+                t = replace(t, layout="A")
+        return t
+
+    def evaluated(self, s: ir.Call) -> ValueType | None:
+        """The type NumPy gives the result when the call runs on stand-ins of its operands'
+        types (arrays of ones, of the same rank and dtype): NumPy's own promotion and
+        broadcasting rules, without restating them."""
+        try:
+            args = [_stand_in(a, self.of) for a in s.args]
+            kwargs = {k: _stand_in(v, self.of) for k, v in s.kwargs.items()}
+        except _Unknown:
+            return None
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return _type_of_value(s.fn(*args, **kwargs))
+        except Exception:            # a stand-in NumPy rejects: lowering's kind decides
+            return None
+
+    def getitem(self, s: ir.GetItem) -> ValueType | None:
+        source = self.of(s.array)
+        if source is None or source.kind != "array":
+            return self.declared(s.target, [])
+        ndim = _indexed_rank(source.ndim, s.index, self.of)
+        if ndim is None:
+            t = self.declared(s.target, [])
+            return scalar(source.dtype) if t is not None and t.kind == "scalar" else \
+                t and array(source.dtype, t.ndim, "A")
+        if ndim == 0:
+            return scalar(source.dtype)
+        return array(source.dtype, ndim, _view_layout(source, s.index))
+
+    # ---- lists: every version of a list has the type of its items
+    def list_call(self, s: ir.Call) -> ValueType | None:
+        from srcgrad.runtime import tape as tape_rt
+        name = getattr(s.fn, "__name__", "")
+        if s.fn is tape_rt.stack or (name.startswith("stack_") and getattr(tape_rt, name, None) is s.fn):
+            self.list_items[s.target] = s.target
+            return ValueType("list", item=_suffix_type(name[len("stack_"):]) if name != "stack" else None)
+        if s.fn in (tape_rt.list_append, tape_rt.list_version):
+            items = s.args[0]
+            self.link_list(s.target, items)
+            t = self.of(items) or ValueType("list")
+            if s.fn is tape_rt.list_append:
+                t = replace(t, item=join(t.item, self.of(s.args[1])))
+            return t
+        if s.fn is tape_rt.list_pop:
+            t = self.of(s.args[0])
+            return t.item if t is not None and t.kind == "list" else None
+        return None
+
+    def link_list(self, name, op):
+        """``name`` is a version of the list ``op`` (if ``op`` is a list)."""
+        if isinstance(op, ir.Var) and op.name in self.list_items:
+            self.list_items[name] = self._root(op.name)
+
+    def _root(self, name):
+        while self.list_items.get(name, name) != name:
+            name = self.list_items[name]
+        return name
+
+    def settle_lists(self):
+        """Give every version of a list the join of all its versions' item types."""
+        items: dict[str, ValueType | None] = {}
+        for name in self.list_items:
+            t = self.env.get(name)
+            if t is not None and t.kind == "list":
+                root = self._root(name)
+                items[root] = join(items.get(root), t.item)
+        for name in self.list_items:
+            root = self._root(name)
+            if root in items:
+                self.env[name] = ValueType("list", item=items[root])
+
+
+class _Unknown(Exception):
+    """An operand whose type is not known: the call cannot be evaluated on stand-ins."""
+
+
+_EVALUABLE_MODULES = ("numpy", "math", "operator", "builtins", "_operator", "srcgrad.runtime")
+
+
+def _evaluable(fn) -> bool:
+    """Library functions only: a user's function never runs on stand-ins."""
+    if isinstance(fn, np.ufunc):
+        return True
+    module = getattr(fn, "__module__", None) or ""
+    return callable(fn) and module.startswith(_EVALUABLE_MODULES) and \
+        getattr(fn, "__name__", "") not in ("print",)
+
+
+def _stand_in(op, type_of):
+    """A value of ``op``'s type: ones of its rank and dtype (a Python float for a float64
+    scalar, so that float32 arrays stay float32 as with Python constants)."""
+    if isinstance(op, ir.Const):
+        return op.value
+    if isinstance(op, ir.Seq):
+        items = [_stand_in(i, type_of) for i in op.items]
+        return items if op.kind == "list" else tuple(items)
+    return _value_of_type(type_of(op))
+
+
+def _value_of_type(t: ValueType | None):
+    if t is None:
+        raise _Unknown
+    if t.kind == "scalar":
+        return {"float64": 1.0, "int64": 1, "bool": True}.get(t.dtype) or np.dtype(t.dtype).type(1)
+    if t.kind == "array":
+        return np.ones((1,) * t.ndim, dtype=t.dtype)
+    if t.kind == "tuple":
+        return (1,) * t.ndim
+    if t.kind == "list":
+        return [_value_of_type(t.item)]
+    raise _Unknown
+
+
+def _type_of_value(value) -> ValueType | None:
+    if isinstance(value, (bool, np.bool_)):
+        return BOOL
+    if isinstance(value, (int, np.integer)):
+        return I64
+    if isinstance(value, float):
+        return F64
+    if isinstance(value, np.floating) and value.dtype.name in _SUFFIX:
+        return scalar(value.dtype.name)
+    if isinstance(value, np.ndarray):
+        dtype = "int64" if value.dtype.kind in "iu" else value.dtype.name
+        return array(dtype, value.ndim) if dtype in _SUFFIX else None
+    if isinstance(value, tuple) and all(isinstance(v, (int, np.integer)) for v in value):
+        return ValueType("tuple", "int64", len(value))
+    return None
+
+
+def _indexed_rank(ndim: int, index: ir.Index, type_of) -> int | None:
+    """The rank of ``a[index]`` for basic indexing (None for advanced indexing)."""
+    kept, used, ellipsis = 0, 0, False
+    for part in index.parts:
+        if part is Ellipsis:
+            ellipsis = True
+        elif part is None or (isinstance(part, ir.Const) and part.value is None):
+            kept += 1
+        elif isinstance(part, ir.Slice):
+            kept += 1
+            used += 1
+        else:
+            t = type_of(part)
+            if t is None or t.kind != "scalar" or t.dtype not in ("int64",):
+                return None
+            used += 1
+    if used > ndim:
+        return None
+    return kept + (ndim - used)
+
+
+def _explicit_dtype(s: ir.Call) -> str | None:
+    dtype = s.kwargs.get("dtype")
+    if isinstance(dtype, ir.Const):
+        try:
+            import numpy as np
+            name = np.dtype(dtype.value).name
+        except TypeError:
+            return None
+        return name if name in _SUFFIX else None
+    return None
+
+
+def _view_layout(source: ValueType, index: ir.Index) -> str:
+    """Numba's layout of a basic-indexing view: contiguous when integers select leading
+    axes and full slices keep the rest; "A" otherwise."""
+    if source.layout != "C":
+        return "A"
+    parts = list(index.parts)
+    while parts and _is_int_part(parts[0]):
+        parts.pop(0)
+    if parts and isinstance(parts[0], ir.Slice):
+        parts.pop(0)          # one slice of the leading remaining axis keeps rows contiguous
+    return "C" if all(_full_slice(p) or _new_axis(p) for p in parts) else "A"
+
+
+def _new_axis(part) -> bool:
+    return part is None or (isinstance(part, ir.Const) and part.value is None)
+
+
+def _is_int_part(part) -> bool:
+    return not isinstance(part, (ir.Slice, type(None))) and part is not Ellipsis
+
+
+def _full_slice(part) -> bool:
+    return isinstance(part, ir.Slice) and part.lower is None and part.upper is None and part.step is None
+
+
+def _suffix_type(suffix: str) -> ValueType | None:
+    if suffix.startswith("list_"):
+        return ValueType("list", item=_suffix_type(suffix[len("list_"):]))
+    element, _, dims = suffix.partition("_")
+    dtype = {v: k for k, v in _SUFFIX.items()}.get(element)
+    if dtype is None:
+        return None
+    return array(dtype, int(dims[0])) if dims else scalar(dtype)
+
+
+# --------------------------------------------------------------------------- uses
+def tape_suffix(t: ValueType | None) -> str | None:
+    """The stack constructor suffix for a type: ``f64``, ``i64``, ``f64_2d``, ``list_f64``..."""
+    if t is None or t.optional:
+        return None
+    if t.kind == "scalar":
+        return _SUFFIX.get(t.dtype)
+    if t.kind == "array" and 1 <= t.ndim <= 3 and t.dtype in _SUFFIX:
+        return f"{_SUFFIX[t.dtype]}_{t.ndim}d"
+    if t.kind == "list":
+        element = tape_suffix(t.item)
+        return f"list_{element}" if element and not element.startswith("list") else None
+    return None
+
+
+def dummy_value(t: ValueType | None):
+    """A value of type ``t`` for a name that is not bound yet.
+
+    Python would raise NameError if such a name were read before being assigned, so any
+    value of the right type keeps the program's meaning while giving Numba one type.
+    """
+    if t is None:
+        return None
+    t = replace(t, optional=False)
+    if t.kind == "scalar":
+        value = {"bool": False, "int64": 0}.get(t.dtype, 0.0)
+        return E.const(value)
+    if t.kind == "array" and t.dtype in _SUFFIX:
+        dtype = "bool_" if t.dtype == "bool" else t.dtype
+        return E.call("np.empty", [E.tuple_([E.const(0)] * t.ndim)], {"dtype": E.dotted(f"np.{dtype}")})
+    return None
+
+
+def refine_kinds(fn: ir.Function, types: dict) -> None:
+    """Record scalars, integers and array ranks found where lowering did not know."""
+    for name, t in types.items():
+        if name not in fn.user_names and name not in fn.params:
+            continue
+        known = fn.kinds.get(name)
+        if known in ("buffer", "shape") or t.kind not in ("scalar", "array") or t.optional:
+            continue
+        if t.kind == "scalar":
+            fn.kinds[name] = {"bool": "bool", "int64": "int"}.get(t.dtype, "float")
+        elif t.kind == "array" and known is None:
+            fn.kinds[name] = "array"
+            fn.ndims.setdefault(name, t.ndim)
