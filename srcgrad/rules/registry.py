@@ -49,6 +49,9 @@ class Primitive:
                                        # of a sequence of arrays (np.stack -> stack_items)
     abstract: Callable | None = None  # (types of the positional operands, call) -> type
 
+    def has_rules(self) -> bool:
+        return bool(self.vjps or self.jvps or self.nondiff or self.structural or self.joint)
+
     def param_names(self) -> list[str]:
         return list(self.signature.parameters) if self.signature else []
 
@@ -87,16 +90,23 @@ def _key(fn) -> int:
     return id(fn)
 
 
-def lookup(fn) -> Primitive | None:
-    """The primitive registered for ``fn``, or None."""
+def record(fn) -> Primitive | None:
+    """Everything known about ``fn`` (its rules and facts), or None."""
     prim = _REGISTRY.get(_key(fn))
     if prim is not None and prim.fn is fn:
         return prim
     return None
 
 
+def lookup(fn) -> Primitive | None:
+    """The primitive registered for ``fn`` with rules (or as non-differentiable), or None;
+    a callable with facts but no rules is not a primitive yet."""
+    prim = record(fn)
+    return prim if prim is not None and prim.has_rules() else None
+
+
 def all_primitives() -> list[Primitive]:
-    return list(_REGISTRY.values())
+    return [p for p in _REGISTRY.values() if p.has_rules()]
 
 
 def _qualname(fn) -> str:
@@ -115,7 +125,7 @@ def _rule_signature(rule: Callable, skip: int) -> inspect.Signature:
 
 
 def _entry(fn, name) -> Primitive:
-    prim = lookup(fn)
+    prim = record(fn)
     if prim is None:
         prim = Primitive(fn=fn, name=name or _qualname(fn))
         if isinstance(fn, np.ufunc):            # NumPy says so: elementwise, a new array

@@ -213,7 +213,7 @@ class _Inference:
         if listed is not None:
             return listed
         operands = list(s.args) + list(s.kwargs.values())
-        prim = registry.lookup(s.fn)
+        prim = registry.record(s.fn)
         if prim is not None and prim.abstract is not None:
             return prim.abstract([self.of(a) for a in s.args], s)
         t = self.evaluated(s) if _evaluable(s.fn) else None
