@@ -128,7 +128,7 @@ def _entry(fn, name) -> Primitive:
     prim = record(fn)
     if prim is None:
         prim = Primitive(fn=fn, name=name or _qualname(fn))
-        if isinstance(fn, np.ufunc):            # NumPy says so: elementwise, a new array
+        if isinstance(fn, np.ufunc) and fn.signature is None:   # elementwise, a new array
             prim.elementwise = prim.fresh = True
         _REGISTRY[_key(fn)] = prim
         _KEEPALIVE.append(fn)
