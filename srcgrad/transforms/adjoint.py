@@ -14,6 +14,7 @@ visible again by the tape plan (`tape_plan.TapePlan.restores`).
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,8 +26,10 @@ from srcgrad.runtime.tape import list_append, list_pop
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.infer_types import tape_suffix
 from srcgrad.transforms.primal import Seq
-from srcgrad.transforms.rules_inline import bind_operands, instantiate, scalar_call, scalar_test
-from srcgrad.transforms.tape_plan import Layout, block_defs, inner_defs, writes_in_place
+from srcgrad.transforms.rules_inline import (bind_operands, instance_reads, instantiate, scalar_call,
+                                             scalar_test)
+from srcgrad.transforms.tape_plan import (Layout, ReadLog, block_defs, check_reads, contributed_inside,
+                                          inner_defs, writes_in_place)
 
 
 def mutable_adjoints(fn: ir.Function, active: set) -> set[str]:
@@ -74,23 +77,7 @@ class Block:
         return False
 
 
-def contributed_inside(s) -> set:
-    """Names a compound statement's reverse may contribute to (every name read inside)."""
-    names = set()
-    for sub in ir.nested_bodies(s):
-        for st in ir.walk(sub):
-            for op in ir.used_operands(st):
-                names.update(ir.operand_vars(op))
-            names.update(_yielded(st))
-    return names | _yielded(s)
-
-
-def _yielded(s) -> set:
-    if isinstance(s, ir.If):
-        return {n for y in s.then_yields + s.else_yields for n in ir.operand_vars(y)}
-    if isinstance(s, (ir.For, ir.While)):
-        return {n for y in s.yields for n in ir.operand_vars(y)}
-    return set()
+CHECK_READS = os.environ.get("SRCGRAD_CHECK_READS") == "1"
 
 
 class Adjoint:
@@ -105,6 +92,13 @@ class Adjoint:
         self.mutable = mutable
         self.item_of: dict[str, str] = {}       # synthetic tuple item -> its tuple
         self.is_scalar = scalar_test(fn)
+        self.log = ReadLog()                    # what the current block's reverse reads
+
+    def check(self, log: ReadLog, code: list):
+        """With ``SRCGRAD_CHECK_READS=1`` (development), compare the reads reported while
+        emitting ``code`` with what ``code`` reads."""
+        if CHECK_READS:
+            check_reads(log.reads(), code, self.fn, self.names)
 
     # --------------------------------------------------------------- adjoint variables
     def d(self, v):
@@ -143,6 +137,7 @@ class Adjoint:
         if v in self.typemap and tape_suffix(self.typemap[v]) == "f64" and \
                 self.fn.kinds.get(v) != "list":
             return E.const(0.0)
+        self.log.shape(v)
         return E.call(E.name("zeros_like"), [E.name(self.names.var(v))])
 
     def init_zero(self, v, block: Block, out: list):
@@ -151,6 +146,7 @@ class Adjoint:
                 item = self._item(v, i)
                 if not block.is_initialized(item):
                     element = E.subscript(E.name(self.names.var(v)), E.const(i))
+                    self.log.value(v)
                     out.append(E.assign(self.d(item), E.call("zeros_like", [element])))
                     self.owner_block(item, block).initialized.add(item)
             return
@@ -235,6 +231,9 @@ class Adjoint:
             leading = ["adjoint"] + leading
         expr = instantiate(rule, leading, params, exprs, self.names,
                            self.is_scalar if scalar_call(self.fn, s) else None)
+        values, shapes = instance_reads(expr)
+        self.log.values |= values
+        self.log.shapes |= shapes
         if isinstance(value, ir.Seq) and pos not in prim.seq_params:
             raise NonDifferentiableError(
                 f"a {value.kind} of values is passed as '{pname}' of {prim.name}, which takes "
@@ -259,6 +258,8 @@ class Adjoint:
         rule = E.name(self.names.global_ref(prim.joint, prim.fn.__name__ + "_vjp"))
         args = [self._cotangent(t, block), E.name(self.names.var(t))] + \
             [E.operand(a, self.names) for a in s.args]
+        self.log.value(t)
+        self.log.operand(*s.args)
         out.append(E.assign(parts, E.call(rule, args)))
         for i, name in active:
             self.contribute(name, E.subscript(E.name(parts), E.const(i)), block, out)
@@ -277,8 +278,11 @@ class Adjoint:
         if s.fn is list_pop:
             self.list_adjoint(items, block, out)
             v = s.target
-            dv = E.name(self.d(v)) if v in self.active and block.is_initialized(v) else \
-                E.call("zeros_like", [E.name(self.names.var(v))])
+            if v in self.active and block.is_initialized(v):
+                dv = E.name(self.d(v))
+            else:
+                dv = E.call("zeros_like", [E.name(self.names.var(v))])
+                self.log.shape(v)
             out.append(E.expr_stmt(E.call(E.attr(E.name(self.d(items)), "append"), [dv])))
             return
         self.list_adjoint(s.target, block, out)
@@ -295,6 +299,7 @@ class Adjoint:
     def list_adjoint(self, v, block: Block, out: list):
         """Make sure the adjoint list of ``v`` exists (zeros for what the list holds now)."""
         if not block.is_initialized(v):
+            self.log.shape(v)
             out.append(E.assign(self.d(v), E.call("zeros_like", [E.name(self.names.var(v))])))
             self.owner_block(v, block).initialized.add(v)
 
@@ -319,8 +324,11 @@ class Adjoint:
         items = []
         for i in range(self.fn.arity[t]):
             item = self._item(t, i)
-            items.append(E.name(self.d(item)) if block.is_initialized(item) else
-                         E.call("zeros_like", [E.subscript(E.name(self.names.var(t)), E.const(i))]))
+            if block.is_initialized(item):
+                items.append(E.name(self.d(item)))
+            else:
+                self.log.value(t)
+                items.append(E.call("zeros_like", [E.subscript(E.name(self.names.var(t)), E.const(i))]))
         return E.tuple_(items)
 
     # ---- element reads and in-place writes
@@ -337,6 +345,7 @@ class Adjoint:
         if not block.is_initialized(x):
             self.init_zero(x, block, out)
         index = E.operand(s.index, self.names)
+        self.log.operand(s.index)
         if self._basic_index(s.index):
             out.append(E.aug_add(E.subscript(E.name(self.d(x)), index), E.name(self.d(t))))
         else:
@@ -360,10 +369,12 @@ class Adjoint:
             return
         du2 = E.name(self.d(u2))
         index = E.operand(s.index, self.names)
+        self.log.operand(s.index)
         later = None                 # u[...] = u: the value's cotangent joins du1 after
         if isinstance(s.value, ir.Var) and s.value.name in self.active:
             piece = E.subscript(du2, index)
             if not self._scalar_index(s):
+                self.log.shape(s.value.name)
                 piece = E.call("unbroadcast", [E.call("np.copy", [piece]), E.name(self.names.var(s.value.name))])
             if s.value.name == u1:
                 later = self.names.fresh(f"{self.d(u1)}_stored")
@@ -390,6 +401,29 @@ class Adjoint:
             if v in self.active and not block.is_initialized(v) and v not in inner_defs(s):
                 self.init_zero(v, block, out)
 
+    def restored(self, body, sub: Block, emit, extra=()) -> list:
+        """The reverse code ``emit()`` of a nested block, preceded by the statements that
+        make the values it reads visible again (`TapePlan.restores`)."""
+        parent = self.log
+        self.log = ReadLog(parent)
+        try:
+            code = emit()
+        finally:
+            log, self.log = self.log, parent
+        self.check(log, code)
+        log.merge_into_parent()
+        return self.plan.restores(body, log.reads(), sub.in_loop, sub.history, extra=extra,
+                                  log=parent) + code
+
+    def branch(self, body, yields, live, s: ir.If, sub: Block) -> list:
+        """One branch backwards, after the adjoints of what it yielded."""
+        code: list = []
+        for i in live:
+            y = yields[i]
+            if isinstance(y, ir.Var):
+                self.contribute(y.name, E.name(self.d(s.outs[i])), sub, code, move=True)
+        return code + self.block(body, sub)
+
     def if_(self, s: ir.If, block: Block, out: list):
         live = [i for i, o in enumerate(s.outs) if o in self.active and block.is_initialized(o)]
         if not live and not any(n in self.active for n in inner_defs(s)):
@@ -398,16 +432,11 @@ class Adjoint:
         branches = []
         for body, yields in ((s.then_body, s.then_yields), (s.else_body, s.else_yields)):
             sub = Block(defs=block_defs(body), in_loop=block.in_loop, parent=block)
-            code: list = []
-            for i in live:
-                y = yields[i]
-                if isinstance(y, ir.Var):
-                    self.contribute(y.name, E.name(self.d(s.outs[i])), sub, code, move=True)
-            code += self.block(body, sub)
-            branches.append(self.plan.restores(body, code, sub.in_loop, sub.history) + code)
+            branches.append(self.restored(body, sub, lambda: self.branch(body, yields, live, s, sub)))
         if not branches[0] and not branches[1]:
             return
         cond = E.operand(s.cond, self.names)
+        self.log.operand(s.cond)
         if branches[0]:
             out.append(E.if_(cond, branches[0], branches[1]))
         else:
@@ -425,11 +454,13 @@ class Adjoint:
             defs.add(s.index)
         sub = Block(defs=defs, in_loop=True, parent=block,
                     history=self.plan.layout(s, block.in_loop, block.history))
-        code = self.loop_body(s, live, sub)
+        code = self.restored(s.body, sub, lambda: self.loop_body(s, live, sub), extra=list(s.carried))
         if isinstance(s, ir.For):
             out.append(self.reverse_range(s, code))
         else:
-            out.append(E.for_range("_", [E.name(self.names.trip(s))], code))
+            trip = self.names.trip(s)
+            self.log.value(trip)
+            out.append(E.for_range("_", [E.name(trip)], code))
         for j in live:
             init = s.inits[j]
             if isinstance(init, ir.Var) and init.name in self.active:
@@ -452,10 +483,11 @@ class Adjoint:
                                else self.zeros(c))
         if tail_targets:
             code.append(E.assign_many(tail_targets, tail_values))
-        return self.plan.restores(s.body, code, sub.in_loop, sub.history, extra=list(s.carried)) + code
+        return code
 
     def reverse_range(self, s: ir.For, code):
         start, stop, step = (E.operand(o, self.names) for o in (s.start, s.stop, s.step))
+        self.log.operand(s.start, s.stop, s.step)
         index = self.names.var(s.index)
         if isinstance(s.step, ir.Const) and s.step.value == 1:
             first = E.sub(stop, E.const(1))

@@ -10,8 +10,9 @@ split by role:
   stack), and records them as the primal emitter's hooks;
 * `primal.Primal` emits the forward sweep: the primal plus those records.
 
-The reverse sweep is built first, so that the plan knows what it reads; the forward
-sweep, which plays the plan, is built after it and placed before it.
+The reverse sweep is built first, reporting what it reads (`tape_plan.ReadLog`), so that
+the plan knows what to restore; the forward sweep, which plays the plan, is built after
+it and placed before it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class Reverse:
         rev: list = []
         adjoint.seed_result(fn.result, E.name(seed), top, rev)
         rev += adjoint.block(fn.body, top)
-        restores = plan.restores(fn.body, rev, False, None, params=fn.params)
+        adjoint.check(adjoint.log, rev)
+        restores = plan.restores(fn.body, adjoint.log.reads(), False, None, params=fn.params)
         grads = [E.name(adjoint.d(w)) if top.is_initialized(w) else adjoint.zeros(w)
                  for w in self.wrt]
         forward = [st for p in fn.params for st in plan.record(p)] + self.primal.block(fn.body)

@@ -23,6 +23,10 @@ _LAMBDA_CACHE: dict[int, ast.Lambda | None] = {}
 _SCOPED = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr)
 _OPERANDS = (ir.Var, ir.Const, ir.Seq, ir.Slice, ir.Index)
 SCALAR_KINDS = ("float", "int", "bool")
+# helpers that read only the shape of these argument positions; shapes of a value do not
+# change between loop iterations, so such reads need nothing restored
+SHAPE_ONLY = {"zeros_like": (0,), "unbroadcast": (1,), "unreduce": (1,), "reshape_as": (1,),
+              "reduced_count": (0,)}
 
 
 def _rule_lambda(rule):
@@ -137,3 +141,37 @@ class Unbroadcast(ast.NodeTransformer):
                 and len(node.args) == 2 and self.is_scalar(node.args[1])):
             return node.args[0]
         return node
+
+
+class ReadVisitor(ast.NodeVisitor):
+    """Names read by generated code; reads that need only a shape are kept apart."""
+
+    def __init__(self):
+        self.names = set()
+        self.shapes = set()
+
+    def visit_Call(self, node):
+        skip = SHAPE_ONLY.get(node.func.id, ()) if isinstance(node.func, ast.Name) else ()
+        self.visit(node.func)
+        for i, a in enumerate(node.args):
+            if i not in skip:
+                self.visit(a)
+            elif isinstance(a, ast.Name):
+                self.shapes.add(a.id)
+            else:
+                self.visit(a)
+        for kw in node.keywords:
+            self.visit(kw.value)
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load):
+            self.names.add(node.id)
+
+
+def instance_reads(expr: ast.expr) -> tuple[set, set]:
+    """(names an instantiated rule reads for their value, names it reads only for a
+    shape): which operands survive in a rule's body, and where, is known only once its
+    template is instantiated (and its broadcasting helpers dropped for scalars)."""
+    reader = ReadVisitor()
+    reader.visit(expr)
+    return reader.names, reader.shapes

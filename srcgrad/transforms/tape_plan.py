@@ -10,6 +10,15 @@ reverse:
   else is recorded, in a preallocated history (``tape_p[i]``) when the loop's trip count
   is known before it starts (`layout`), else on a typed stack.
 
+What a block's reverse reads comes from the IR, not from generated code: the adjoint
+emitter reports each value it puts into the code (operands, ``ans``, the values whose
+shape ``zeros_like`` or ``unbroadcast`` takes) to a `ReadLog` as it emits, and the
+restores of a nested block report what they read to the enclosing block's log.  (Which
+operands an inlined rule reads is reported by rule instantiation,
+`rules_inline.instance_reads`, from the rule's instantiated expression.)  `reads_of`,
+which reads generated statements, is kept for the development check
+``SRCGRAD_CHECK_READS=1`` that compares the two.
+
 The plan is then played in the forward sweep through the primal emitter's hooks
 (`record`: pushes, snapshots and history writes; `before_loop`: history allocation), and
 `tape_setup` creates the stacks.
@@ -28,7 +37,7 @@ from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.infer_types import tape_suffix
 from srcgrad.transforms.primal import Hooks, flatten, range_args
-from srcgrad.transforms.rules_inline import Substitute
+from srcgrad.transforms.rules_inline import ReadVisitor, Substitute
 
 CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos, operator.pow,
                    operator.truediv, operator.floordiv, operator.mod, len, min, max, abs}
@@ -37,10 +46,6 @@ SHAPE_PRESERVING = {operator.add, operator.sub, operator.mul, operator.neg, oper
                     operator.pow, operator.truediv, operator.floordiv, operator.mod, abs,
                     np.where, np.clip, np.copy}
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std}
-# helpers that read only the shape of these argument positions; shapes of a value do not
-# change between loop iterations, so such reads need nothing restored
-SHAPE_ONLY = {"zeros_like": (0,), "unbroadcast": (1,), "unreduce": (1,), "reshape_as": (1,),
-              "reduced_count": (0,)}
 _SCALAR = ("float", "int", "bool")
 
 
@@ -70,6 +75,25 @@ def inner_defs(s) -> set:
     return names
 
 
+def contributed_inside(s) -> set:
+    """Names a compound statement's reverse may contribute to (every name read inside)."""
+    names = set()
+    for sub in ir.nested_bodies(s):
+        for st in ir.walk(sub):
+            for op in ir.used_operands(st):
+                names.update(ir.operand_vars(op))
+            names.update(_yielded(st))
+    return names | _yielded(s)
+
+
+def _yielded(s) -> set:
+    if isinstance(s, ir.If):
+        return {n for y in s.then_yields + s.else_yields for n in ir.operand_vars(y)}
+    if isinstance(s, (ir.For, ir.While)):
+        return {n for y in s.yields for n in ir.operand_vars(y)}
+    return set()
+
+
 @dataclass
 class Layout:
     """How a loop's recorded values map into histories allocated before ``root``."""
@@ -78,6 +102,42 @@ class Layout:
     index: object                  # () -> expression: the slot of the current iteration
     size: object                   # () -> expression: slots needed, valid before root
     root_setup: list               # trip counts of inner loops, computed before root
+    index_reads: frozenset = frozenset()   # the names the slot expression reads
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The names a block's reverse code reads: for their value, or only for their shape."""
+
+    values: frozenset
+    shapes: frozenset          # read only for a shape (never also for the value)
+
+
+class ReadLog:
+    """What a block's reverse code reads, reported by the code's emitter as it goes (IR
+    value names; generated names such as adjoints and tapes are never restored)."""
+
+    def __init__(self, parent: "ReadLog | None" = None):
+        self.parent = parent
+        self.values: set = set()
+        self.shapes: set = set()
+
+    def value(self, *names):
+        self.values.update(names)
+
+    def operand(self, *ops):
+        for op in ops:
+            self.values.update(ir.operand_vars(op))
+
+    def shape(self, name):
+        self.shapes.add(name)
+
+    def merge_into_parent(self):
+        self.parent.values |= self.values
+        self.parent.shapes |= self.shapes
+
+    def reads(self) -> "Reads":
+        return Reads(frozenset(self.values), frozenset(self.shapes - self.values))
 
 
 class TapePlan(Hooks):
@@ -94,6 +154,7 @@ class TapePlan(Hooks):
         self.record_stack: set[str] = set()    # values pushed on a stack in the forward sweep
         self.snapshot: set[str] = set()    # top-level arrays copied before being overwritten
         self._inside: dict[int, set] = {}
+        self._log: ReadLog | None = None
         self.stored_groups = {fn.buffer_group[s.target] for s in ir.walk(fn.body)
                               if writes_in_place(s) and s.target in fn.buffer_group}
         self.stmt_of = {n: stmt for stmt in ir.walk(fn.body) for n in ir.defined_names(stmt)}
@@ -126,14 +187,16 @@ class TapePlan(Hooks):
         return any(g in stored for stored in self.stores_from[position + 2:])
 
     # --------------------------------------------------------------- the plan of a block
-    def restores(self, body, code: list, in_loop: bool, history: Layout | None,
-                 params=(), extra=()) -> list:
+    def restores(self, body, reads: Reads, in_loop: bool, history: Layout | None,
+                 params=(), extra=(), log: ReadLog | None = None) -> list:
         """Statements that make this block's values visible again at its reverse start.
 
-        ``code`` is the block's reverse code; ``extra`` are values that exist from the
-        start of each iteration (a loop's carried values).
+        ``reads`` is what the block's reverse code reads; ``extra`` are values that exist
+        from the start of each iteration (a loop's carried values).  What the restoring
+        statements read themselves goes to ``log`` (the enclosing block's).
         """
-        used, shape_used = _read_names(code)
+        self._log = log
+        used, shape_used = reads.values, reads.shapes
         local = {c: None for c in extra}     # carried values exist from the iteration's start
         for s in body:
             for n in ir.defined_names(s):
@@ -184,13 +247,19 @@ class TapePlan(Hooks):
             how = plan[n]
             if how == "pop" and history is not None and self.history_suffix(n):
                 self.history[n] = history
+                self._reported(history.index_reads)
                 stmts.append(E.assign(n, E.subscript(E.name(self.names.tape(n)), history.index())))
             elif how == "pop":
                 self.record_stack.add(n)
                 stmts.append(E.assign(n, E.call(E.attr(E.name(self.names.tape(n)), "pop"), [])))
             else:
                 stmts.append(self.primal.simple(how))
+                self._reported(n for op in ir.used_operands(how) for n in ir.operand_vars(op))
         return stmts
+
+    def _reported(self, names):
+        if self._log is not None:
+            self._log.value(*names)
 
     # --------------------------------------------------------------- shapes across iterations
     def _shape_fixed(self, n, local, memo) -> bool:
@@ -280,6 +349,11 @@ class TapePlan(Hooks):
             return offset
         return E.binop(ast.FloorDiv, offset, E.operand(loop.step, self.names))
 
+    @staticmethod
+    def _iteration_reads(loop: ir.For) -> frozenset:
+        """The IR values `iteration` reads (constants read nothing)."""
+        return frozenset([loop.index, *ir.operand_vars(loop.start), *ir.operand_vars(loop.step)])
+
     def layout(self, loop, in_loop: bool, outer: Layout | None) -> Layout | None:
         """Where values recorded in ``loop``'s body go when its trip count is known early.
 
@@ -292,7 +366,8 @@ class TapePlan(Hooks):
             return None
         if not in_loop:
             size = E.call("len", [E.call("range", range_args(loop, self.names))])
-            return Layout(loop, lambda: self.iteration(loop), lambda: size, [])
+            return Layout(loop, lambda: self.iteration(loop), lambda: size, [],
+                          self._iteration_reads(loop))
         if outer is None:
             return None
         hoisted = [self._hoist(op, outer.root) for op in (loop.start, loop.stop, loop.step)]
@@ -305,7 +380,8 @@ class TapePlan(Hooks):
         outer.root_setup.append(E.assign(trips, E.call("len", [E.call("range", hoisted)])))
         return Layout(outer.root,
                       lambda: E.add(E.mul(outer.index(), E.name(trips)), self.iteration(loop)),
-                      lambda: E.mul(outer.size(), E.name(trips)), outer.root_setup)
+                      lambda: E.mul(outer.size(), E.name(trips)), outer.root_setup,
+                      outer.index_reads | self._iteration_reads(loop))
 
     def _hoist(self, op, root: ir.For):
         """``op`` as an expression valid before ``root`` starts, or None if it varies."""
@@ -372,34 +448,29 @@ class TapePlan(Hooks):
         return out
 
 
-class _Reads(ast.NodeVisitor):
-    """Names read by generated code; reads that need only a shape are kept apart."""
+def reads_of(stmts) -> Reads:
+    """What the generated statements ``stmts`` read (names read only for a shape apart).
 
-    def __init__(self):
-        self.names = set()
-        self.shapes = set()
-
-    def visit_Call(self, node):
-        skip = SHAPE_ONLY.get(node.func.id, ()) if isinstance(node.func, ast.Name) else ()
-        self.visit(node.func)
-        for i, a in enumerate(node.args):
-            if i not in skip:
-                self.visit(a)
-            elif isinstance(a, ast.Name):
-                self.shapes.add(a.id)
-            else:
-                self.visit(a)
-        for kw in node.keywords:
-            self.visit(kw.value)
-
-    def visit_Name(self, node):
-        if isinstance(node.ctx, ast.Load):
-            self.names.add(node.id)
-
-
-def _read_names(stmts) -> tuple[set, set]:
-    """(names read for their value, names read only for their shape)."""
-    reader = _Reads()
+    Not used to plan: only by the development check that compares it with the reads the
+    adjoint emitter reported (`adjoint.check_reads`).
+    """
+    reader = ReadVisitor()
     for s in flatten(list(stmts)):
         reader.visit(s)
-    return reader.names, reader.shapes - reader.names
+    return Reads(frozenset(reader.names), frozenset(reader.shapes - reader.names))
+
+
+def check_reads(reads, code, fn: ir.Function, names):
+    """Development check: the reads reported while emitting ``code`` are the IR values
+    that ``code`` reads (`tape_plan.reads_of`)."""
+    known = set(fn.params) | set(names.trips.values())
+    for st in ir.walk(fn.body):
+        known.update(ir.defined_names(st))
+        if isinstance(st, (ir.For, ir.While)):
+            known.update(st.carried)
+            known.update([st.index] if isinstance(st, ir.For) else [])
+    seen = reads_of(code)
+    got = (reads.values & known, reads.shapes & known)
+    want = (seen.values & known, seen.shapes & known)
+    if got != want:
+        raise AssertionError(f"reads reported {got}, code reads {want}")
