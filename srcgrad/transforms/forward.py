@@ -4,36 +4,43 @@
 a tangent ``v_dot`` computed right after ``v`` from the forward rules in the registry
 (one per active argument, summed).  Branches and loops carry tangents exactly where they
 carry primal values, and arrays written in place have tangent arrays written at the same
-places, so no tape is needed.  The primal statements are those of the reverse pass's
-forward sweep, which this pass extends.
+places, so no tape is needed.  The primal statements are the primal emitter's
+(`primal.Primal`); this pass plugs into its hooks.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
 
 from srcgrad import ir
 from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
-from srcgrad.runtime.tape import list_append, list_pop, list_version
+from srcgrad.runtime.tape import list_append, list_pop
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.reverse import Reverse, _Expr, _flatten, _Unbroadcast, inline_rule, refuse_complex
+from srcgrad.transforms.complex_values import refuse_complex
+from srcgrad.transforms.naming import Names
+from srcgrad.transforms.primal import LIST_OPS, Expr, Hooks, Primal, flatten
+from srcgrad.transforms.rules_inline import bind_operands, instantiate, scalar_call, scalar_test
 
 
-class Forward(Reverse):
-    """Reuses the reverse pass's primal emission; adds tangents after each statement."""
+class Forward(Hooks):
+    """Tangents after each primal statement, as hooks of the primal emitter."""
+
+    def __init__(self, fn: ir.Function, active: set, typemap=None):
+        self.fn = fn
+        self.active = active
+        self.names = Names(fn)
+        self.primal = Primal(fn, self.names, typemap, hooks=self)
+        self.is_scalar = scalar_test(fn)
 
     def tangent(self, v: str) -> str:
-        if v not in self.tangents:
-            self.tangents[v] = self.names.fresh(f"{v}_dot")
-        return self.tangents[v]
+        return self.names.tangent(v)
 
     def tangent_of(self, op) -> ast.expr:
         """The tangent of an operand: its tangent variable, or a zero of its shape."""
         if isinstance(op, ir.Var) and op.name in self.active:
             return E.name(self.tangent(op.name))
-        if isinstance(op, _Expr):
+        if isinstance(op, Expr):
             return E.call("zeros_like", [op.node])
         if isinstance(op, ir.Const) and op.value is None:
             return E.const(None)
@@ -48,15 +55,16 @@ class Forward(Reverse):
         tangent_params = [self.tangent(p) if p in self.active else self.names.fresh(f"{p}_dot")
                           for p in params]
         value = self.names.fresh("value")
-        body = self.fwd_block(fn.body)
+        body = self.primal.block(fn.body)
         body.append(E.assign(value, E.operand(fn.result, self.names)))
         body.append(E.return_(E.tuple_([E.name(value), self.tangent_of(fn.result)])))
-        return E.function(fn_name, params + tangent_params, _flatten(body))
+        return E.function(fn_name, params + tangent_params, flatten(body))
 
     # ---------------------------------------------------------------- statements
-    def fwd_stmt(self, s) -> list:
-        out = super().fwd_stmt(s)
-        if isinstance(s, ir.Call) and s.fn in (list_append, list_pop, list_version):
+    def after(self, s) -> list:
+        """The tangent of what the primal statement ``s`` defines."""
+        out = []
+        if isinstance(s, ir.Call) and s.fn in LIST_OPS:
             out += self.list_tangent(s)
         elif isinstance(s, ir.Call) and s.target in self.active:
             prim = registry.lookup(s.fn)
@@ -110,17 +118,11 @@ class Forward(Reverse):
             raise NonDifferentiableError(
                 f"{prim.name} has only a reverse-mode rule; forward mode needs defjvp rules",
                 s.loc, prim.name)
-        bound = self._bind(prim, s)
-        params = list(prim.signature.parameters)
         exprs = {"ans": E.name(self.names.var(s.target))}
-        for p, value in bound.arguments.items():
-            if isinstance(value, (ir.Var, ir.Const, ir.Seq, ir.Slice, ir.Index)):
-                exprs[p] = E.operand(value, self.names)
-            else:
-                exprs[p] = self.names.constant(value)
+        params, bound = bind_operands(prim, s, self.names, exprs)
         terms = []
         for pos, pname in enumerate(params):
-            value = bound.arguments.get(pname)
+            value = bound.get(pname)
             items = [value] if isinstance(value, ir.Var) else (
                 list(value.items) if isinstance(value, ir.Seq) else [])
             if not any(isinstance(i, ir.Var) and i.name in self.active for i in items):
@@ -133,12 +135,8 @@ class Forward(Reverse):
                     f"{prim.name} has no forward-mode rule for its argument '{pname}'",
                     s.loc, prim.name)
             exprs["t"] = self.tangent_of(value)
-            rule_params = list(inspect.signature(rule).parameters)
-            args = {rp: exprs[src] for rp, src in zip(rule_params, ["t", "ans"] + params) if src in exprs}
-            term = inline_rule(rule, self.names, args)
-            if self.scalar_call(s):
-                term = _Unbroadcast(self._scalar_name).visit(term)
-            terms.append(term)
+            terms.append(instantiate(rule, ["t", "ans"], params, exprs, self.names,
+                                     self.is_scalar if scalar_call(self.fn, s) else None))
         if not terms:        # active only as a buffer that is written with active values later
             return E.call("zeros_like", [E.name(self.names.var(s.target))])
         total = terms[0]
@@ -167,9 +165,9 @@ class Forward(Reverse):
             node = node.args[0]
         return isinstance(node, ast.Name) and node.id in buffers
 
-    def _bind_outs(self, targets, values) -> list:
-        """Bind primal outputs (branches, loop carries) and, beside them, their tangents."""
-        out = super()._bind_outs(targets, values)
+    def bind_beside(self, targets, values) -> list:
+        """Beside primal outputs (branches, loop carries), bind their tangents."""
+        out = []
         pairs = [(t, v) for t, v in zip(targets, values) if t in self.active
                  and not (isinstance(v, ir.Var) and v.name == t)]
         if pairs:
@@ -190,7 +188,6 @@ def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):
     refuse_complex(fn, active)
     groups = {fn.buffer_group[n] for n in active if n in fn.buffer_group}
     active = set(active) | {n for n, g in fn.buffer_group.items() if g in groups}
-    fwd = Forward(fn, active, [], typemap)
-    fwd.tangents = {}
+    fwd = Forward(fn, active, typemap)
     tree = fwd.build_jvp(fn_name)
     return tree, fwd.names.namespace

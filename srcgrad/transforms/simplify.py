@@ -11,6 +11,7 @@ import ast
 from collections import Counter
 
 from srcgrad.transforms import emit as E
+from srcgrad.transforms.naming import stem
 
 
 class _FoldConstants(ast.NodeTransformer):
@@ -186,21 +187,21 @@ def _fuse_moves(block, stores, loads):
 
 
 def _tidy_names(fn):
-    """``s_2`` becomes ``s`` when no other name with that stem is left in the function.
+    """``s_2`` becomes ``s`` when no other version of ``s`` (`naming.stem`) is left in the
+    function.
 
     Parameters keep their names (``x_1``, a container leaf ``layers_0``).
     """
-    import re
     params = {a.arg for a in fn.args.args}
     names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)} | params
     names.add(fn.name)
     stems: dict[str, list[str]] = {}
     for name in names - params:
-        match = re.fullmatch(r"(.+)_\d+", name)
-        if match:
-            stems.setdefault(match.group(1), []).append(name)
-    mapping = {versions[0]: stem for stem, versions in stems.items()
-               if len(versions) == 1 and stem not in names}
+        base = stem(name)
+        if base is not None:
+            stems.setdefault(base, []).append(name)
+    mapping = {versions[0]: base for base, versions in stems.items()
+               if len(versions) == 1 and base not in names}
     if not mapping:
         return
     for node in ast.walk(fn):
