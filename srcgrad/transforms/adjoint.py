@@ -24,7 +24,7 @@ from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
 from srcgrad.runtime.tape import list_append, list_pop
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.infer_types import tape_suffix
+from srcgrad.transforms.types import tape_suffix
 from srcgrad.transforms.primal import Seq
 from srcgrad.transforms.rules_inline import (bind_operands, instance_reads, instantiate, scalar_call,
                                              scalar_test)

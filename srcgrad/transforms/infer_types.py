@@ -21,7 +21,6 @@ import warnings
 from srcgrad import ir
 from srcgrad.transforms import emit as E
 from srcgrad.transforms import types as T
-from srcgrad.transforms.types import dummy_value, tape_suffix  # noqa: F401  (used by reverse)
 
 
 def _numba_arg_type(kind_key):

@@ -23,7 +23,7 @@ from srcgrad.rules.effects import is_effect
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.runtime.tape import list_append, list_pop, list_version
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.infer_types import dummy_value
+from srcgrad.transforms.types import dummy_value
 from srcgrad.transforms.naming import Names
 
 LIST_OPS = (list_append, list_pop, list_version)

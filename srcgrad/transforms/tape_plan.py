@@ -35,7 +35,7 @@ import numpy as np
 from srcgrad import ir
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
-from srcgrad.transforms.infer_types import tape_suffix
+from srcgrad.transforms.types import tape_suffix
 from srcgrad.transforms.primal import Hooks, flatten, range_args
 from srcgrad.transforms.rules_inline import ReadVisitor, Substitute
 
@@ -334,9 +334,16 @@ class TapePlan(Hooks):
         return False
 
     # --------------------------------------------------------------- histories
+    def suffix(self, n) -> str | None:
+        """The typed-stack suffix of ``n`` (``f64``, ``i64_2d``...; a trip counter is an
+        integer), or None when its type is not known."""
+        if n in self.typemap:
+            return tape_suffix(self.typemap[n])
+        return "i64" if n in self.names.trips.values() else None
+
     def history_suffix(self, n):
         """The history constructor suffix for ``n`` (typed scalars only), else None."""
-        suffix = tape_suffix(self.typemap[n]) if n in self.typemap else None
+        suffix = self.suffix(n)
         return suffix if suffix in ("f64", "f32", "i64", "bool") else None
 
     def iteration(self, loop: ir.For) -> ast.expr:
@@ -441,7 +448,7 @@ class TapePlan(Hooks):
         """One typed stack per recorded value (``stack()`` when the type is unknown)."""
         out = []
         for n in sorted(self.record_stack):
-            suffix = tape_suffix(self.typemap[n]) if n in self.typemap else None
+            suffix = self.suffix(n)
             ctor = f"stack_{suffix}" if suffix else "stack"
             self.names.namespace.setdefault(ctor, getattr(tape_rt, ctor))
             out.append(E.assign(self.names.tape(n), E.call(E.name(ctor), [])))
