@@ -42,30 +42,37 @@ from srcgrad.transforms.prune import prune
 
 
 class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
+    """Lowers one parsed function; ``lower_function`` returns its ``ir.Function``."""
+
     def __init__(self, parsed, arg_kinds: dict, trees=None, has_aux=False):
         self.parsed = parsed
         self.arg_kinds = arg_kinds
-        self.taken: set[str] = set()
+        # emission: the user's names -> values, the block being built
+        self.env: dict = {}
+        self.out: list = []
+        self.result_loc = None
+        self.inlining: set[int] = set()          # nested functions being inlined (no recursion)
+        # SSA names
+        self.taken: set[str] = set(GENERATED_GLOBALS)
         self.counters: dict[str, int] = {}
+        self.user_names: dict[str, str] = {}
+        # facts per value, handed on to the IR
         self.kinds: dict[str, str] = {}
         self.ndims: dict[str, int] = {}
+        self.arity: dict[str, int] = {}
+        self.shape_len: dict[str, int] = {}      # x.shape value -> its length (x's rank)
+        # aliasing (lower_alias): buffer groups and views (handed on), ownership, staleness
         self.groups: dict[str, int] = {}
         self.views: dict[str, int] = {}
-        self.poisoned: dict[str, Loc] = {}
-        self.user_names: dict[str, str] = {}
-        self.out: list = []
-        self.env: dict = {}
         self._group_ids = 0
-        self.result_loc = None
-        self.arity: dict[str, int] = {}
-        self.inlining: set[int] = set()
-        self.placeholders: dict[str, str] = {}   # value None before a loop -> its carried root
+        self.poisoned: dict[str, Loc] = {}
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
-        self.shape_len: dict[str, int] = {}      # x.shape value -> its length (x's rank)
         self.sources: dict[str, list] = {}       # merged or carried value -> what it may be
         self.view_base: dict[str, str] = {}      # view of a value not (yet) a buffer -> it
+        # loops (lower_loops): values None before a loop that may turn out to be tuples
+        self.placeholders: dict[str, str] = {}   # value None before a loop -> its carried root
         self.outer_placeholder: dict[str, str] = {}  # carried -> enclosing loop's placeholder
-        self.taken.update(GENERATED_GLOBALS)
+        # helpers with their own state
         self.containers = Containers(self, Iteration(self), trees, has_aux)
         self.lists = RuntimeLists(self)
 
