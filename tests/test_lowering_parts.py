@@ -4,6 +4,7 @@ lowerer's snapshot of its helpers' state, each called directly on small inputs; 
 size limits of the lowering modules."""
 
 import ast
+import operator
 import pathlib
 
 import gast
@@ -13,7 +14,7 @@ import pytest
 from srcgrad import ir, pytree
 from srcgrad.errors import AliasingError, UnsupportedSyntaxError
 from srcgrad.runtime import tape as tape_rt
-from srcgrad.transforms import lower_tables
+from srcgrad.transforms import containers, lists, lower_calls, lower_tables
 from srcgrad.transforms.containers import NOTHING, fold_constants
 from srcgrad.transforms.lists import settle_ranks
 from srcgrad.transforms.lower import Lowerer, lower
@@ -52,9 +53,9 @@ def _ir(fn, **kinds):
 # ---------------------------------------------------------------------- containers
 def test_peek_and_static_value_see_containers_without_emitting_code():
     lw = _lowerer({"p": {"W": ir.Var("w")}, "n": ir.Const(3), "xs": [ir.Var("a"), ir.Var("b")]})
-    containers, iteration = lw.containers, lw.containers.iteration
-    assert containers.peek(_expr("p['W']")) == ir.Var("w")
-    assert containers.peek(_expr("xs[-1]")) == ir.Var("b")
+    iteration = lw.containers.iteration
+    assert lw.containers.peek(_expr("p['W']")) == ir.Var("w")
+    assert lw.containers.peek(_expr("xs[-1]")) == ir.Var("b")
     assert iteration.static_value(_expr("len(xs) * n - 1")) == 5
     assert iteration.static_value(_expr("len(xs)"), varying=frozenset({"xs"})) is NOTHING
     assert lw.out == []
@@ -196,7 +197,6 @@ def test_reader_refuses_a_run_time_list_passed_to_a_function_without_list_reads(
 
 
 def test_settle_ranks_propagates_through_elementwise_calls_and_loops():
-    import operator
     body = [ir.Call("y", operator.mul, "mul", [ir.Var("a"), ir.Const(2.0)], {}, None),
             ir.For("i", ir.Const(0), ir.Var("n"), ir.Const(1), ["s"], [ir.Var("y")],
                    [ir.Call("t", np.sin, "np.sin", [ir.Var("s")], {}, None)],
@@ -219,9 +219,6 @@ def test_snapshot_and_restore_cover_the_helpers_state():
 
 
 def test_side_tables_live_in_lower_tables_only():
-    import srcgrad.transforms.containers as containers
-    import srcgrad.transforms.lists as lists
-    import srcgrad.transforms.lower_calls as lower_calls
     assert lower_calls.ALLOCATORS is lower_tables.ALLOCATORS
     for module in (containers, lists, lower_calls):
         source = pathlib.Path(module.__file__).read_text()
