@@ -1,0 +1,305 @@
+"""Lowering of calls: resolving the callee (a registered primitive, a NumPy method, the
+user's own function, a ``custom.Function``), checking its arguments, and recording what
+is known about the result: its kind and rank, whether it is a fresh array the function
+owns, a buffer it may write in place, a run-time list, or a view of an operand.
+
+``Calls`` is the part of ``lower.Lowerer`` that lowers them.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+
+import gast
+import numpy as np
+
+from srcgrad import calls, custom, ir
+from srcgrad.errors import UnknownCalleeError
+from srcgrad.rules import casts, registry
+from srcgrad.runtime import broadcast as broadcast_rt
+from srcgrad.transforms.containers import fold_constants, is_container
+from srcgrad.transforms.lower_tables import (ALLOCATORS, BOOL_RESULT, FLOAT_ON_SCALARS,
+                                             FRESH_RESULT, INFIX_ELEMENTWISE, INT_PRESERVING,
+                                             INT_RESULT, LIKE_ALLOCATORS, LIST_CONSTRUCTORS,
+                                             METHODS, SCALAR_REDUCTIONS, VIEW_RESULT, spell)
+from srcgrad.transforms.lower_values import (MISSING, LocalFunction, NamespaceValue,
+                                             base_name, short_name)
+
+
+class Calls:
+    """Calls of primitives, methods and the user's functions (a part of ``lower.Lowerer``)."""
+
+    def callee_of(self, func):
+        """The object a call's ``func`` expression denotes, if it is not a method call on a value."""
+        if isinstance(func, gast.Name):
+            if func.id in self.env:
+                return None
+            if self.parsed.has_name(func.id):
+                return self.parsed.resolve(func.id)
+            return None
+        if isinstance(func, gast.Attribute):
+            owner = self.callee_of(func.value)
+            if owner is not None:
+                return self.parsed.attribute(owner, func.attr, MISSING)
+        return None
+
+    def expr_Call(self, node, hint):
+        func = node.func
+        if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), LocalFunction):
+            return self.inline_local(self.env[func.id], node, hint)
+        fn = self.callee_of(func)
+        if isinstance(func, gast.Attribute) and (fn is None or isinstance(
+                getattr(fn, "__self__", None), np.ndarray)):
+            return self.method_call(node, hint)    # also self.w.sum() on a constant array
+        if self.containers.handles(fn):
+            return self.containers.call(fn, node, hint)
+        if fn is None or fn is MISSING:
+            spelled = ast.unparse(gast.gast_to_ast(func))
+            self.refuse(node, f"cannot resolve '{spelled}': it is not a known function or a "
+                              f"method of an array; register a rule with srcgrad.defvjp",
+                        "call", UnknownCalleeError)
+        args = []
+        prim = registry.lookup(fn)
+        shape_only = {i for i, r in prim.vjps.items() if r is registry.ZERO} if prim else set()
+        for i, a in enumerate(node.args):
+            if isinstance(a, gast.Starred):
+                self.refuse(a, "*args in calls are not supported", "call")
+            if i in shape_only and isinstance(a, gast.Name):
+                value = self.env.get(a.id) or self.expr(a, None)        # only its shape is read
+                args.append(self.as_operand(value, a) if isinstance(value, (tuple, list)) else value)
+                continue
+            args.append(self.containers.argument(fn, self.expr(a, None), a))
+        kwargs = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                self.refuse(node, "**kwargs in calls are not supported", "call")
+            kwargs[kw.arg] = self.containers.argument(fn, self.expr(kw.value, None), kw.value)
+        return self.call(fn, args, kwargs, node, hint)
+
+    def method_call(self, node, hint):
+        func = node.func
+        name = self.lists.method_target(node)
+        if name is not None:
+            return self.lists.call(name, node, hint)
+        owner = self.expr(func.value, None)
+        if self.is_list(owner):
+            self.lists.refuse_change(ast.unparse(gast.gast_to_ast(func.value)), node, func.attr)
+        if is_container(owner) and not isinstance(owner, ir.Seq):
+            return self.containers.method(owner, node, hint)
+        base = self.as_operand(owner, func.value)
+        if func.attr == "astype":
+            return self.astype_call(base, node, hint)
+        fn = METHODS.get(func.attr)
+        if fn is None:
+            self.refuse(node, f"the method '.{func.attr}()' is not supported", "method call",
+                        UnknownCalleeError)
+        args = [base] + [self.as_operand(self.expr(a, None), a) for a in node.args]
+        kwargs = {kw.arg: self.as_operand(self.expr(kw.value, None), kw.value) for kw in node.keywords}
+        if fn is np.reshape and len(args) > 2:
+            args = [base, ir.Seq(tuple(args[1:]))]
+        if fn is np.transpose and len(args) > 2:
+            args = [base, ir.Seq(tuple(args[1:]))]
+        return self.call(fn, args, kwargs, node, hint)
+
+    def astype_call(self, base, node, hint):
+        """``x.astype(dtype)``: the cast function of that dtype (see rules/casts.py)."""
+        if len(node.args) != 1 or node.keywords:
+            self.refuse(node, "astype takes one argument here, the dtype (x.astype(float))",
+                        "astype")
+        dtype = self.expr(node.args[0], None)
+        dtype = dtype.value if isinstance(dtype, (NamespaceValue, ir.Const)) else None
+        cast = casts.cast_for(dtype) if dtype is not None else None
+        if cast is None:
+            self.refuse(node, "astype is supported to float64, int64, int32 and bool (spelled "
+                              "float, int, bool, np.float64... or their names); for other "
+                              "dtypes compute in float64", "astype", UnknownCalleeError)
+        kind = self.kind(base)
+        if hint is None and isinstance(base, ir.Var):
+            hint = f"{base_name(base)}_{cast.__name__[3:]}"          # x_float64
+        value = self.call(cast, [base], {}, node, hint)
+        ndim = self.ndim_of(base)
+        if ndim is not None and ndim > 0:
+            self.ndims[value.name] = ndim
+        integral = cast in casts.INT_CASTS.values()
+        if kind in ("float", "int", "bool") or ndim == 0:
+            self.kinds[value.name] = ("bool" if cast is casts.as_bool else "int") if integral \
+                else "float"
+        else:
+            self.kinds[value.name] = "intarray" if integral else "array"
+        return value
+
+    def call(self, fn, args, kwargs, node, hint):
+        """Emit ``target = fn(args)`` for a registered primitive and return its value."""
+        read = self.lists.reader(fn, args, kwargs, node, hint)
+        if read is not None:
+            return read
+        fn, args, kwargs = self.resolve_callee(fn, args, kwargs, node)
+        folded = fold_constants(fn, args, kwargs)
+        if folded is not None:
+            return folded
+        prim = registry.lookup(fn)
+        if prim is None:
+            if fn is float and len(args) == 1:
+                return args[0]
+            name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+            raise UnknownCalleeError(
+                f"'{spell(fn) if callable(fn) else name}' has no derivative rule and cannot be "
+                f"differentiated through; register one with srcgrad.defvjp({name}, ...)",
+                self.loc(node), "unknown function")
+        if isinstance(node, gast.Call):
+            self.check_signature(prim, args, kwargs, node)
+        # a list of pieces is spelled as a tuple, which Numba's np.stack/np.concatenate take
+        args = [ir.Seq(a.items) if i in prim.seq_params and isinstance(a, ir.Seq) else a
+                for i, a in enumerate(args)]
+        spelled = spell(fn)
+        if "." not in spelled:
+            self.taken.add(spelled)     # generated code calls it by this bare name
+        target = self.fresh(hint or short_name(fn), hint)
+        self.emit(ir.Call(target, fn, spelled, list(args), dict(kwargs), self.loc(node)))
+        self.kinds[target] = self.result_kind(fn, args)
+        if isinstance(fn, calls.CalleePrimitive) and fn.arity is not None:
+            self.kinds[target] = "tuple"
+            self.arity[target] = fn.arity
+            # its items, known to be a tuple now: they flow through branches and loops
+            return tuple(self.getitem(ir.Var(target), ir.Index((ir.Const(i),)), node, None)
+                         for i in range(fn.arity))
+        self.record_rank(target, fn, args, kwargs)
+        self.record_memory(target, fn, args, kwargs)
+        return ir.Var(target)
+
+    def resolve_callee(self, fn, args, kwargs, node):
+        """The primitive a call reaches and its arguments: a user's function binds its
+        arguments to its parameters, ``Function.apply`` is its class's primitive."""
+        if registry.lookup(fn) is None and (getattr(fn, "__module__", None) or "").startswith(
+                "srcgrad.runtime"):
+            raise UnknownCalleeError(
+                f"derivatives of derivatives through '{fn.__name__}' (a helper of generated "
+                f"code) are not supported yet: it has no derivative rule", self.loc(node),
+                "higher-order derivative")
+        if calls.is_user_function(fn):
+            bound, problem = calls.bind_arguments(fn, args, kwargs, ir.Const)
+            if problem:
+                self.refuse(node, problem, "call")
+            args, kwargs = bound, {}
+            fn = calls.callee_primitive(fn)
+        if custom.is_function_apply(fn):
+            if kwargs:
+                self.refuse(node, f"{fn.__self__.__name__}.apply takes positional arguments only",
+                            "Function.apply")
+            fn = custom.function_primitive(fn.__self__)
+        return fn, args, kwargs
+
+    def record_rank(self, target, fn, args, kwargs):
+        """The rank of a call's result, when known (0 makes it a float)."""
+        ndim = self.result_ndim(fn, args, kwargs)
+        if ndim is not None and self.kinds[target] not in ("int", "bool", "shape"):
+            if ndim == 0:
+                self.kinds[target] = "float"
+            else:
+                self.ndims[target] = ndim
+                self.kinds[target] = self.kinds[target] or "array"
+        if fn is np.shape and self.ndim_of(args[0]) is not None:
+            self.shape_len[target] = self.ndim_of(args[0])
+
+    def record_memory(self, target, fn, args, kwargs):
+        """Whether a call's result is a fresh array, a new buffer or list, or a view."""
+        if id(fn) in FRESH_RESULT or isinstance(fn, np.ufunc):
+            self.owned[target] = []
+        if id(fn) in LIST_CONSTRUCTORS:
+            self.lists.record_constructor(target, fn)
+        elif id(fn) in ALLOCATORS and not (fn is broadcast_rt.zeros_like and
+                                           self.kind(args[0]) in ("float", "int", "bool")):
+            self.groups[target] = self.new_group()
+            self.kinds[target] = "buffer"
+            ndim = self.alloc_ndim(fn, args, kwargs)
+            if ndim is not None:
+                self.ndims[target] = ndim
+        elif fn in VIEW_RESULT and args and isinstance(args[0], ir.Var):
+            if args[0].name in self.groups or args[0].name in self.views:
+                self.views[target] = self.groups.get(args[0].name, self.views.get(args[0].name))
+            else:
+                self.view_base[target] = args[0].name
+
+    def check_signature(self, prim, args, kwargs, node):
+        sig = prim.signature
+        if sig is None:
+            return
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            self.refuse(node, f"unsupported arguments for {prim.name}: {exc}", "call")
+
+    def alloc_ndim(self, fn, args, kwargs):
+        if not args:
+            return None
+        a = args[0]
+        if fn is np.array and isinstance(a, ir.Seq):   # np.array([a, b, c]): one rank more
+            ranks = {self.ndim_of(item) for item in a.items}
+            return 1 + ranks.pop() if len(ranks) == 1 and None not in ranks else None
+        if fn in LIKE_ALLOCATORS:
+            return self.ndims.get(a.name) if isinstance(a, ir.Var) else None
+        if isinstance(a, ir.Seq):
+            return len(a.items)
+        if isinstance(a, ir.Var) and a.name in self.shape_len:
+            return self.shape_len[a.name]      # np.zeros(x.shape)
+        if self.kind(a) == "int" or (isinstance(a, ir.Const) and isinstance(a.value, int)):
+            return 1
+        return None
+
+    def result_ndim(self, fn, args, kwargs):
+        """Rank of a call's result, for elementwise ops, products and full reductions."""
+        ndims = [self.ndim_of(a) for a in args]
+        if fn in (np.dot, operator.matmul, np.matmul) and len(ndims) == 2 and None not in ndims:
+            a, b = ndims
+            if a == 0 or b == 0:
+                return max(a, b)
+            return a + b - 2 if fn is np.dot or (a <= 2 and b <= 2) else None
+        if fn in SCALAR_REDUCTIONS and len(args) == 1 and not kwargs:
+            return 0
+        if fn in SCALAR_REDUCTIONS or fn in (np.cumsum, np.cumprod):
+            return _reduced_rank(fn, ndims[0] if ndims else None, args, kwargs)
+        if fn in (np.copy, np.clip, np.where, np.transpose) and ndims and None not in ndims:
+            return max(ndims)
+        if fn is np.outer:
+            return 2
+        elementwise = isinstance(fn, np.ufunc) or fn in INFIX_ELEMENTWISE
+        if elementwise and ndims and None not in ndims and not kwargs:
+            return max(ndims)
+        return None
+
+    def result_kind(self, fn, args):
+        kinds = [self.kind(a) for a in args]
+        if id(fn) in BOOL_RESULT:
+            return "bool"
+        if id(fn) in INT_RESULT:
+            return "int"
+        if fn is np.shape:
+            return "shape"
+        if id(fn) in INT_PRESERVING and kinds and all(k in ("int", "bool") for k in kinds):
+            return "int"
+        if fn is operator.and_ or fn is operator.or_:
+            return "bool"
+        scalar = kinds and all(k in ("int", "bool", "float") for k in kinds)
+        module = getattr(fn, "__module__", "") or ""
+        if module == "math" or (scalar and (id(fn) in INT_PRESERVING or fn in FLOAT_ON_SCALARS)):
+            return "float"
+        return None          # full reductions: result_ndim knows (an axis keeps an array)
+
+
+def _reduced_rank(fn, ndim, args, kwargs):
+    """The rank of a reduction (or scan) along ``axis=`` of an array of rank ``ndim``."""
+    if ndim is None:
+        return None
+    axis = kwargs.get("axis", args[1] if len(args) > 1 else ir.Const(None))
+    keep = kwargs.get("keepdims", ir.Const(False))
+    if not (isinstance(axis, ir.Const) and isinstance(keep, ir.Const)):
+        return None
+    if fn in (np.cumsum, np.cumprod):
+        return ndim if axis.value is not None else 1
+    if keep.value:
+        return ndim
+    if axis.value is None:
+        return 0
+    removed = len(axis.value) if isinstance(axis.value, tuple) else 1
+    return ndim - removed
