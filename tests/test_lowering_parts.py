@@ -14,7 +14,7 @@ import pytest
 from srcgrad import ir, pytree
 from srcgrad.errors import AliasingError, UnsupportedSyntaxError
 from srcgrad.runtime import tape as tape_rt
-from srcgrad.transforms import containers, lists, lower_calls, lower_tables
+from srcgrad.transforms import lower_tables
 from srcgrad.transforms.containers import NOTHING, fold_constants
 from srcgrad.transforms.lists import settle_ranks
 from srcgrad.transforms.lower import Lowerer, lower
@@ -218,13 +218,18 @@ def test_snapshot_and_restore_cover_the_helpers_state():
     assert "y" not in lw.env and "y" not in lw.taken
 
 
-def test_side_tables_live_in_lower_tables_only():
-    assert lower_calls.ALLOCATORS is lower_tables.ALLOCATORS
-    for module in (containers, lists, lower_calls):
-        source = pathlib.Path(module.__file__).read_text()
-        for table in ("ALLOCATORS", "FRESH_RESULT", "INT_PRESERVING", "FOLDABLE",
-                      "SEQUENCE_READERS", "RANK_ELEMENTWISE"):
-            assert f"\n{table} =" not in source and f"\n_{table} =" not in source
+def test_primitive_facts_live_on_the_records_not_in_side_tables():
+    """Whether a primitive allocates, is elementwise, folds... is read from its registry
+    record (declared beside its rules), never from a table in a pass."""
+    passes = pathlib.Path(lower_tables.__file__).parent
+    for path in passes.glob("*.py"):
+        source = path.read_text()
+        for table in ("ALLOCATORS", "FRESH_RESULT", "INT_PRESERVING", "INT_RESULT", "BOOL_RESULT",
+                      "FOLDABLE", "SEQUENCE_READERS", "RANK_ELEMENTWISE", "ELEMENTWISE",
+                      "SCALAR_REDUCTIONS", "REDUCTIONS", "VIEW_RESULT", "LIST_CONSTRUCTORS",
+                      "CHEAP_RECOMPUTE", "SHAPE_PRESERVING", "SHAPE_ONLY", "PASS_THROUGH",
+                      "REAL_OF_COMPLEX", "KEEPS_COMPLEX", "LIST_MUTATORS"):
+            assert f"\n{table} =" not in source and f"\n_{table} =" not in source, (path.name, table)
 
 
 @pytest.mark.parametrize("path", LOWERING, ids=[p.name for p in LOWERING])

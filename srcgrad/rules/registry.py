@@ -83,6 +83,8 @@ def differentiable_operands(prim: "Primitive", args, kwargs) -> list:
 
 
 _REGISTRY: dict[int, Primitive] = {}
+_NO_FACTS = Primitive(fn=None, name="")
+_HELPERS_BY_NAME: dict[str, Primitive] = {}
 _KEEPALIVE: list[Any] = []
 
 
@@ -96,6 +98,26 @@ def record(fn) -> Primitive | None:
     if prim is not None and prim.fn is fn:
         return prim
     return None
+
+
+def facts(fn) -> Primitive:
+    """The record of ``fn`` for reading its facts: every fact false for a callable the
+    registry does not know."""
+    return record(fn) or _NO_FACTS
+
+
+def spelled(name: str) -> Primitive:
+    """The facts of the function generated code spells ``name``: ``np.sum``,
+    ``np.linalg.inv`` or a runtime helper's bare name (``zeros_like``)."""
+    if name.startswith("np."):
+        fn = np
+        for part in name.split(".")[1:]:
+            fn = getattr(fn, part, None)
+        return facts(fn)
+    if not _HELPERS_BY_NAME:
+        _HELPERS_BY_NAME.update({getattr(p.fn, "__name__", ""): p for p in _REGISTRY.values()
+                                 if (getattr(p.fn, "__module__", "") or "").startswith("srcgrad.runtime")})
+    return _HELPERS_BY_NAME.get(name, _NO_FACTS)
 
 
 def lookup(fn) -> Primitive | None:
@@ -127,9 +149,11 @@ def _rule_signature(rule: Callable, skip: int) -> inspect.Signature:
 def _entry(fn, name) -> Primitive:
     prim = record(fn)
     if prim is None:
+        _HELPERS_BY_NAME.clear()
         prim = Primitive(fn=fn, name=name or _qualname(fn))
-        if isinstance(fn, np.ufunc) and fn.signature is None:   # elementwise, a new array
-            prim.elementwise = prim.fresh = True
+        if isinstance(fn, np.ufunc):        # a new array; elementwise unless a gufunc
+            prim.fresh = True
+            prim.elementwise = fn.signature is None
         _REGISTRY[_key(fn)] = prim
         _KEEPALIVE.append(fn)
     elif name:

@@ -6,20 +6,15 @@ intermediate they would return a wrong gradient without any error.
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
 from srcgrad import ir
 from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
+from srcgrad.rules.registry import facts
 from srcgrad.transforms.activity import INACTIVE_KINDS, _deps
 
 COMPLEX_KINDS = ("complex", "complexarray")
-_REAL_OF_COMPLEX = (np.absolute, abs, operator.abs, np.real, np.imag)   # complex in, real out
-# non-differentiable calls whose result is complex for a complex argument
-_KEEPS_COMPLEX = (np.zeros_like, np.ones_like, np.empty_like, np.round, np.around, np.rint,
-                  np.floor_divide)
 
 
 def _is_complex_const(op) -> bool:
@@ -44,8 +39,9 @@ def complex_values(fn: ir.Function) -> set:
             operands = ir.used_operands(stmt)
             if isinstance(stmt, ir.Call):     # every operand, shape-only ones too (full_like(C, x))
                 prim = registry.lookup(stmt.fn)
-                if stmt.fn in _REAL_OF_COMPLEX or fn.kinds.get(stmt.target) in INACTIVE_KINDS or (
-                        prim is not None and prim.nondiff and stmt.fn not in _KEEPS_COMPLEX):
+                known = facts(stmt.fn)
+                if known.result_kind == "real" or fn.kinds.get(stmt.target) in INACTIVE_KINDS or (
+                        prim is not None and prim.nondiff and not known.keeps_complex):
                     continue
                 pairs = [(stmt.target, [n for op in operands for n in ir.operand_vars(op)])]
             else:

@@ -37,7 +37,8 @@ import gast
 from srcgrad import calls, ir, pytree
 from srcgrad.custom import stop_gradient
 from srcgrad.errors import AliasingError
-from srcgrad.transforms.lower_tables import CONTAINER_BUILTINS, FOLDABLE
+from srcgrad.rules.registry import facts
+from srcgrad.transforms.lower_tables import CONTAINER_BUILTINS
 
 NOTHING = object()                # "not known now" (peek, static_value)
 CONTAINER_TYPES = (tuple, list, dict)
@@ -78,7 +79,7 @@ def _foldable_value(op) -> bool:
 
 def fold_constants(fn, args, kwargs):
     """``fn(*args)`` as a Const when every operand is an int, bool, str or None constant."""
-    f = FOLDABLE.get(id(fn))
+    f = fn if facts(fn).folds else None
     if f is None or kwargs or not args or not all(_foldable_value(a) for a in args):
         return None
     try:

@@ -15,6 +15,7 @@ import ast
 from srcgrad import ir
 from srcgrad.errors import NonDifferentiableError
 from srcgrad.rules import registry
+from srcgrad.rules.registry import spelled
 from srcgrad.runtime.tape import list_append, list_pop
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.complex_values import refuse_complex
@@ -159,8 +160,7 @@ class Forward(Hooks):
             return False
         node = term
         while isinstance(node, ast.Call) and node.args:
-            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            if name not in _PASS_THROUGH:
+            if not spelled(ast.unparse(node.func)).view:      # may return its argument
                 return False
             node = node.args[0]
         return isinstance(node, ast.Name) and node.id in buffers
@@ -174,11 +174,6 @@ class Forward(Hooks):
             out.append(E.assign_many([self.tangent(t) for t, _ in pairs],
                                      [self.tangent_of(v) for _, v in pairs]))
         return out
-
-
-# tangent helpers that may return their argument itself
-_PASS_THROUGH = {"broadcast_like", "reshape_as", "reshape", "ravel", "transpose", "squeeze",
-                 "expand_dims", "asarray", "ascontiguousarray", "unbroadcast"}
 
 
 def build_jvp(fn: ir.Function, active: set, fn_name: str, typemap=None):

@@ -36,7 +36,7 @@ from srcgrad import calls, ir
 from srcgrad.runtime import lists as lists_rt
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms.containers import is_static_list
-from srcgrad.transforms.lower_tables import RANK_ELEMENTWISE, SEQUENCE_READERS
+from srcgrad.rules.registry import facts
 
 LIST_METHODS = ("append", "pop")
 _ITEM_KINDS = {"float": (0, "f64"), "int": (0, "i64"), "bool": (0, "bool")}
@@ -211,7 +211,7 @@ class RuntimeLists:
             self.refuse(node, f"a list whose length is known only at run time cannot be passed "
                               f"to '{name}'; pass np.stack(...) of it, or index it",
                         "run-time list argument")
-        reader = SEQUENCE_READERS.get(id(fn))
+        reader = facts(fn).list_form
         if fn is builtins.sum:
             return self.list_sum(args, kwargs, node, hint)
         if reader is not None and self.lo.is_list(args[0] if args else None):
@@ -266,7 +266,7 @@ def settle_ranks(body, ndims, kinds) -> dict:
             changed = False
             for s in ir.walk(body):
                 pairs = []
-                if isinstance(s, ir.Call) and (isinstance(s.fn, np.ufunc) or s.fn in RANK_ELEMENTWISE):
+                if isinstance(s, ir.Call) and facts(s.fn).elementwise:
                     found = [rank(a) for a in s.args]
                     if found and None not in found:
                         pairs.append((s.target, max(found)))

@@ -36,11 +36,8 @@ from srcgrad.transforms.lower_exprs import Expressions
 from srcgrad.transforms.lower_loops import Loops
 from srcgrad.transforms.lower_stmts import Statements
 # the tables stay importable from here (tools/gen_rule_table.py reads BINOPS, METHODS...)
-from srcgrad.transforms.lower_tables import (ALLOCATORS, ATTRIBUTES, BINOPS, BOOL_RESULT,
-                                             CMPOPS, FRESH_RESULT, GENERATED_GLOBALS,
-                                             INFIX_ELEMENTWISE, INT_PRESERVING, INT_RESULT,
-                                             LIST_CONSTRUCTORS, METHODS, SCALAR_REDUCTIONS,
-                                             UNARY, UNSUPPORTED_EXPRESSIONS,
+from srcgrad.transforms.lower_tables import (ATTRIBUTES, BINOPS, CMPOPS, GENERATED_GLOBALS,
+                                             METHODS, UNARY, UNSUPPORTED_EXPRESSIONS,
                                              UNSUPPORTED_STATEMENTS, spell)
 from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue, Restructure
 from srcgrad.transforms.prune import prune
@@ -314,5 +311,4 @@ def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
 
 __all__ = ["lower", "spell", "Lowerer", "settle_loop_integers", "GENERATED_GLOBALS", "BINOPS",
            "CMPOPS", "UNARY", "METHODS", "ATTRIBUTES", "UNSUPPORTED_STATEMENTS",
-           "UNSUPPORTED_EXPRESSIONS", "ALLOCATORS", "FRESH_RESULT", "LIST_CONSTRUCTORS",
-           "INT_PRESERVING", "INT_RESULT", "BOOL_RESULT", "INFIX_ELEMENTWISE", "SCALAR_REDUCTIONS"]
+           "UNSUPPORTED_EXPRESSIONS"]

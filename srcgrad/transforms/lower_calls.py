@@ -19,10 +19,8 @@ from srcgrad.errors import UnknownCalleeError
 from srcgrad.rules import casts, registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.transforms.containers import fold_constants, is_container
-from srcgrad.transforms.lower_tables import (ALLOCATORS, BOOL_RESULT, FLOAT_ON_SCALARS,
-                                             FRESH_RESULT, INFIX_ELEMENTWISE, INT_PRESERVING,
-                                             INT_RESULT, LIKE_ALLOCATORS, LIST_CONSTRUCTORS,
-                                             METHODS, SCALAR_REDUCTIONS, VIEW_RESULT, spell)
+from srcgrad.rules.registry import facts
+from srcgrad.transforms.lower_tables import FLOAT_ON_SCALARS, LIKE_ALLOCATORS, METHODS, spell
 from srcgrad.transforms.lower_values import (MISSING, LocalFunction, NamespaceValue,
                                              base_name, short_name)
 
@@ -204,18 +202,19 @@ class Calls:
 
     def record_memory(self, target, fn, args, kwargs):
         """Whether a call's result is a fresh array, a new buffer or list, or a view."""
-        if id(fn) in FRESH_RESULT or isinstance(fn, np.ufunc):
+        known = facts(fn)
+        if known.fresh and not known.allocator:       # allocators become buffers below
             self.owned[target] = []
-        if id(fn) in LIST_CONSTRUCTORS:
+        if known.result_kind == "list":
             self.lists.record_constructor(target, fn)
-        elif id(fn) in ALLOCATORS and not (fn is broadcast_rt.zeros_like and
-                                           self.kind(args[0]) in ("float", "int", "bool")):
+        elif known.allocator and not (fn is broadcast_rt.zeros_like and
+                                      self.kind(args[0]) in ("float", "int", "bool")):
             self.groups[target] = self.new_group()
             self.kinds[target] = "buffer"
             ndim = self.alloc_ndim(fn, args, kwargs)
             if ndim is not None:
                 self.ndims[target] = ndim
-        elif fn in VIEW_RESULT and args and isinstance(args[0], ir.Var):
+        elif known.view and args and isinstance(args[0], ir.Var):
             if args[0].name in self.groups or args[0].name in self.views:
                 self.views[target] = self.groups.get(args[0].name, self.views.get(args[0].name))
             else:
@@ -255,34 +254,34 @@ class Calls:
             if a == 0 or b == 0:
                 return max(a, b)
             return a + b - 2 if fn is np.dot or (a <= 2 and b <= 2) else None
-        if fn in SCALAR_REDUCTIONS and len(args) == 1 and not kwargs:
+        known = facts(fn)
+        reduction = known.reduction and known.result_kind is None
+        if reduction and len(args) == 1 and not kwargs:
             return 0
-        if fn in SCALAR_REDUCTIONS or fn in (np.cumsum, np.cumprod):
+        if reduction or fn in (np.cumsum, np.cumprod):
             return _reduced_rank(fn, ndims[0] if ndims else None, args, kwargs)
         if fn in (np.copy, np.clip, np.where, np.transpose) and ndims and None not in ndims:
             return max(ndims)
         if fn is np.outer:
             return 2
-        elementwise = isinstance(fn, np.ufunc) or fn in INFIX_ELEMENTWISE
-        if elementwise and ndims and None not in ndims and not kwargs:
+        if known.elementwise and ndims and None not in ndims and not kwargs:
             return max(ndims)
         return None
 
     def result_kind(self, fn, args):
         kinds = [self.kind(a) for a in args]
-        if id(fn) in BOOL_RESULT:
-            return "bool"
-        if id(fn) in INT_RESULT:
-            return "int"
+        known = facts(fn)
+        if known.result_kind in ("bool", "int"):
+            return known.result_kind
         if fn is np.shape:
             return "shape"
-        if id(fn) in INT_PRESERVING and kinds and all(k in ("int", "bool") for k in kinds):
+        if known.int_preserving and kinds and all(k in ("int", "bool") for k in kinds):
             return "int"
         if fn is operator.and_ or fn is operator.or_:
             return "bool"
         scalar = kinds and all(k in ("int", "bool", "float") for k in kinds)
         module = getattr(fn, "__module__", "") or ""
-        if module == "math" or (scalar and (id(fn) in INT_PRESERVING or fn in FLOAT_ON_SCALARS)):
+        if module == "math" or (scalar and (known.int_preserving or fn in FLOAT_ON_SCALARS)):
             return "float"
         return None          # full reductions: result_ndim knows (an axis keeps an array)
 

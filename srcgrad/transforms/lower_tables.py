@@ -1,22 +1,20 @@
 """The tables lowering reads: Python syntax -> the function that defines it, refused
-constructs with their advice, and the facts about primitives that lowering needs
-(allocators, fresh results, views, int-preserving, elementwise, reductions...).
+constructs with their advice, and the names generated code binds.
 
-Each table is defined once, here.  The primitive facts are meant to become flags of the
-registry's ``Primitive`` record (issue 13, item 1); until then this is their one home.
+Facts about primitives (allocators, fresh results, views, int-preserving, elementwise,
+reductions...) live on their registry records (``registry.facts``), declared beside their
+rules.  Two shape rules remain here until lowering's kinds move into the types pass:
+allocators shaped like their first operand, and functions giving a float for scalars.
 """
 
 from __future__ import annotations
 
-import math
 import operator
 
 import gast
 import numpy as np
 
 from srcgrad.runtime import broadcast as broadcast_rt
-from srcgrad.runtime import lists as lists_rt
-from srcgrad.runtime import tape as tape_rt
 
 BINOPS = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -72,56 +70,19 @@ UNSUPPORTED_EXPRESSIONS = {
     "Starred": ("*", "pass the items one by one, or pass the container itself"),
 }
 
-# functions whose result is a fresh array the function may write in place
-ALLOCATORS = {id(f) for f in (np.copy, np.zeros, np.empty, np.zeros_like, np.empty_like,
-                              np.ones, np.ones_like, np.full, np.full_like, np.array,
-                              broadcast_rt.zeros_like, tape_rt.hist_f64, tape_rt.hist_f32,
-                              tape_rt.hist_i64, tape_rt.hist_bool)}
-# functions whose array result is always a new array (never one of their operands or a view)
-FRESH_RESULT = {id(f) for f in (operator.add, operator.sub, operator.mul, operator.truediv,
-                                operator.pow, operator.neg, operator.pos, operator.mod,
-                                operator.floordiv, operator.matmul, np.dot, np.outer, np.cumsum,
-                                np.cumprod, np.concatenate, np.stack, np.where, np.clip, np.sum,
-                                np.mean, np.prod, np.max, np.min, np.var, np.std, np.diff)}
-# functions returning a new, empty list (the stacks of generated derivative code)
-LIST_CONSTRUCTORS = {id(f) for f in [tape_rt.stack] + [getattr(tape_rt, f"stack_{s}")
-                                                       for s in tape_rt.TAPE_TYPES]}
-INT_PRESERVING = {id(f) for f in (operator.add, operator.sub, operator.mul, operator.floordiv,
-                                  operator.mod, operator.neg, operator.pos, abs, min, max)}
-INT_RESULT = {id(f) for f in (len, int, round, np.size, np.ndim, math.floor, math.ceil)}
-BOOL_RESULT = {id(f) for f in list(CMPOPS.values()) + [operator.not_, bool]}
 
 # names the generated module binds; SSA values never take them
 GENERATED_GLOBALS = {"np", "math", "operator", "range", "len", "float", "int", "abs", "min",
                      "max", "sum", "zeros_like", "unbroadcast", "stack", "reversed_range",
                      "add_at", "copy_value", "seed", "value", "slice", "pow", "round", "bool"}
-INFIX_ELEMENTWISE = (operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
-                     operator.neg, operator.pos, operator.mod, operator.floordiv)
-SCALAR_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std)
-# functions whose result is a view of their first operand
-VIEW_RESULT = (np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims)
 # allocators whose result has the shape of their first operand
 LIKE_ALLOCATORS = (np.copy, np.zeros_like, np.empty_like, np.ones_like, np.full_like, np.array,
                    broadcast_rt.zeros_like)
 # functions returning a float when their operands are scalars
 FLOAT_ON_SCALARS = (operator.truediv, operator.pow, pow, float, np.sqrt, np.exp, np.log,
                     np.sin, np.cos, np.tanh, np.abs)
-# NumPy functions that take a list as a sequence of pieces -> the reader of a run-time list
-SEQUENCE_READERS = {id(np.stack): lists_rt.stack_items, id(np.array): lists_rt.stack_items,
-                    id(np.asarray): lists_rt.stack_items,
-                    id(np.concatenate): lists_rt.concatenate_items}
-# elementwise functions whose result has the largest rank of their operands (settle_ranks)
-RANK_ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
-                    operator.neg, operator.pos, operator.mod, operator.floordiv, abs, np.where,
-                    np.clip}
 # builtins that act on containers at transform time
 CONTAINER_BUILTINS = (len, sum, dict, list, tuple, enumerate, zip)
-# constant operands of these are folded (int, bool, str and None values only)
-FOLDABLE = {id(f): f for f in (operator.add, operator.sub, operator.mul, operator.floordiv,
-                               operator.mod, operator.neg, operator.pos, operator.not_,
-                               operator.eq, operator.ne, operator.lt, operator.le,
-                               operator.gt, operator.ge, operator.and_, operator.or_,
-                               len, min, max, abs)}
 _MODULE_NAMES = {"numpy": "np", "math": "math", "operator": "operator", "builtins": ""}
 
 

@@ -173,14 +173,6 @@ class Parsed:
         change to it is noticed like a change to a global."""
         return self.bindings.attribute(owner, attr, default)
 
-    @property
-    def namespace(self) -> dict:
-        """The names visible to the function now: globals, closure cells, bound values."""
-        out = dict(self.bindings.globals)
-        out.update(_closure_vars(self.fn))
-        out.update(self.bound)
-        return out
-
 
 def _source_of(fn):
     name = getattr(fn, "__qualname__", repr(fn))

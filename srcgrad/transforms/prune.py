@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from srcgrad import ir
 from srcgrad.rules.effects import is_effect
-from srcgrad.runtime import tape
+from srcgrad.rules.registry import facts
 
 # operations that change a list in place: kept while any version of the list is used, since
 # dropping one would change what the list holds for the others
-LIST_MUTATORS = (tape.list_append, tape.list_pop, tape.list_version)
 
 
 def _vars(ops) -> set:
@@ -21,7 +20,7 @@ def _vars(ops) -> set:
 
 
 def _mutates_live_list(s, fn, live) -> bool:
-    if not (isinstance(s, ir.Call) and any(s.fn is m for m in LIST_MUTATORS)):
+    if not (isinstance(s, ir.Call) and facts(s.fn).structural):
         return False
     group = fn.buffer_group.get(s.args[0].name)
     return any(fn.buffer_group.get(n) == group for n in live)

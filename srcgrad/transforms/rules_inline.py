@@ -16,6 +16,7 @@ import inspect
 
 from srcgrad import ir
 from srcgrad.errors import SrcgradError
+from srcgrad.rules.registry import spelled
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.parse import find_lambda
 
@@ -23,11 +24,6 @@ _LAMBDA_CACHE: dict[int, ast.Lambda | None] = {}
 _SCOPED = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr)
 _OPERANDS = (ir.Var, ir.Const, ir.Seq, ir.Slice, ir.Index)
 SCALAR_KINDS = ("float", "int", "bool")
-# helpers that read only the shape of these argument positions; shapes of a value do not
-# change between loop iterations, so such reads need nothing restored
-SHAPE_ONLY = {"zeros_like": (0,), "unbroadcast": (1,), "unreduce": (1,), "reshape_as": (1,),
-              "reduced_count": (0,)}
-
 
 def _rule_lambda(rule):
     key = id(rule)
@@ -151,7 +147,7 @@ class ReadVisitor(ast.NodeVisitor):
         self.shapes = set()
 
     def visit_Call(self, node):
-        skip = SHAPE_ONLY.get(node.func.id, ()) if isinstance(node.func, ast.Name) else ()
+        skip = spelled(node.func.id).shape_only if isinstance(node.func, ast.Name) else ()
         self.visit(node.func)
         for i, a in enumerate(node.args):
             if i not in skip:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import ast
 from collections import Counter
 
+import numpy as np
+
+from srcgrad.rules.registry import facts
 from srcgrad.transforms import emit as E
 from srcgrad.transforms.naming import stem
 
@@ -37,7 +40,6 @@ class _FoldConstants(ast.NodeTransformer):
 # keywords of NumPy reductions whose value is the default: spelled out by rules, dropped
 # from the output (shorter, and Numba's versions of these functions do not accept them)
 _DEFAULT_KEYWORDS = {("axis", None), ("keepdims", False)}
-_REDUCTIONS = {"sum", "mean", "prod", "max", "min", "var", "std", "all", "any"}
 
 
 class _DropDefaultKeywords(ast.NodeTransformer):
@@ -47,7 +49,7 @@ class _DropDefaultKeywords(ast.NodeTransformer):
         self.generic_visit(node)
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
-                func.value.id == "np" and func.attr in _REDUCTIONS:
+                func.value.id == "np" and facts(getattr(np, func.attr, None)).reduction:
             node.keywords = [kw for kw in node.keywords
                              if not (isinstance(kw.value, ast.Constant) and
                                      (kw.arg, kw.value.value) in _DEFAULT_KEYWORDS and

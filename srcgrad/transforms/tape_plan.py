@@ -27,7 +27,6 @@ The plan is then played in the forward sweep through the primal emitter's hooks
 from __future__ import annotations
 
 import ast
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,17 +34,11 @@ import numpy as np
 from srcgrad import ir
 from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
+from srcgrad.rules.registry import facts
 from srcgrad.transforms.types import tape_suffix
 from srcgrad.transforms.primal import Hooks, flatten, range_args
 from srcgrad.transforms.rules_inline import ReadVisitor, Substitute
 
-CHEAP_RECOMPUTE = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos, operator.pow,
-                   operator.truediv, operator.floordiv, operator.mod, len, min, max, abs}
-# results shaped like the broadcast of their operands (ufuncs too)
-SHAPE_PRESERVING = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos,
-                    operator.pow, operator.truediv, operator.floordiv, operator.mod, abs,
-                    np.where, np.clip, np.copy}
-REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std}
 _SCALAR = ("float", "int", "bool")
 
 
@@ -298,8 +291,9 @@ class TapePlan(Hooks):
         if isinstance(s, (ir.For, ir.While)):
             k = s.outs.index(n)
             return fixed(s.inits[k], s.yields[k])
-        if isinstance(s, ir.Call) and (s.fn in SHAPE_PRESERVING or isinstance(s.fn, np.ufunc)
-                                       or s.fn in REDUCTIONS):
+        known = facts(s.fn) if isinstance(s, ir.Call) else None
+        if known is not None and (known.elementwise or isinstance(s.fn, np.ufunc)
+                                  or known.reduction and known.result_kind is None):
             return fixed(*s.args, *s.kwargs.values())
         return False
 
@@ -326,7 +320,7 @@ class TapePlan(Hooks):
                 self.fn.kinds.get(arr.name) in ("buffer", "list")
                 or self.mutated_later(arr.name) or arr.name in local))
         if isinstance(s, ir.Call):
-            if s.fn not in CHEAP_RECOMPUTE and not isinstance(s.fn, np.ufunc):
+            if not facts(s.fn).cheap and not isinstance(s.fn, np.ufunc):
                 return False
             return not any(self.fn.kinds.get(dep) in ("buffer", "list")
                            for op in list(s.args) + list(s.kwargs.values())
@@ -399,7 +393,7 @@ class TapePlan(Hooks):
         if op.name not in self._loop_names(root):
             return E.name(self.names.var(op.name))
         stmt = self.stmt_of.get(op.name)
-        if not (isinstance(stmt, ir.Call) and stmt.fn in CHEAP_RECOMPUTE and not stmt.kwargs
+        if not (isinstance(stmt, ir.Call) and facts(stmt.fn).cheap and not stmt.kwargs
                 and any(stmt is st for st in root.body)):
             return None
         args = [self._hoist(a, root) for a in stmt.args]

@@ -360,10 +360,10 @@ def _type_of_value(value) -> ValueType | None:
 
 def _indexed_rank(ndim: int, index: ir.Index, type_of) -> int | None:
     """The rank of ``a[index]`` for basic indexing (None for advanced indexing)."""
-    kept, used, ellipsis = 0, 0, False
+    kept, used = 0, 0
     for part in index.parts:
         if part is Ellipsis:
-            ellipsis = True
+            continue
         elif part is None or (isinstance(part, ir.Const) and part.value is None):
             kept += 1
         elif isinstance(part, ir.Slice):
