@@ -145,3 +145,90 @@ def test_jit_false_never_imports_numba_with_loops():
     result = _run(_NO_NUMBA.format(module="golden_functions", fn="scalar_loop",
                                    args="2.0, np.ones(3)"))
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+# --------------------------------------------------------------------------- runtime twins
+#: Runtime helpers without a Numba twin, and why that is right (or a known gap).
+NO_TWIN = {
+    "list_append": "generated code spells it items.append(v): Numba's own list method",
+    "list_pop": "generated code spells it items.pop(): Numba's own list method",
+    "list_version": "generated code spells it as the list itself (items)",
+    "item": "generated code spells it as a subscript, items[i]",
+    "stack": "the untyped stack: Python only; with types known the reverse pass names a "
+             "typed constructor (stack_f64()...), and Numba cannot type an empty list",
+    # known gaps: jit=True refuses a derivative calling one of these (Numba's typing error,
+    # reported at the generated line by backends/numba.py), jit=False is unaffected
+    "as_scalar": "gap: no twin yet (the rule of np.trace's helper under jit)",
+    "mT": "gap: no twin yet (rules of np.linalg.det, inv under jit)",
+    "inner_grad_a": "gap: no twin yet (np.inner's rule under jit)",
+    "inner_grad_b": "gap: no twin yet (np.inner's rule under jit)",
+    "inverse_axes": "gap: no twin yet (np.transpose(x, axes)'s rule under jit)",
+    "solve_grad_a": "gap: no twin yet (np.linalg.solve's rule under jit)",
+    "solve_grad_b": "gap: no twin yet (np.linalg.solve's rule under jit)",
+    "solve_jvp_a": "gap: no twin yet (np.linalg.solve's tangent rule under jit)",
+}
+
+#: Runtime helpers generated code calls that have no second-order rule: a derivative of a
+#: derivative that needs one is refused at its line.
+NO_SECOND_ORDER = {
+    "add_item": "adjoint update of a run-time list (an 'into' vjp): refused for higher order",
+    "add_each": "adjoint update of a run-time list (an 'into' vjp): refused for higher order",
+    "add_stacked": "adjoint update of a run-time list (an 'into' vjp): refused for higher order",
+    "add_concatenated": "adjoint update of a run-time list (an 'into' vjp): refused for "
+                        "higher order",
+    "inverse_or_zero": "inside log_or_zero's rules: a third derivative of a log is refused",
+    "prod_others_jvp": "inside prod_others's rules: a third derivative of np.prod is refused",
+    "solve_grad_a": "np.linalg.solve's helpers: its second derivative is refused",
+    "solve_grad_b": "np.linalg.solve's helpers: its second derivative is refused",
+    "solve_jvp_a": "np.linalg.solve's helpers: its second derivative is refused",
+}
+
+
+def _runtime_helpers():
+    import inspect
+
+    from srcgrad.runtime import broadcast, lists, numpy_helpers, tape
+    out = {}
+    for module in (tape, lists, broadcast, numpy_helpers):
+        for name, fn in vars(module).items():
+            if not name.startswith("_") and inspect.isfunction(fn) \
+                    and fn.__module__ == module.__name__:
+                out[name] = fn
+    return out
+
+
+def test_every_runtime_helper_has_a_numba_twin_or_a_reason():
+    import srcgrad  # noqa: F401  (records every twin)
+    from srcgrad.runtime import twins
+    have = twins.twinned()
+    helpers = _runtime_helpers()
+    missing = sorted(n for n, fn in helpers.items() if id(fn) not in have and n not in NO_TWIN)
+    assert not missing, f"runtime helpers without a Numba twin: {missing}"
+    stale = sorted(n for n in NO_TWIN if n not in helpers or id(helpers[n]) in have)
+    assert not stale, f"NO_TWIN lists helpers that have a twin or no longer exist: {stale}"
+
+
+def test_every_runtime_helper_has_a_second_order_rule_or_a_reason():
+    from srcgrad.rules import registry
+    missing, stale = [], []
+    for name, fn in sorted(_runtime_helpers().items()):
+        prim = registry.lookup(fn)
+        ruled = prim is not None and (prim.vjps or prim.nondiff or prim.structural)
+        if not ruled and name not in NO_SECOND_ORDER:
+            missing.append(name)
+        if ruled and name in NO_SECOND_ORDER:
+            stale.append(name)
+    assert not missing, f"runtime helpers without a rule for higher order: {missing}"
+    assert not stale, f"NO_SECOND_ORDER lists helpers that have rules now: {stale}"
+
+
+def test_the_twins_are_applied_when_the_backend_loads():
+    pytest.importorskip("numba")
+    result = _run("""
+        import srcgrad
+        from srcgrad.runtime import twins
+        import srcgrad.backends.numba as backend
+        assert twins._APPLY is backend._apply_twin
+        print(len(twins._TWINS))
+    """)
+    assert result.returncode == 0 and int(result.stdout) > 50, result.stderr
