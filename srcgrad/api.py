@@ -1,19 +1,22 @@
-"""The public API: grad, value_and_grad, vjp, jvp, show; wrt handling and caching.
+"""The public API: grad, value_and_grad, vjp, jvp, jacobian, jacfwd, hessian, hvp, show and
+``Derivative``; argument handling at the boundary.
 
 A derivative is compiled once per function, differentiated arguments and argument
 *kinds* (float scalar, int, array of a given rank and dtype); later calls with the same
-kinds reuse the generated function.  Container arguments (pytrees) are flattened to
-their leaves here, at the boundary: the generated function takes one parameter per leaf,
-the specialization key holds each argument's treedef, and gradients, tangents and
-results are rebuilt in their argument's or the result's structure.
+kinds reuse the generated function (``pipeline.py`` runs the passes and keeps that cache).
+Container arguments (pytrees) are flattened to their leaves here, at the boundary: the
+generated function takes one parameter per leaf, the specialization key holds each
+argument's treedef, and gradients, tangents and results are rebuilt in their argument's
+or the result's structure.
 
 Generated code has the function's globals resolved, so a transform is reused only while
 the globals, closure cells and attributes it read still hold the same objects
 (``parse.Bindings``): without jit every call checks that and transforms again after a
 change, so a derivative sees globals as Python does when it runs; with jit they are taken
-when a specialization is compiled, as Numba does.  Transforms, their caches and Numba's
-typing are shared between threads, so building them is serialized by one re-entrant lock
-(``_LOCK``), always taken before Numba's compiler lock, never while holding it.
+when a specialization is compiled, as Numba does.
+
+Over 500 lines because every entry point's argument checks and result rebuilding live
+here, beside the entry point they serve.
 """
 
 from __future__ import annotations
@@ -21,50 +24,25 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
-import threading
 from dataclasses import dataclass
 
-import gast
 import numpy as np
 
-from srcgrad import ir, pytree
+from srcgrad import higher, ir, pipeline, pytree
 from srcgrad.errors import EvaluationError, Loc, SrcgradError, WrtError
-from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify, types
-from srcgrad.transforms.lower import lower
+from srcgrad.pipeline import FLOAT64 as _FLOAT64
+from srcgrad.pipeline import Compiled, Transformed, arg_kind  # noqa: F401  (public names)
+from srcgrad.pipeline import call_split as _call_split
+from srcgrad.pipeline import is_numba_dispatcher as _is_numba_dispatcher
+from srcgrad.pipeline import jit as _jit
+from srcgrad.pipeline import jit_compile as _jit_compile
+from srcgrad.pipeline import kinds_key as _kinds_key
+from srcgrad.pipeline import leaf_ranges as _leaf_ranges
+from srcgrad.pipeline import numba_caches as _numba_caches
+from srcgrad.pipeline import transformed as _transformed
 
-
-# --------------------------------------------------------------------------- kinds
-_FLOAT64 = ("float", None, "float64")
-_DTYPE_NAMES: dict = {}
-
-
-def arg_kind(value):
-    """(kind, ndim, dtype name) describing an argument for specialization.
-
-    Called on every gradient call, so the common cases are tested first and cheaply.
-    """
-    cls = type(value)
-    if cls is float:
-        return _FLOAT64
-    if cls is np.ndarray:
-        dtype = value.dtype
-        name = _DTYPE_NAMES.get(dtype)
-        if name is None:
-            name = _DTYPE_NAMES[dtype] = dtype.name
-        kind = {"f": "array", "i": "intarray", "u": "intarray", "c": "complexarray"}.get(
-            dtype.kind, "otherarray")
-        return (kind, value.ndim, name)
-    if isinstance(value, (bool, np.bool_)):
-        return ("bool", None, None)
-    if isinstance(value, (int, np.integer)):
-        return ("int", None, None)
-    if isinstance(value, np.floating):
-        return ("float", None, value.dtype.name)
-    if isinstance(value, float):
-        return _FLOAT64
-    if isinstance(value, (complex, np.complexfloating)):
-        return ("complex", None, None)      # refused where it meets a derivative
-    return ("other", None, None)
+#: every function transformed so far (the fuzzer's oracle frees entries of this dict)
+_TRANSFORMED = pipeline._TRANSFORMED
 
 
 def _is_float(value) -> bool:
@@ -90,363 +68,6 @@ def _trees_key(trees: tuple):
     """The treedefs as part of a specialization key: None when every argument is a leaf."""
     return None if all(t.is_leaf for t in trees) else trees
 
-
-def _leaf_ranges(trees) -> list[range]:
-    """The positions of each argument's leaves among all leaves."""
-    out, start = [], 0
-    for tree in trees:
-        out.append(range(start, start + tree.num_leaves))
-        start += tree.num_leaves
-    return out
-
-
-#: Serializes building transforms and derivatives (not calling them).  Taken before
-#: Numba's compiler lock (type inference, compiles), never inside it.
-_LOCK = threading.RLock()
-
-
-# --------------------------------------------------------------------------- compiled pair
-@dataclass
-class Compiled:
-    """One specialization: the IR, the generated source, the callable and its namespace."""
-
-    ir: ir.Function
-    source: str
-    function: object
-    params: list[str]
-    namespace: dict
-    name: str
-    locations: dict          # generated name -> user source location
-
-
-class Transformed:
-    """A function together with its parse, cached per argument kinds.
-
-    ``callable`` is what the user passed: a function, a bound method or a
-    ``functools.partial``.  ``fn`` is the Python function whose source is differentiated;
-    parameters already bound (``self``, a partial's positional arguments) are resolved
-    like closure values at transform time, so ``param_names`` (and ``wrt`` positions) are
-    those of the callable's own signature, as in Python and JAX.
-    """
-
-    def __init__(self, fn):
-        self.callable = fn
-        target, bound = _unbind(fn)
-        if _is_numba_dispatcher(target):
-            target = target.py_func
-        if not inspect.isfunction(target):
-            raise SrcgradError(
-                f"cannot differentiate {fn!r}: not a Python function with source; "
-                f"register a rule with srcgrad.defvjp", construct=repr(fn))
-        self.fn = target
-        self.parsed = parse.parse_function(target, bound)
-        self.bound = bound
-        self.signature = _signature(fn, target)
-        _refuse_variadic(self.parsed, target, fn)
-        code = target.__code__
-        order = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-        self.param_names = [p for p in order if p not in bound]
-        self.keyword_only = {p for p, v in self.signature.parameters.items()
-                             if v.kind is v.KEYWORD_ONLY}
-        self.cache: dict = {}
-        self.jitted: dict = {}
-        self.last = None
-        self.watched = [(n, ()) for n, v in bound.items() if isinstance(v, np.ndarray)]
-        self.watched += _attribute_paths(self.parsed.node, bound)
-        self.snapshot = self._read_watched()
-
-    def _read_watched(self) -> list:
-        """The current value of every ``self.a.b`` the function reads, and of bound
-        arrays (arrays copied)."""
-        out = []
-        for name, path in self.watched:
-            value = self.bound[name]
-            if not path:
-                out.append(_snapshot(value))
-            for attr in path:
-                value = getattr(value, attr, _ABSENT)
-                out.append(_snapshot(value))
-                if value is _ABSENT:
-                    break
-        return out
-
-    def refresh(self) -> bool:
-        """Regenerate the derivative if an attribute of a bound value it read changed
-        (returns whether it did).
-
-        Attributes of ``self`` are constants of the generated code (Numba even freezes
-        arrays at compile time), so a rebound ``self.k`` or an array updated in place
-        must not leave the derivative computing with the old values, with jit too: the
-        bound object is the user's live state, not a module constant.
-        """
-        if not self.watched:
-            return False
-        current = self._read_watched()
-        if any(not _same_value(a, b) for a, b in zip(current, self.snapshot)):
-            self.snapshot = current
-            self.cache.clear()
-            self.jitted.clear()
-            self.last = None
-            return True
-        return False
-
-    def call(self, args):
-        """Run the user's callable on completed arguments (one per parameter), as Python
-        would: keyword-only parameters by keyword."""
-        return _call_split(self.callable, self.param_names, self.keyword_only, args)
-
-    def is_current(self) -> bool:
-        """Whether the globals (and cells, attributes) the transform read are unchanged."""
-        return self.parsed.bindings.current()
-
-    def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
-        return lower(self.parsed, kinds, trees, has_aux)
-
-    def lowering_kinds(self, kinds_key: tuple, trees=None) -> tuple[dict, dict]:
-        """(parameter -> (kind, ndim)) for leaf arguments and (parameter -> (treedef, leaf
-        kinds)) for container arguments, from the per-leaf kinds of a specialization key."""
-        if trees is None:
-            return {p: k[:2] for p, k in zip(self.param_names, kinds_key)}, {}
-        kinds, structures = {}, {}
-        for name, tree, span in zip(self.param_names, trees, _leaf_ranges(trees)):
-            leaf_kinds = [kinds_key[i][:2] for i in span]
-            if tree.is_leaf:
-                kinds[name] = leaf_kinds[0]
-            else:
-                structures[name] = (tree, leaf_kinds)
-        return kinds, structures
-
-    def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False, jit=False):
-        """The IR for these argument kinds, with value types where loops need them
-        (``types.infer``; with jit, Numba's own typing where it has one); returns
-        (ir, typemap)."""
-        fn_ir = self.lower(*self.lowering_kinds(kinds_key, trees), has_aux)
-        typemap = {}
-        if infer_types.needs_types(fn_ir):
-            typemap = types.infer(fn_ir, kinds_key)
-            if jit:
-                probe, namespace = reverse.build_forward(fn_ir, _base_name(self.fn))
-                typemap.update(infer_types.numba_types(probe, namespace, kinds_key))
-                typemap = {n: t for n, t in typemap.items() if t is not None}
-            types.refine_kinds(fn_ir, typemap)
-        return fn_ir, typemap
-
-    def finish(self, tree, namespace, fn_ir, fn_name, locations) -> Compiled:
-        """Simplify, print and compile a generated function."""
-        tree = simplify.simplify(tree)
-        source = emit.unparse(emit.module([tree])) + "\n"
-        function = emit.compile_source(source, namespace, fn_name, self.fn.__name__)
-        return Compiled(fn_ir, source, function, fn_ir.params, namespace, fn_name, locations)
-
-    def compile_jvp(self, kinds_key: tuple, trees=None, jit=False) -> Compiled:
-        """The forward-mode (tangent) program for these argument kinds (typed for Numba
-        with ``jit``)."""
-        key = ("jvp", kinds_key, trees, jit)
-        if key in self.cache:
-            return self.cache[key]
-        with _LOCK:
-            if key in self.cache:
-                return self.cache[key]
-            fn_ir, typemap = self.typed_ir(kinds_key, trees, jit=jit)
-            wrt_names = [p for p, k in zip(fn_ir.params, kinds_key) if k[0] in ("float", "array")]
-            active = activity.analyse(fn_ir, wrt_names)
-            fn_name = f"{_base_name(self.fn)}_jvp"
-            tree, namespace = forward.build_jvp(fn_ir, active, fn_name, typemap)
-            self.cache[key] = self.finish(tree, namespace, fn_ir, fn_name, {})
-        return self.cache[key]
-
-    def compile(self, kinds_key: tuple, wrt: tuple[int, ...], trees=None,
-                has_aux=False, jit=False) -> Compiled:
-        """The adjoint (vjp) program for these argument kinds and differentiated positions.
-
-        ``kinds_key`` and ``wrt`` are per leaf; ``trees`` holds each argument's treedef
-        (None when all are leaves); ``jit`` types its values as Numba will.
-        """
-        key = (kinds_key, wrt, trees, has_aux, jit)
-        compiled = self.cache.get(key)
-        if compiled is None:
-            with _LOCK:
-                compiled = self.cache.get(key)
-                if compiled is None:
-                    compiled = self.cache[key] = self._build(kinds_key, wrt, trees, has_aux, jit)
-        self.last = compiled
-        return compiled
-
-    def _build(self, kinds_key, wrt, trees, has_aux, jit) -> Compiled:
-        fn_ir, typemap = self.typed_ir(kinds_key, trees, has_aux, jit)
-        wrt_names = [fn_ir.params[i] for i in wrt]
-        active = activity.analyse(fn_ir, wrt_names)
-        fn_name = f"{_base_name(self.fn)}_vjp"
-        tree, namespace, locations = reverse.build_vjp(fn_ir, active, wrt_names, fn_name, typemap)
-        return self.finish(tree, namespace, fn_ir, fn_name, locations)
-
-
-@functools.lru_cache(maxsize=None)
-def _numba_dispatcher_type():
-    try:
-        from numba.core.registry import CPUDispatcher
-        return CPUDispatcher
-    except Exception:                      # numba missing or changed
-        return None
-
-
-def _is_numba_dispatcher(fn) -> bool:
-    cls = _numba_dispatcher_type()
-    return cls is not None and isinstance(fn, cls)
-
-
-_ABSENT = object()
-
-
-def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
-    """Every attribute chain ``self.a.b`` rooted at a bound parameter that ``node`` reads."""
-    paths = set()
-    for n in gast.walk(node):
-        if not isinstance(n, gast.Attribute):
-            continue
-        chain, base = [], n
-        while isinstance(base, gast.Attribute):
-            chain.append(base.attr)
-            base = base.value
-        if isinstance(base, gast.Name) and base.id in bound:
-            paths.add((base.id, tuple(reversed(chain))))
-    return sorted(paths)
-
-
-def _snapshot(value):
-    """A copy of the data in ``value`` (arrays and the containers holding them), so a
-    later in-place change shows; other objects as they are."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_snapshot(v) for v in value) if type(value) in (list, tuple) else value
-    if type(value) is dict:
-        return {k: _snapshot(v) for k, v in value.items()}
-    return value
-
-
-def _same_value(a, b) -> bool:
-    """Whether a watched value (``b``: its snapshot) is unchanged."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, np.ndarray):
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
-    if isinstance(a, (int, float, complex, str, bytes, np.number, np.bool_)):
-        return a == b or (a != a and b != b)
-    if hasattr(a, "__self__") and callable(a):
-        # a method looked up again is a new object: the same method of the same owner
-        # (the owner is watched on its own, as the chain's previous link)
-        return getattr(a, "__func__", None) is getattr(b, "__func__", None) and \
-            getattr(a, "__name__", None) == getattr(b, "__name__", None)
-    return False
-
-
-def _unbind(fn) -> tuple[object, dict]:
-    """The function to differentiate and its parameters bound before the call.
-
-    A bound method binds its first parameter to ``__self__``; a ``functools.partial``
-    binds the next parameters to its positional arguments (its keywords stay parameters
-    with new defaults, as ``inspect.signature`` shows them); an object with a
-    ``__call__`` method is its bound ``__call__``.
-    """
-    if isinstance(fn, functools.partial):
-        target, bound = _unbind(fn.func)
-        free = _positional_params(target, bound)
-        if len(fn.args) > len(free):
-            raise SrcgradError(f"{fn!r} binds {len(fn.args)} positional arguments, but the "
-                               f"function has {len(free)} positional parameters left",
-                               construct="functools.partial")
-        bound.update(zip(free, fn.args))
-        return target, bound
-    if inspect.ismethod(fn):
-        target, bound = _unbind(fn.__func__)
-        free = _positional_params(target, bound)
-        if not free:
-            raise SrcgradError(f"{fn!r} is a method without a parameter for 'self'",
-                               construct="method")
-        bound[free[0]] = fn.__self__
-        return target, bound
-    if not isinstance(fn, type) and inspect.isfunction(getattr(type(fn), "__call__", None)):
-        return _unbind(fn.__call__)          # a callable object: its bound __call__
-    return fn, {}
-
-
-def _positional_params(fn, bound) -> list[str]:
-    if _is_numba_dispatcher(fn):
-        fn = fn.py_func
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return []
-    return [p for p in code.co_varnames[:code.co_argcount] if p not in bound]
-
-
-def _signature(fn, target) -> inspect.Signature:
-    """The signature a call of ``fn`` binds against: not following ``__wrapped__`` (the
-    wrapper is what runs), a partial's and a method's bound parameters removed."""
-    try:
-        if _is_numba_dispatcher(fn):
-            return inspect.signature(fn.py_func, follow_wrapped=False)
-        return inspect.signature(fn, follow_wrapped=False)
-    except (TypeError, ValueError):
-        return inspect.signature(target, follow_wrapped=False)
-
-
-def _refuse_variadic(parsed, fn, passed=None) -> None:
-    """``*args`` and ``**kwargs`` at the ``def`` line, with what to write instead."""
-    args = parsed.node.args
-    if not (args.vararg or args.kwarg):
-        return
-    loc = parsed.loc(parsed.node)
-    if hasattr(fn, "__wrapped__") or hasattr(passed, "__wrapped__"):
-        name = getattr(passed if hasattr(passed, "__wrapped__") else fn, "__name__", "f")
-        raise SrcgradError(
-            f"'{name}' is a decorator's wrapper (functools.wraps): it forwards "
-            f"*args/**kwargs to the function it wraps, so its source does not say what is "
-            f"computed. Differentiate the undecorated function ({name}.__wrapped__) "
-            f"and apply the decorator's work yourself, give the wrapper explicit parameters, "
-            f"or register a rule for it with srcgrad.defvjp", loc, "decorator")
-    star = "*" + args.vararg.id if args.vararg else "**" + args.kwarg.id
-    raise SrcgradError(
-        f"{star} parameters are not supported: the derivative needs each parameter by "
-        f"name. Name the parameters (def f(x, y)), pass several values as one tuple, list "
-        f"or dict parameter (def f(xs)), or use keyword-only parameters with defaults "
-        f"(def f(x, *, scale=1.0))", loc, "parameters")
-
-
-_TRANSFORMED: dict[int, Transformed] = {}
-
-
-def _transformed(fn) -> Transformed:
-    """The transform of ``fn`` for the globals it reads now (made again after a change)."""
-    # ``model.loss`` is a new bound method at each access: key it by its object and
-    # function, so srcgrad.grad(model.loss) inside a training loop reuses the derivative
-    method = inspect.ismethod(fn)
-    key = (id(fn.__self__), id(fn.__func__)) if method else id(fn)
-
-    def reusable(entry):
-        return entry is not None and (entry[0] is fn or (method and entry[0] == fn)) \
-            and entry[1].is_current()
-    entry = _TRANSFORMED.get(key)
-    if not reusable(entry):
-        with _LOCK:
-            entry = _TRANSFORMED.get(key)
-            if not reusable(entry):
-                if isinstance(fn, Derivative):
-                    from srcgrad.higher import DerivativeTransformed
-                    entry = (fn, DerivativeTransformed(fn))
-                else:
-                    entry = (fn, Transformed(fn))
-                _TRANSFORMED[key] = entry
-                return entry[1]
-    if hasattr(entry[1], "refresh"):
-        entry[1].refresh()
-    return entry[1]
 
 
 # --------------------------------------------------------------------------- wrt
@@ -491,15 +112,6 @@ def _call(t, args):
         return t.call(args)
     inner = getattr(t.fn, "transformed", None)           # a derivative of a derivative
     return _call_split(t.fn, t.param_names, getattr(inner, "keyword_only", ()), args)
-
-
-def _call_split(fn, param_names, keyword_only, args):
-    """``fn`` on one argument per parameter, keyword-only ones passed by keyword."""
-    if not keyword_only:
-        return fn(*args)
-    positional = [a for p, a in zip(param_names, args) if p not in keyword_only]
-    keywords = {p: a for p, a in zip(param_names, args) if p in keyword_only}
-    return fn(*positional, **keywords)
 
 
 def _primal_or_located(t, args, failure):
@@ -595,10 +207,6 @@ def _cast_like(g, x):
     if isinstance(x, np.floating):
         return x.dtype.type(g)
     return float(g)
-
-
-def _kinds_key(args):
-    return tuple(arg_kind(a) for a in args)
 
 
 def _seed_like(value):
@@ -761,62 +369,6 @@ class Derivative:
         spec = self._spec or _Spec(tuple(_FLOAT64 for _ in t.param_names), None, self.wrt)
         return t.compile(spec.kinds, spec.wrt, spec.trees, self.has_aux)
 
-
-def _base_name(fn) -> str:
-    return fn.__name__ if fn.__name__.isidentifier() else "f"
-
-
-def _numba_caches(fn) -> bool:
-    """A Numba dispatcher created with ``cache=True`` gets a disk-cached derivative too."""
-    cache = getattr(fn, "_cache", None)
-    return cache is not None and type(cache).__name__ != "NullCache"
-
-
-def _jit(compiled):
-    try:
-        from srcgrad.backends import numba as numba_backend
-    except ImportError:
-        raise SrcgradError("jit=True needs Numba: pip install 'srcgrad[jit]'", construct="jit") from None
-    return numba_backend.jitted(compiled)
-
-
-def _jit_compile(t: Transformed, kinds_key, wrt, cache: bool, trees=None, has_aux=False):
-    """The Numba-compiled derivative, from the disk cache when ``cache`` is set.
-
-    A disk entry is looked up by a key covering the globals' values (``cache.key``); a
-    missing or damaged one is generated again, and a derivative that cannot be kept on
-    disk is compiled in memory.
-    """
-    key = (kinds_key, wrt, trees, has_aux)
-    result = t.jitted.get(key)
-    if result is not None:
-        return result
-    with _LOCK:
-        result = t.jitted.get(key)
-        if result is None:
-            result = t.jitted[key] = _jit_build(t, kinds_key, wrt, cache, trees, has_aux)
-    return result
-
-
-def _jit_build(t: Transformed, kinds_key, wrt, cache: bool, trees, has_aux):
-    if not cache:
-        return _jit(t.compile(kinds_key, wrt, trees, has_aux, jit=True))
-    from srcgrad.backends import cache as disk
-    from srcgrad.backends import numba as numba_backend
-    specialization = kinds_key if trees is None and not has_aux else (kinds_key, trees, has_aux)
-    digest = disk.key(t.fn, specialization, wrt)
-    if digest is None:                   # reads a value with no fingerprint: in memory
-        return _jit(t.compile(kinds_key, wrt, trees, has_aux, jit=True))
-    name = f"{_base_name(t.fn)}_vjp"
-    module = disk.load(digest)
-    compiled = None
-    if module is None or not callable(getattr(module, name, None)):
-        compiled = t.compile(kinds_key, wrt, trees, has_aux, jit=True)
-        module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
-    if module is None:                   # not importable by name or no cache: in memory
-        return _jit(compiled)
-    return numba_backend.jitted_cached(getattr(module, name), compiled,
-                                       t.parsed.loc(t.parsed.node))
 
 
 def _scalar_output(value, fn, compiled=None):
@@ -1057,33 +609,78 @@ def _array_output(out, what):
 
 
 def show(f, stage: str = "source", *, mode: str = "reverse", file=None) -> str:
-    """Print (and return) the generated derivative source, or the IR with ``stage="ir"``.
+    """Print (and return) the generated derivative's source, or any stage of the pipeline.
+
+    ``stage`` names a pass and shows the program after it (for the argument kinds of
+    the last call of a ``Derivative``, else float scalars):
+
+    - ``"parse"``: the function as parsed; ``"canonicalize"``: without break, continue
+      or early return;
+    - ``"lower"`` (or ``"prune"``: lowering prunes): the IR; ``"ir"``: the IR of the last
+      compiled derivative, as typed;
+    - ``"types"``: the IR with the value types loops record (functions with loops; as
+      Numba types them for a ``jit=True`` derivative);
+      ``"activity"``: the IR and the values that carry derivatives;
+    - ``"reverse"`` / ``"forward"``: the generated function before simplification;
+      ``"simplify"``: after it;
+    - ``"source"`` or ``"emit"`` (the default): the generated source;
+    - ``"numba"``: the source Numba compiles (the same text) and its compiled signatures.
 
     ``mode="forward"`` shows the tangent (jvp) program of ``f`` instead of its adjoint.
     """
-    if mode == "forward" and stage == "source":
-        t = _transformed(f.fn if isinstance(f, Derivative) else f)
-        spec = getattr(f, "_spec", None)
-        kinds = spec.kinds if spec else tuple(_FLOAT64 for _ in t.param_names)
-        text = t.compile_jvp(kinds, spec.trees if spec else None).source.rstrip("\n")
-        print(text, file=file)
-        return text
     if mode not in ("reverse", "forward"):
         raise ValueError(f"unknown mode {mode!r}; use 'reverse' or 'forward'")
+    if stage == "forward":
+        mode = "forward"
+    if stage != "ir":
+        stage = pipeline.stage_name(stage)
     if isinstance(f, Derivative):
-        t = f.transformed
-        target = f
+        t, target = f.transformed, f
     else:
-        t = _transformed(f)
-        target = None
+        t, target = _transformed(f), None
     if stage == "ir":
         fn_ir = t.last.ir if t.last is not None else t.lower({})
         text = ir.format_function(fn_ir)
-    elif stage == "source":
-        if target is None:
-            target = Derivative(f)
-        text = target.source.rstrip("\n")
+    elif mode == "forward" and stage == "emit":
+        spec = getattr(f, "_spec", None)
+        t = _transformed(f.fn if isinstance(f, Derivative) else f)
+        kinds = spec.kinds if spec else tuple(_FLOAT64 for _ in t.param_names)
+        text = t.compile_jvp(kinds, spec.trees if spec else None).source.rstrip("\n")
+    elif stage == "emit":
+        text = (target or Derivative(f)).source.rstrip("\n")
+    elif stage == "numba":
+        text = _numba_text(target or Derivative(f), mode)
     else:
-        raise ValueError(f"unknown stage {stage!r}; use 'source' or 'ir'")
+        text = t.dump(stage, _request(target, t, mode))
     print(text, file=file)
     return text
+
+
+def _request(target, t, mode) -> pipeline.Request:
+    """The specialization ``show`` dumps: the last call's, else float scalars."""
+    spec = getattr(target, "_spec", None)
+    if spec is None:
+        kinds = tuple(_FLOAT64 for _ in t.param_names)
+        wrt = target.wrt if target is not None else (0,)
+        spec = _Spec(kinds, None, wrt)
+    has_aux = bool(getattr(target, "has_aux", False))
+    return pipeline.Request(spec.kinds, spec.wrt, spec.trees, has_aux, mode,
+                            jit=bool(getattr(target, "jit", False)))
+
+
+def _numba_text(d: Derivative, mode: str) -> str:
+    t = d._current()
+    request = _request(d, t, mode)
+    if mode == "forward":
+        compiled = _jit(t.compile_jvp(request.kinds, request.trees, jit=True))
+    else:
+        compiled = _jit_compile(t, request.kinds, request.wrt, d.cache, request.trees,
+                                request.has_aux)
+    dispatcher = getattr(compiled.function, "dispatcher", None)
+    signatures = [str(s) for s in getattr(dispatcher, "signatures", ())]
+    note = ("# numba: compiled for " + "; ".join(signatures) if signatures
+            else "# numba: njit dispatcher ready (compiles on its first call)")
+    return compiled.source.rstrip("\n") + "\n" + note
+
+
+pipeline.register_transform(Derivative, higher.DerivativeTransformed)

@@ -15,6 +15,18 @@ import inspect
 import gast
 
 from srcgrad.rules import registry
+from srcgrad.transforms.parse import parse_function
+
+#: ``(fn, args) -> (differentiated positions, compiled adjoint or None)``: the pipeline,
+#: registered by ``srcgrad.pipeline`` when it loads (``use_pipeline``).  The pipeline
+#: reaches this module through lowering, so this module cannot import it.
+_ADJOINT = None
+
+
+def use_pipeline(adjoint) -> None:
+    """Register how a callee's own adjoint is built (called by ``srcgrad.pipeline``)."""
+    global _ADJOINT
+    _ADJOINT = adjoint
 
 
 class CalleePrimitive:
@@ -32,13 +44,9 @@ class CalleePrimitive:
 
     def vjp(self, g, ans, *args):
         """The cotangent of every argument (None for non-float ones) from the callee's adjoint."""
-        from srcgrad import api
-        transformed = api._transformed(self.fn)
-        kinds = api._kinds_key(args)
-        wrt = tuple(i for i, k in enumerate(kinds) if k[0] in ("float", "array"))
+        wrt, compiled = _ADJOINT(self.fn, args)
         if not wrt:
             return (None,) * len(args)
-        compiled = transformed.compile(kinds, wrt)
         _, grads = compiled.function(*args, g)
         out = [None] * len(args)
         for i, grad in zip(wrt, grads):
@@ -68,7 +76,6 @@ def callee_primitive(fn) -> CalleePrimitive:
 
 def returned_arity(fn) -> int | None:
     """How many values ``fn`` returns when every ``return`` returns a tuple, else None."""
-    from srcgrad.transforms.parse import parse_function
     node = parse_function(fn).node
     if isinstance(node, gast.Lambda):
         return len(node.body.elts) if isinstance(node.body, gast.Tuple) else None

@@ -13,6 +13,7 @@ import numpy as np
 
 from srcgrad.errors import SrcgradError
 from srcgrad.rules import registry
+from srcgrad.runtime.twins import numba_twin
 
 
 class Context:
@@ -104,3 +105,8 @@ def stop_gradient(x):
 
 
 registry.defnondiff(stop_gradient, name="srcgrad.stop_gradient")
+
+
+@numba_twin(stop_gradient, inline="always")
+def _stop_gradient_numba(x):
+    return lambda x: x                   # the value itself; lowering made it inactive

@@ -73,3 +73,8 @@ class EvaluationError(SrcgradError):
     """An operation of the differentiated function itself failed while its derivative ran
     (shapes that do not broadcast, a None where a number is needed...): located at the
     user's line, with the original exception chained as ``__cause__``."""
+
+
+class InternalError(SrcgradError):
+    """A bug in srcgrad: an exception that is not a SrcgradError, raised inside a pass of
+    the pipeline; the message names the pass and the original is chained as ``__cause__``."""

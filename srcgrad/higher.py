@@ -14,7 +14,9 @@ from __future__ import annotations
 import ast
 import re
 
+from srcgrad import ir, pipeline
 from srcgrad.errors import SrcgradError
+from srcgrad.rules import registry
 from srcgrad.transforms import emit
 
 
@@ -68,8 +70,6 @@ def _line_loc(text: str, helpers: list, compiled):
     The names on that line (innermost call's arguments first) lead back to the user's
     statements; failing that, the user's statement whose rule calls the helper.
     """
-    from srcgrad import ir
-    from srcgrad.rules import registry
     names = []
     try:
         tree = ast.parse(text.strip())
@@ -116,14 +116,14 @@ def _on_user_lines(method):
 
 
 class DerivativeTransformed:
-    """A ``Derivative`` seen as a function to differentiate (``api.Transformed``'s interface).
+    """A ``Derivative`` seen as a function to differentiate (``pipeline.Transformed``'s
+    interface; ``api`` registers it with ``pipeline.register_transform``).
 
     Each argument-kinds specialization restates the derivative's generated code as a plain
     function and hands it to its own ``Transformed``.
     """
 
     def __init__(self, derivative):
-        from srcgrad import api
         self.derivative = derivative
         self.fn = derivative
         base = self.base = derivative._current()
@@ -132,7 +132,6 @@ class DerivativeTransformed:
         self.jitted: dict = {}
         self.last = None
         self._inner: dict = {}
-        self._api = api
 
     def is_current(self) -> bool:
         """Whether the differentiated function's globals are unchanged (see parse.Bindings)."""
@@ -148,13 +147,13 @@ class DerivativeTransformed:
                 "higher-order derivative")
         if kinds_key in self._inner:
             return self._inner[kinds_key]
-        with self._api._LOCK:
+        with pipeline.LOCK:
             if kinds_key in self._inner:
                 return self._inner[kinds_key]
             compiled = self.base.compile(kinds_key, d.wrt)
-            name = f"{self._api._base_name(d.transformed.fn)}_{'value_and_grad' if d.with_value else 'grad'}"
+            name = f"{pipeline.base_name(d.transformed.fn)}_{'value_and_grad' if d.with_value else 'grad'}"
             function = restate(compiled, name, d.many, d.with_value)
-            self._inner[kinds_key] = self._api.Transformed(function)
+            self._inner[kinds_key] = pipeline.Transformed(function)
         return self._inner[kinds_key]
 
     @_on_user_lines
@@ -175,6 +174,16 @@ class DerivativeTransformed:
     def compile_jvp(self, kinds_key, trees=None, jit=False):
         return self.specialization(kinds_key, trees).compile_jvp(kinds_key, jit=jit)
 
+    def dump(self, stage, request):
+        """A stage of the pipeline on the restated derivative (see ``pipeline.dump``)."""
+        return self._dump(request.kinds, stage, request)
+
+    @_on_user_lines
+    def _dump(self, kinds_key, stage, request):
+        inner = self.specialization(kinds_key, request.trees)
+        return inner.dump(stage, pipeline.Request(kinds_key, request.wrt, None,
+                                                  request.has_aux, request.mode))
+
     def lower(self, kinds, trees=None, has_aux=False):
-        kinds_key = tuple(self._api._FLOAT64 for _ in self.param_names)
+        kinds_key = tuple(pipeline.FLOAT64 for _ in self.param_names)
         return self.specialization(kinds_key).lower(kinds, None, has_aux)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from srcgrad.rules.registry import defjvp, defnondiff, defvjp
+from srcgrad.runtime.twins import numba_twin, types
 
 
 def as_float64(x):
@@ -57,17 +58,16 @@ for _dtype, _fn in INT_CASTS.items():
 del _dtype, _fn
 
 
-def register_numba(overload) -> None:
-    """Numba implementations (called by the Numba backend when it loads)."""
-    from numba import types
+def _numba_cast(dtype):
+    """The Numba twin of a cast to ``dtype``: ``astype`` for arrays, ``dtype(x)`` else."""
+    def impl(x):
+        if isinstance(x, types.Array):
+            return lambda x: x.astype(dtype)
+        return lambda x: dtype(x)
+    return impl
 
-    def make(dtype):
-        def impl(x):
-            if isinstance(x, types.Array):
-                return lambda x: x.astype(dtype)
-            return lambda x: dtype(x)
-        return impl
 
-    for fn, dtype in ((as_float64, np.float64), (as_int64, np.int64),
-                      (as_int32, np.int32), (as_bool, np.bool_)):
-        overload(fn)(make(dtype))
+for _fn, _dtype in ((as_float64, np.float64), (as_int64, np.int64),
+                    (as_int32, np.int32), (as_bool, np.bool_)):
+    numba_twin(_fn)(_numba_cast(_dtype))
+del _fn, _dtype

@@ -10,12 +10,15 @@ unchanged (``x + y``) has ``x``'s shape and must be spread to the output's shape
 derivative of a piecewise-constant function).
 
 Every helper here accepts Python floats, NumPy scalars and ndarrays, and keeps the dtype of
-the value it is given (so float32 programs stay float32).
+the value it is given (so float32 programs stay float32).  Their Numba twins
+(``runtime/twins.py``) follow them.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from srcgrad.runtime.twins import is_scalar, njit, numba_twin, types
 
 __all__ = ["unbroadcast", "broadcast_like", "as_scalar", "zeros_like"]
 
@@ -86,3 +89,108 @@ def zeros_like(x):
     if isinstance(x, np.generic):
         return x.dtype.type(0)
     return 0.0
+
+
+# ----------------------------------------------------------------------- Numba twins
+# (see runtime/twins.py: recorded here, applied by srcgrad.backends.numba)
+@numba_twin(zeros_like)
+def _zeros_like(x):
+    if isinstance(x, types.Array):
+        return lambda x: np.zeros_like(x)
+    if isinstance(x, types.List):       # the adjoint or tangent of a stack
+        item = x.dtype
+        if isinstance(item, types.Array):
+            return lambda x: [np.zeros_like(v) for v in x]
+        zero = np.float32(0.0) if isinstance(item, types.Float) and item.bitwidth == 32 else 0.0
+        return lambda x: [zero for _ in x]
+    if isinstance(x, types.UniTuple) and isinstance(x.dtype, types.Array):
+        return lambda x: [np.zeros_like(v) for v in x]
+    if isinstance(x, types.UniTuple) and is_scalar(x.dtype):
+        return lambda x: [0.0 for _ in x]
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: np.float32(0.0)
+    if isinstance(x, types.BaseTuple):
+        return None                      # never a scalar zero for a container
+    return lambda x: 0.0
+
+
+@numba_twin(unbroadcast)
+def _unbroadcast(g, x):
+    if is_scalar(x):
+        if is_scalar(g):
+            return lambda g, x: g
+        return lambda g, x: np.sum(g)
+    if not isinstance(x, types.Array):
+        return None
+    if is_scalar(g):
+        return lambda g, x: np.full(x.shape, g)
+    if g.ndim == x.ndim == 1:
+        def impl(g, x):
+            if g.shape[0] == x.shape[0]:
+                return g
+            return np.full(x.shape, np.sum(g))
+        return impl
+    if g.ndim == 2 and x.ndim == 1:
+        def impl(g, x):
+            s = np.sum(g, axis=0)
+            if s.shape[0] == x.shape[0]:
+                return s
+            return np.full(x.shape, np.sum(s))
+        return impl
+    if g.ndim == x.ndim == 2:
+        def impl(g, x):
+            out = g
+            if x.shape[0] == 1 and g.shape[0] != 1:
+                out = np.sum(out, axis=0).reshape((1, out.shape[1]))
+            if x.shape[1] == 1 and g.shape[1] != 1:
+                out = np.sum(out, axis=1).reshape((out.shape[0], 1))
+            return out
+        return impl
+    if isinstance(g, types.Array) and g.ndim >= x.ndim:
+        kernel = njit(_unbroadcast_any)
+        return lambda g, x: kernel(g, x)
+    return None
+
+
+def _unbroadcast_any(g, x):
+    """``g`` summed onto ``x``'s shape for any ranks: each entry of ``g`` is added to the
+    entry of ``x`` that broadcasting copied there (leading axes and length-1 axes of ``x``
+    are summed over); compiled by the twin of ``unbroadcast``."""
+    lead = g.ndim - x.ndim
+    flat = np.ravel(g)
+    out = np.zeros(x.size, flat.dtype)
+    for k in range(flat.size):
+        rest = k
+        pos = 0
+        stride = 1
+        for d in range(g.ndim - 1, -1, -1):
+            i = rest % g.shape[d]
+            rest //= g.shape[d]
+            if d >= lead:
+                n = x.shape[d - lead]
+                if n != 1:
+                    pos += i * stride
+                stride *= n
+        out[pos] += flat[k]
+    return out.reshape(x.shape)
+
+
+@numba_twin(broadcast_like)
+def _broadcast_like(t, ans):
+    if is_scalar(ans):
+        return lambda t, ans: t
+    if isinstance(t, types.Array) and t.ndim == ans.ndim:
+        def impl(t, ans):
+            if t.shape == ans.shape:
+                return t
+            out = np.empty_like(ans)
+            out[...] = t
+            return out
+        return impl
+
+    def spread(t, ans):
+        out = np.empty_like(ans)
+        out[...] = t
+        return out
+    return spread
+

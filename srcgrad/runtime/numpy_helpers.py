@@ -5,6 +5,11 @@ that needs a loop, a branch on shapes or more than one line lives here instead, 
 name that says what it computes.  Every helper accepts Python floats, NumPy scalars and
 ndarrays, returns a scalar for scalar inputs, and keeps the floating dtype of its inputs
 (float32 stays float32).
+
+Below the helpers, their Numba twins (``runtime/twins.py``): the typing function that
+``numba.extending.overload`` gets for each, applied when the Numba backend loads.  Helper
+and twin are kept in one module so that a change to one is seen beside the other, which
+is why this module runs past 500 lines (the Python half alone is under 500).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import numpy as np
 
 from srcgrad.errors import UnsupportedDerivativeError
 from srcgrad.runtime.broadcast import as_scalar, unbroadcast, zeros_like  # noqa: F401 (re-exported)
+from srcgrad.runtime.twins import (from_front, is_scalar, literal_axis, njit, no_axis, numba, numba_twin,
+                                    to_front, types, widths_impl)
+from srcgrad.runtime.twins import cut
 
 __all__ = [
     "zeros_like", "reshape_as", "unreduce", "reverse_cumsum", "reduced_count", "centered", "prod_others",
@@ -474,3 +482,395 @@ def solve_jvp_a(t, ans, a, b):
     if np.ndim(b) == 1:
         return np.linalg.solve(a, -(t @ ans[..., None]))[..., 0]
     return np.linalg.solve(a, -(t @ ans))
+
+
+# ----------------------------------------------------------------------- Numba twins
+# (see runtime/twins.py: recorded here, applied by srcgrad.backends.numba)
+@numba_twin(unstack)
+def _unstack(g, arrays, axis=0):
+    if not isinstance(g, types.Array):
+        return None
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    front = to_front(k, g.ndim)
+    if g.ndim == 1:                                     # the pieces were numbers
+        return lambda g, arrays, axis=0: [g[j] for j in range(len(arrays))]
+
+    def impl(g, arrays, axis=0):
+        parts = g.transpose(front)
+        return [np.ascontiguousarray(parts[j]) for j in range(len(arrays))]
+    return impl
+
+
+
+@numba_twin(unconcatenate)
+def _unconcatenate(g, arrays, axis=0):
+    if not isinstance(g, types.Array):
+        return None
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    front, back = to_front(k, g.ndim), from_front(k, g.ndim)
+    widths = widths_impl(arrays, k)
+    cut_ = njit(cut)
+    return lambda g, arrays, axis=0: cut_(g, widths(arrays), front, back)
+
+
+
+@numba_twin(unreduce)
+def _unreduce(g, a, axis=None, keepdims=False):
+    if is_scalar(a):
+        return lambda g, a, axis=None, keepdims=False: g
+    if isinstance(axis, (types.NoneType, types.Omitted)) or axis is None:
+        def impl(g, a, axis=None, keepdims=False):
+            return np.full(a.shape, g)
+        return impl
+    return None
+
+
+@numba_twin(unreduce)
+def _unreduce_axis(g, a, axis=None, keepdims=False):
+    if not (isinstance(a, types.Array) and a.ndim == 2 and isinstance(axis, types.Integer)):
+        return None
+
+    def impl(g, a, axis=None, keepdims=False):
+        flat = np.ravel(np.asarray(g))
+        out = np.empty(a.shape, flat.dtype)
+        for i in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                out[i, j] = flat[j] if axis == 0 else flat[i]
+        return out
+    return impl
+
+
+@numba_twin(reverse_cumsum)
+def _reverse_cumsum(g, axis=None):
+    """Sums from each entry to the end: of the flattened ``g`` (``axis=None``, as cumsum
+    flattens), or along the only axis of a 1-d ``g``."""
+    one_axis = isinstance(g, types.Array) and g.ndim == 1 and literal_axis(axis, 1) == 0
+    if not isinstance(g, types.Array) or not (no_axis(axis) or one_axis):
+        return None
+
+    def impl(g, axis=None):
+        out = np.ravel(g).copy()
+        for k in range(out.shape[0] - 2, -1, -1):
+            out[k] += out[k + 1]
+        return out
+    return impl
+
+
+def _unreduce_one_axis(g, a, k):
+    """Each entry of ``a``'s shape takes the entry of ``g`` with axis ``k`` dropped (``g``
+    may keep that axis with length 1 or not have it)."""
+    flat = np.ravel(np.asarray(g))
+    out = np.empty(a.size, flat.dtype)
+    for index in range(a.size):
+        rest = index
+        pos = 0
+        stride = 1
+        for d in range(a.ndim - 1, -1, -1):
+            i = rest % a.shape[d]
+            rest //= a.shape[d]
+            if d != k:
+                pos += i * stride
+                stride *= a.shape[d]
+        out[index] = flat[pos]
+    return out.reshape(a.shape)
+
+
+@numba_twin(unreduce)
+def _unreduce_any_axis(g, a, axis=None, keepdims=False):
+    """A reduction over one axis of an array of any rank but 2 (2 has its own version)."""
+    if not (isinstance(a, types.Array) and a.ndim != 2 and isinstance(axis, types.Integer)):
+        return None
+
+    kernel = njit(_unreduce_one_axis)
+
+    def impl(g, a, axis=None, keepdims=False):
+        return kernel(g, a, axis % a.ndim)
+    return impl
+
+
+@numba_twin(unarray)
+def _unarray(g, obj):
+    if isinstance(obj, (types.List, types.UniTuple)):
+        return lambda g, obj: g          # g[k] is item k's cotangent, as the tuple would be
+    return lambda g, obj: np.ascontiguousarray(g).reshape(np.shape(obj))
+
+
+@numba_twin(transpose_back)
+def _transpose_back(g, axes=None):
+    if no_axis(axes):
+        return lambda g, axes=None: np.transpose(g)
+    return None
+
+
+@numba_twin(reshape_as)
+def _reshape_as(g, x, order="C"):
+    if isinstance(order, types.UnicodeType) and not isinstance(order, types.StringLiteral):
+        from numba import literally
+        return lambda g, x, order="C": literally(order)    # retyped with its value
+    if isinstance(order, types.StringLiteral) and order.literal_value != "C":
+        return None                      # Fortran order: not laid out here (never silently C)
+    if is_scalar(x):
+        if is_scalar(g):
+            return lambda g, x, order="C": g
+        return lambda g, x, order="C": g.ravel()[0]
+    return lambda g, x, order="C": np.ascontiguousarray(g).reshape(x.shape)
+
+
+
+@numba_twin(reduced_count)
+def _reduced_count(a, axis=None):
+    if no_axis(axis):
+        if isinstance(a, types.Array):
+            return lambda a, axis=None: a.size
+        return lambda a, axis=None: 1
+    return None
+
+
+@numba_twin(centered)
+def _centered(a, axis=None):
+    if is_scalar(a):
+        return lambda a, axis=None: a - a
+    if no_axis(axis):
+        return lambda a, axis=None: a - np.mean(a)
+    return None
+
+
+@numba_twin(extremum_mask)
+def _extremum_mask(a, ans, axis=None, keepdims=False):
+    if is_scalar(a):
+        return lambda a, ans, axis=None, keepdims=False: 1.0
+    if no_axis(axis):
+        def impl(a, ans, axis=None, keepdims=False):
+            hit = (a == ans).astype(a.dtype)
+            return hit / np.sum(hit)
+        return impl
+    return None
+
+
+def _clip_weights(a, a_min, a_max, test):
+    """0/1 weights ``test(entry, a_min, a_max)`` for an array or scalar ``a`` and scalar
+    (or None) bounds; array bounds are left to a compile error."""
+    if not all(no_axis(b) or is_scalar(b) for b in (a_min, a_max)):
+        return None
+    test = numba.njit(inline="always")(test)
+    if is_scalar(a):
+        return lambda a, a_min, a_max: 1.0 if test(a, a_min, a_max) else 0.0
+    if not isinstance(a, types.Array):
+        return None
+    dtype = np.float32 if a.dtype == types.float32 else np.float64
+
+    def impl(a, a_min, a_max):
+        src = np.ravel(a)
+        out = np.empty(src.size, dtype)
+        for k in range(src.size):
+            out[k] = 1.0 if test(src[k], a_min, a_max) else 0.0
+        return out.reshape(a.shape)
+    return impl
+
+
+def _bound(bound, test):
+    """``test(x, bound)``, or always True for an absent (None) bound."""
+    return numba.njit(inline="always")((lambda x, b: True) if no_axis(bound) else test)
+
+
+@numba_twin(clip_inside)
+def _clip_inside(a, a_min, a_max):
+    ge, le = _bound(a_min, lambda x, b: x >= b), _bound(a_max, lambda x, b: x <= b)
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: ge(x, lo) and le(x, hi))
+
+
+@numba_twin(clip_below)
+def _clip_below(a, a_min, a_max):
+    if no_axis(a_min):
+        return lambda a, a_min, a_max: 0.0
+    ordered = _bound(a_max, lambda lo, hi: lo <= hi)
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: x < lo and ordered(lo, hi))
+
+
+@numba_twin(clip_above)
+def _clip_above(a, a_min, a_max):
+    if no_axis(a_max):
+        return lambda a, a_min, a_max: 0.0
+    low = numba.njit(inline="always")(
+        (lambda x, lo: x) if no_axis(a_min) else (lambda x, lo: max(x, lo)))
+    return _clip_weights(a, a_min, a_max, lambda x, lo, hi: low(x, lo) > hi)
+
+
+def _exclusive_products(flat, slope):
+    """For each entry: the product of the other entries and its derivative along ``slope``
+    (dual numbers, no division: exact at zeros)."""
+    n = flat.size
+    value = np.empty(n, flat.dtype)
+    deriv = np.empty(n, flat.dtype)
+    v, d = 1.0, 0.0
+    for j in range(n):
+        value[j], deriv[j] = v, d
+        v, d = v * flat[j], d * flat[j] + v * slope[j]
+    v, d = 1.0, 0.0
+    for j in range(n - 1, -1, -1):
+        value[j], deriv[j] = value[j] * v, value[j] * d + deriv[j] * v
+        v, d = v * flat[j], d * flat[j] + v * slope[j]
+    return value, deriv
+
+
+@numba_twin(prod_others)
+def _prod_others(a, axis=None):
+    if is_scalar(a):
+        return lambda a, axis=None: 1.0
+    if not (isinstance(a, types.Array) and no_axis(axis)):
+        return None
+
+    kernel = njit(_exclusive_products)
+
+    def impl(a, axis=None):
+        flat = np.ravel(a)
+        return kernel(flat, np.zeros_like(flat))[0].reshape(a.shape)
+    return impl
+
+
+@numba_twin(prod_others_jvp)
+def _prod_others_jvp(t, a, axis=None):
+    if is_scalar(a):
+        return lambda t, a, axis=None: t * 0.0
+    if not (isinstance(a, types.Array) and isinstance(t, types.Array) and no_axis(axis)):
+        return None
+
+    kernel = njit(_exclusive_products)
+
+    def impl(t, a, axis=None):
+        return kernel(np.ravel(a), np.ravel(t))[1].reshape(a.shape)
+    return impl
+
+
+@numba_twin(norm_direction)
+def _norm_direction(x, ans, ord=None, axis=None, keepdims=False):
+    if not (isinstance(x, types.Array) and no_axis(ord) and no_axis(axis)):
+        return None                      # other orders and axes: a compile error
+    return lambda x, ans, ord=None, axis=None, keepdims=False: x / ans
+
+
+@numba_twin(two_norm_weight)
+def _two_norm_weight(x, ord=None, axis=None):
+    if not no_axis(ord):
+        return None
+    return lambda x, ord=None, axis=None: 1.0
+
+
+@numba_twin(winner_share)
+def _winner_share(x, y, ans):
+    if is_scalar(x) and is_scalar(y):
+        def impl(x, y, ans):
+            if x == ans:
+                return 0.5 if x == y else 1.0
+            return 0.0
+        return impl
+
+    def impl(x, y, ans):
+        return np.where(x == ans, np.where(x == y, 0.5, 1.0), 0.0)
+    return impl
+
+
+@numba_twin(log_or_zero)
+def _log_or_zero(x):
+    if is_scalar(x):
+        return lambda x: np.log(x) if x != 0 else 0.0 * x
+    if isinstance(x, types.Array):
+        return lambda x: np.log(np.where(x == 0, 1.0, x))
+    return None
+
+
+@numba_twin(inverse_or_zero)
+def _inverse_or_zero(x):
+    if is_scalar(x):
+        return lambda x: 1.0 / x if x != 0 else 0.0 * x
+    if isinstance(x, types.Array):
+        return lambda x: np.where(x == 0, 0.0, 1.0) / np.where(x == 0, 1.0, x)
+    return None
+
+
+@numba_twin(diag_grad)
+def _diag_grad(g, v, k=0):
+    if not (isinstance(g, types.Array) and isinstance(v, types.Array) and v.ndim in (1, 2)):
+        return None
+    if v.ndim == 1:                      # np.diag built a matrix: read its k-th diagonal
+        def diagonal(g, v, k=0):
+            out = np.empty(v.shape[0], g.dtype)
+            for i in range(v.shape[0]):
+                out[i] = g[i + max(-k, 0), i + max(k, 0)]
+            return out
+        return diagonal
+
+    def placed(g, v, k=0):               # np.diag read a diagonal: put g back on it
+        out = np.zeros(v.shape, g.dtype)
+        for i in range(g.shape[0]):
+            out[i + max(-k, 0), i + max(k, 0)] = g[i]
+        return out
+    return placed
+
+
+@numba_twin(trace_grad)
+def _trace_grad(g, a, offset=0, axis1=0, axis2=1):
+    if not (is_scalar(g) and isinstance(a, types.Array) and a.ndim == 2):
+        return None                      # the trace of a matrix only
+
+    def impl(g, a, offset=0, axis1=0, axis2=1):
+        out = np.zeros(a.shape)
+        swapped = axis1 % 2 == 1         # trace(a, offset, 1, 0) runs over a.T
+        rows, cols = (a.shape[1], a.shape[0]) if swapped else (a.shape[0], a.shape[1])
+        for i in range(rows):
+            j = i + offset
+            if 0 <= j < cols:
+                if swapped:
+                    out[j, i] = g
+                else:
+                    out[i, j] = g
+        return out
+    return impl
+
+
+
+# ----------------------------------------------------------------------- products
+@numba_twin(dot_grad_a)
+def _dot_grad_a(g, a, b):
+    if is_scalar(a) or is_scalar(b):
+        return lambda g, a, b: unbroadcast(g * b, a)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * b
+    if a.ndim == 2 and b.ndim == 1:
+        return lambda g, a, b: np.outer(g, b)
+    if a.ndim == 2 and b.ndim == 2:
+        return lambda g, a, b: g @ b.T
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: b @ g
+    return None
+
+
+@numba_twin(dot_grad_b)
+def _dot_grad_b(g, a, b):
+    if is_scalar(a) or is_scalar(b):
+        return lambda g, a, b: unbroadcast(g * a, b)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * a
+    if a.ndim == 2 and b.ndim == 1:
+        return lambda g, a, b: a.T @ g
+    if a.ndim == 2 and b.ndim == 2:
+        return lambda g, a, b: a.T @ g
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: np.outer(a, g)
+    return None
+
+
+@numba_twin(matmul_grad_a)
+def _matmul_grad_a(g, a, b):
+    return _dot_grad_a(g, a, b)
+
+
+@numba_twin(matmul_grad_b)
+def _matmul_grad_b(g, a, b):
+    return _dot_grad_b(g, a, b)
+
+

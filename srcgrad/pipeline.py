@@ -1,0 +1,706 @@
+"""The pipeline: the named passes from a function's source to its compiled derivative.
+
+```
+parse         Transformed.__init__: the callable's source function, bound values, gast tree
+canonicalize  jumps → flags (run inside lower: transforms/lower.py calls it)
+lower         gast → IR (canonicalize, lowering and prune are one call: lower.lower)
+types         loops only: value types from the IR (transforms/types.py) → typemap,
+              refined kinds; with jit, Numba's typing of the forward sweep wins
+activity      which IR values carry derivatives
+reverse       IR → ast of f_vjp (forward sweep + tape + adjoint)   | forward: f_jvp
+simplify      ast → ast
+emit          ast → source text → Python function
+numba         jit only: numba.njit of that function (backends/numba.py), or the disk cache
+```
+
+``run`` executes them in that order for one ``Request`` (argument kinds, differentiated
+positions, mode), checks the IR with ``ir.check`` after every pass that produces or
+changes IR (a few hundredths of lowering's time), and can stop after any pass:
+``dump`` renders that stage (``srcgrad.show(f, stage=...)``).  An exception inside a
+pass that is not a ``SrcgradError`` is a srcgrad bug: it is re-raised as an
+``InternalError`` saying "during <pass>", the original chained as ``__cause__``;
+``SrcgradError``s (refusals at the user's line) pass through unchanged.
+
+A function is parsed once (``Transformed``); the other passes run once per argument
+kinds, differentiated positions, container structure and ``has_aux``, cached on the
+``Transformed``.  Building is serialized by one re-entrant lock (``LOCK``), taken before
+Numba's compiler lock (``infer_types`` types under it), never inside it.
+
+This module also holds what the passes need to know about the callable (bound methods,
+partials, watched attributes, the per-function cache), which is why it runs past 500
+lines: splitting that off means a module of its own beside this one.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import gast
+import numpy as np
+
+from srcgrad import calls, ir
+from srcgrad.errors import InternalError, SrcgradError
+from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify, types
+from srcgrad.transforms.canonicalize import canonicalize
+from srcgrad.transforms.lower import lower
+
+# --------------------------------------------------------------------------- kinds
+FLOAT64 = ("float", None, "float64")
+_DTYPE_NAMES: dict = {}
+
+
+def arg_kind(value):
+    """(kind, ndim, dtype name) describing an argument for specialization.
+
+    Called on every gradient call, so the common cases are tested first and cheaply.
+    """
+    cls = type(value)
+    if cls is float:
+        return FLOAT64
+    if cls is np.ndarray:
+        dtype = value.dtype
+        name = _DTYPE_NAMES.get(dtype)
+        if name is None:
+            name = _DTYPE_NAMES[dtype] = dtype.name
+        kind = {"f": "array", "i": "intarray", "u": "intarray", "c": "complexarray"}.get(
+            dtype.kind, "otherarray")
+        return (kind, value.ndim, name)
+    if isinstance(value, (bool, np.bool_)):
+        return ("bool", None, None)
+    if isinstance(value, (int, np.integer)):
+        return ("int", None, None)
+    if isinstance(value, np.floating):
+        return ("float", None, value.dtype.name)
+    if isinstance(value, float):
+        return FLOAT64
+    if isinstance(value, (complex, np.complexfloating)):
+        return ("complex", None, None)      # refused where it meets a derivative
+    return ("other", None, None)
+
+
+def kinds_key(args) -> tuple:
+    return tuple(arg_kind(a) for a in args)
+
+
+def differentiable(kind) -> bool:
+    """Whether an argument of this kind (from ``arg_kind``) can be differentiated."""
+    return kind[0] in ("float", "array")
+
+
+def base_name(fn) -> str:
+    return fn.__name__ if fn.__name__.isidentifier() else "f"
+
+
+#: Serializes building transforms and derivatives (not calling them).  Taken before
+#: Numba's compiler lock (type inference, compiles), never inside it.
+LOCK = threading.RLock()
+
+
+# --------------------------------------------------------------------------- passes
+#: Every pass name, in order; ``reverse`` and ``forward`` are alternatives (the mode).
+PASSES = ("parse", "canonicalize", "lower", "types", "activity", "reverse", "forward",
+          "simplify", "emit", "numba")
+#: Other names ``dump`` accepts: the IR after ``prune`` is what ``lower`` gives (lower.py
+#: runs prune itself); the source is what ``emit`` gives.
+ALIASES = {"prune": "lower", "source": "emit"}
+
+
+def run_pass(name: str, step, *args, loc=None):
+    """``step(*args)`` as pass ``name``: an exception that is not a SrcgradError becomes an
+    InternalError saying which pass raised it."""
+    try:
+        return step(*args)
+    except SrcgradError:
+        raise
+    except Exception as exc:
+        raise InternalError(f"internal error during {name}: {type(exc).__name__}: {exc}. "
+                            f"This is a bug in srcgrad; please report it (srcgrad.show(f, "
+                            f"stage=...) prints every stage)", loc, name) from exc
+
+
+def _check(name: str, fn_ir) -> None:
+    """``ir.check`` after pass ``name`` (its IRCheckError says which pass produced the IR)."""
+    try:
+        ir.check(fn_ir)
+    except ir.IRCheckError as exc:
+        raise ir.IRCheckError(f"after {name}: {exc.message}", exc.loc, exc.construct) from exc
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to build: per-leaf kinds, differentiated leaf positions (reverse mode), each
+    argument's treedef (None when all are leaves), has_aux, and the mode."""
+
+    kinds: tuple
+    wrt: tuple = ()
+    trees: tuple | None = None
+    has_aux: bool = False
+    mode: str = "reverse"
+    jit: bool = False         # typed as Numba will compile it (Numba's typing wins)
+
+
+@dataclass
+class State:
+    """What the passes have produced so far for one request."""
+
+    transformed: object
+    request: Request
+    fn_ir: ir.Function | None = None
+    typemap: dict = field(default_factory=dict)
+    wrt_names: list = field(default_factory=list)
+    active: set = field(default_factory=set)
+    name: str = ""
+    tree: ast.FunctionDef | None = None
+    namespace: dict = field(default_factory=dict)
+    locations: dict = field(default_factory=dict)
+    source: str = ""
+    function: object = None
+
+
+def _lower(s: State) -> None:
+    t, r = s.transformed, s.request
+    s.fn_ir = lower(t.parsed, *t.lowering_kinds(r.kinds, r.trees), r.has_aux)
+
+
+def _types(s: State) -> None:
+    """Types for the values loops record; Numba's typing only when compiling with Numba
+    (plain Python never imports it, and its text does not depend on it)."""
+    if not infer_types.needs_types(s.fn_ir):
+        return
+    s.typemap = types.infer(s.fn_ir, s.request.kinds)
+    if s.request.jit:
+        probe, namespace = reverse.build_forward(s.fn_ir, base_name(s.transformed.fn))
+        s.typemap.update(infer_types.numba_types(probe, namespace, s.request.kinds))
+        s.typemap = {n: t for n, t in s.typemap.items() if t is not None}
+    types.refine_kinds(s.fn_ir, s.typemap)
+
+
+def _activity(s: State) -> None:
+    params, r = s.fn_ir.params, s.request
+    if r.mode == "forward":
+        s.wrt_names = [p for p, k in zip(params, r.kinds) if differentiable(k)]
+    else:
+        s.wrt_names = [params[i] for i in r.wrt]
+    s.active = activity.analyse(s.fn_ir, s.wrt_names)
+
+
+def _reverse(s: State) -> None:
+    s.name = f"{base_name(s.transformed.fn)}_vjp"
+    s.tree, s.namespace, s.locations = reverse.build_vjp(s.fn_ir, s.active, s.wrt_names,
+                                                         s.name, s.typemap)
+
+
+def _forward(s: State) -> None:
+    s.name = f"{base_name(s.transformed.fn)}_jvp"
+    s.tree, s.namespace = forward.build_jvp(s.fn_ir, s.active, s.name, s.typemap)
+
+
+def _simplify(s: State) -> None:
+    s.tree = simplify.simplify(s.tree)
+
+
+def _emit(s: State) -> None:
+    s.source = emit.unparse(emit.module([s.tree])) + "\n"
+    s.function = emit.compile_source(s.source, s.namespace, s.name, s.transformed.fn.__name__)
+
+
+_STEPS = {"lower": _lower, "types": _types, "activity": _activity, "reverse": _reverse,
+          "forward": _forward, "simplify": _simplify, "emit": _emit}
+_CHANGES_IR = {"lower", "types"}
+
+
+def order(mode: str) -> tuple[str, ...]:
+    """The passes ``run`` executes for a mode (parse ran when the function was read)."""
+    skip = "forward" if mode == "reverse" else "reverse"
+    return tuple(p for p in _STEPS if p != skip)
+
+
+def run(t, request: Request, stop: str | None = None) -> State:
+    """The passes for ``request`` on transformed function ``t``, in order, through ``stop``."""
+    state = State(t, request)
+    loc = t.parsed.loc(t.parsed.node)
+    for name in order(request.mode):
+        run_pass(name, _STEPS[name], state, loc=loc)
+        if name in _CHANGES_IR:
+            _check(name, state.fn_ir)
+        if name == stop:
+            break
+    return state
+
+
+def build(t, request: Request) -> "Compiled":
+    state = run(t, request)
+    return Compiled(state.fn_ir, state.source, state.function, state.fn_ir.params,
+                    state.namespace, state.name, state.locations)
+
+
+# --------------------------------------------------------------------------- dumps
+def _gast_source(node) -> str:
+    module = gast.gast_to_ast(gast.Module(body=[node], type_ignores=[]))
+    return ast.unparse(ast.fix_missing_locations(module))
+
+
+def _types_text(s: State) -> str:
+    lines = [ir.format_function(s.fn_ir)]
+    if not s.typemap:
+        lines.append("# types: none from Numba (no loops, Numba missing, or it could not "
+                     "type the function): lowering's kinds")
+    for name in sorted(s.typemap):
+        lines.append(f"# {name}: {s.typemap[name]}")
+    return "\n".join(lines)
+
+
+_DUMPS = {
+    "lower": lambda s: ir.format_function(s.fn_ir),
+    "types": _types_text,
+    "activity": lambda s: ir.format_function(s.fn_ir) + "\n# active: "
+    + (", ".join(sorted(s.active)) or "(none)"),
+    "reverse": lambda s: emit.unparse(emit.module([s.tree])),
+    "forward": lambda s: emit.unparse(emit.module([s.tree])),
+    "simplify": lambda s: emit.unparse(emit.module([s.tree])),
+    "emit": lambda s: s.source.rstrip("\n"),
+}
+
+
+def stage_name(stage: str) -> str:
+    """The pass a ``show`` stage names (ValueError for an unknown one)."""
+    name = ALIASES.get(stage, stage)
+    if name not in PASSES:
+        raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(PASSES)} "
+                         f"(or 'ir', 'prune', 'source')")
+    return name
+
+
+def dump(t, stage: str, request: Request) -> str:
+    """The text of the program after pass ``stage`` (not ``numba``: see ``api.show``)."""
+    stage = stage_name(stage)
+    loc = t.parsed.loc(t.parsed.node)
+    if stage == "parse":
+        return _gast_source(t.parsed.node)
+    if stage == "canonicalize":
+        return _gast_source(run_pass("canonicalize", canonicalize, t.parsed, loc=loc))
+    if stage in ("reverse", "forward") and request.mode != stage:
+        raise ValueError(f"stage {stage!r} needs mode={stage!r}")
+    return _DUMPS[stage](run(t, request, stop=stage))
+
+
+# --------------------------------------------------------------------------- per function
+@dataclass
+class Compiled:
+    """One specialization: the IR, the generated source, the callable and its namespace."""
+
+    ir: ir.Function
+    source: str
+    function: object
+    params: list[str]
+    namespace: dict
+    name: str
+    locations: dict          # generated name -> user source location
+
+
+class Transformed:
+    """A function together with its parse, cached per argument kinds.
+
+    ``callable`` is what the user passed: a function, a bound method or a
+    ``functools.partial``.  ``fn`` is the Python function whose source is differentiated;
+    parameters already bound (``self``, a partial's positional arguments) are resolved
+    like closure values at transform time, so ``param_names`` (and ``wrt`` positions) are
+    those of the callable's own signature, as in Python and JAX.
+    """
+
+    def __init__(self, fn):
+        self.callable = fn
+        target, bound = _unbind(fn)
+        if is_numba_dispatcher(target):
+            target = target.py_func
+        if not inspect.isfunction(target):
+            raise SrcgradError(
+                f"cannot differentiate {fn!r}: not a Python function with source; "
+                f"register a rule with srcgrad.defvjp", construct=repr(fn))
+        self.fn = target
+        self.parsed = run_pass("parse", parse.parse_function, target, bound)
+        self.bound = bound
+        self.signature = _signature(fn, target)
+        _refuse_variadic(self.parsed, target, fn)
+        code = target.__code__
+        order = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        self.param_names = [p for p in order if p not in bound]
+        self.keyword_only = {p for p, v in self.signature.parameters.items()
+                             if v.kind is v.KEYWORD_ONLY}
+        self.cache: dict = {}
+        self.jitted: dict = {}
+        self.last = None
+        self.watched = [(n, ()) for n, v in bound.items() if isinstance(v, np.ndarray)]
+        self.watched += _attribute_paths(self.parsed.node, bound)
+        self.snapshot = self._read_watched()
+
+    def _read_watched(self) -> list:
+        """The current value of every ``self.a.b`` the function reads, and of bound
+        arrays (arrays copied)."""
+        out = []
+        for name, path in self.watched:
+            value = self.bound[name]
+            if not path:
+                out.append(_snapshot(value))
+            for attr in path:
+                value = getattr(value, attr, _ABSENT)
+                out.append(_snapshot(value))
+                if value is _ABSENT:
+                    break
+        return out
+
+    def refresh(self) -> bool:
+        """Regenerate the derivative if an attribute of a bound value it read changed
+        (returns whether it did).
+
+        Attributes of ``self`` are constants of the generated code (Numba even freezes
+        arrays at compile time), so a rebound ``self.k`` or an array updated in place
+        must not leave the derivative computing with the old values, with jit too: the
+        bound object is the user's live state, not a module constant.
+        """
+        if not self.watched:
+            return False
+        current = self._read_watched()
+        if any(not _same_value(a, b) for a, b in zip(current, self.snapshot)):
+            self.snapshot = current
+            self.cache.clear()
+            self.jitted.clear()
+            self.last = None
+            return True
+        return False
+
+    def call(self, args):
+        """Run the user's callable on completed arguments (one per parameter), as Python
+        would: keyword-only parameters by keyword."""
+        return call_split(self.callable, self.param_names, self.keyword_only, args)
+
+    def is_current(self) -> bool:
+        """Whether the globals (and cells, attributes) the transform read are unchanged."""
+        return self.parsed.bindings.current()
+
+    def lower(self, kinds: dict, trees=None, has_aux=False) -> ir.Function:
+        """The lowered IR for lowering's kinds (parameter -> (kind, ndim)), checked."""
+        fn_ir = run_pass("lower", lower, self.parsed, kinds, trees, has_aux,
+                         loc=self.parsed.loc(self.parsed.node))
+        _check("lower", fn_ir)
+        return fn_ir
+
+    def lowering_kinds(self, kinds_key: tuple, trees=None) -> tuple[dict, dict]:
+        """(parameter -> (kind, ndim)) for leaf arguments and (parameter -> (treedef, leaf
+        kinds)) for container arguments, from the per-leaf kinds of a specialization key."""
+        if trees is None:
+            return {p: k[:2] for p, k in zip(self.param_names, kinds_key)}, {}
+        kinds, structures = {}, {}
+        for name, tree, span in zip(self.param_names, trees, leaf_ranges(trees)):
+            leaf_kinds = [kinds_key[i][:2] for i in span]
+            if tree.is_leaf:
+                kinds[name] = leaf_kinds[0]
+            else:
+                structures[name] = (tree, leaf_kinds)
+        return kinds, structures
+
+    def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False, jit=False):
+        """The IR for these argument kinds, with the value types loops need (see
+        transforms/types.py; Numba's with ``jit``); returns (ir, typemap)."""
+        state = run(self, Request(kinds_key, (), trees, has_aux, jit=jit), stop="types")
+        return state.fn_ir, state.typemap
+
+    def compile_jvp(self, kinds_key: tuple, trees=None, jit=False) -> Compiled:
+        """The forward-mode (tangent) program for these argument kinds (typed for Numba
+        with ``jit``)."""
+        key = ("jvp", kinds_key, trees, jit)
+        if key in self.cache:
+            return self.cache[key]
+        with LOCK:
+            if key not in self.cache:
+                self.cache[key] = build(self, Request(kinds_key, (), trees, mode="forward", jit=jit))
+        return self.cache[key]
+
+    def compile(self, kinds_key: tuple, wrt: tuple[int, ...], trees=None,
+                has_aux=False, jit=False) -> Compiled:
+        """The adjoint (vjp) program for these argument kinds and differentiated positions.
+
+        ``kinds_key`` and ``wrt`` are per leaf; ``trees`` holds each argument's treedef
+        (None when all are leaves); ``jit`` types its values as Numba will.
+        """
+        key = (kinds_key, wrt, trees, has_aux, jit)
+        compiled = self.cache.get(key)
+        if compiled is None:
+            with LOCK:
+                compiled = self.cache.get(key)
+                if compiled is None:
+                    compiled = self.cache[key] = build(
+                        self, Request(kinds_key, wrt, trees, has_aux, jit=jit))
+        self.last = compiled
+        return compiled
+
+    def dump(self, stage: str, request: Request) -> str:
+        with LOCK:
+            return dump(self, stage, request)
+
+
+def leaf_ranges(trees) -> list[range]:
+    """The positions of each argument's leaves among all leaves."""
+    out, start = [], 0
+    for tree in trees:
+        out.append(range(start, start + tree.num_leaves))
+        start += tree.num_leaves
+    return out
+
+
+def is_numba_dispatcher(fn) -> bool:
+    """Whether ``fn`` is a ``numba.njit`` dispatcher, without importing Numba: a
+    dispatcher exists only once Numba has been imported."""
+    if "numba" not in sys.modules:
+        return False
+    cls = _numba_dispatcher_type()
+    return cls is not None and isinstance(fn, cls)
+
+
+@functools.lru_cache(maxsize=None)
+def _numba_dispatcher_type():
+    try:
+        from numba.core.registry import CPUDispatcher
+        return CPUDispatcher
+    except Exception:                      # numba changed
+        return None
+
+
+_ABSENT = object()
+
+
+def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
+    """Every attribute chain ``self.a.b`` rooted at a bound parameter that ``node`` reads."""
+    paths = set()
+    for n in gast.walk(node):
+        if not isinstance(n, gast.Attribute):
+            continue
+        chain, base = [], n
+        while isinstance(base, gast.Attribute):
+            chain.append(base.attr)
+            base = base.value
+        if isinstance(base, gast.Name) and base.id in bound:
+            paths.add((base.id, tuple(reversed(chain))))
+    return sorted(paths)
+
+
+def _snapshot(value):
+    """A copy of the data in ``value`` (arrays and the containers holding them), so a
+    later in-place change shows; other objects as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value) if type(value) in (list, tuple) else value
+    if type(value) is dict:
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
+def _same_value(a, b) -> bool:
+    """Whether a watched value (``b``: its snapshot) is unchanged."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float, complex, str, bytes, np.number, np.bool_)):
+        return a == b or (a != a and b != b)
+    if hasattr(a, "__self__") and callable(a):
+        # a method looked up again is a new object: the same method of the same owner
+        # (the owner is watched on its own, as the chain's previous link)
+        return getattr(a, "__func__", None) is getattr(b, "__func__", None) and \
+            getattr(a, "__name__", None) == getattr(b, "__name__", None)
+    return False
+
+
+def _unbind(fn) -> tuple[object, dict]:
+    """The function to differentiate and its parameters bound before the call.
+
+    A bound method binds its first parameter to ``__self__``; a ``functools.partial``
+    binds the next parameters to its positional arguments (its keywords stay parameters
+    with new defaults, as ``inspect.signature`` shows them); an object with a
+    ``__call__`` method is its bound ``__call__``.
+    """
+    if isinstance(fn, functools.partial):
+        target, bound = _unbind(fn.func)
+        free = _positional_params(target, bound)
+        if len(fn.args) > len(free):
+            raise SrcgradError(f"{fn!r} binds {len(fn.args)} positional arguments, but the "
+                               f"function has {len(free)} positional parameters left",
+                               construct="functools.partial")
+        bound.update(zip(free, fn.args))
+        return target, bound
+    if inspect.ismethod(fn):
+        target, bound = _unbind(fn.__func__)
+        free = _positional_params(target, bound)
+        if not free:
+            raise SrcgradError(f"{fn!r} is a method without a parameter for 'self'",
+                               construct="method")
+        bound[free[0]] = fn.__self__
+        return target, bound
+    if not isinstance(fn, type) and inspect.isfunction(getattr(type(fn), "__call__", None)):
+        return _unbind(fn.__call__)          # a callable object: its bound __call__
+    return fn, {}
+
+
+def _positional_params(fn, bound) -> list[str]:
+    if is_numba_dispatcher(fn):
+        fn = fn.py_func
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    return [p for p in code.co_varnames[:code.co_argcount] if p not in bound]
+
+
+def _signature(fn, target) -> inspect.Signature:
+    """The signature a call of ``fn`` binds against: not following ``__wrapped__`` (the
+    wrapper is what runs), a partial's and a method's bound parameters removed."""
+    try:
+        if is_numba_dispatcher(fn):
+            return inspect.signature(fn.py_func, follow_wrapped=False)
+        return inspect.signature(fn, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return inspect.signature(target, follow_wrapped=False)
+
+
+def _refuse_variadic(parsed, fn, passed=None) -> None:
+    """``*args`` and ``**kwargs`` at the ``def`` line, with what to write instead."""
+    args = parsed.node.args
+    if not (args.vararg or args.kwarg):
+        return
+    loc = parsed.loc(parsed.node)
+    if hasattr(fn, "__wrapped__") or hasattr(passed, "__wrapped__"):
+        name = getattr(passed if hasattr(passed, "__wrapped__") else fn, "__name__", "f")
+        raise SrcgradError(
+            f"'{name}' is a decorator's wrapper (functools.wraps): it forwards "
+            f"*args/**kwargs to the function it wraps, so its source does not say what is "
+            f"computed. Differentiate the undecorated function ({name}.__wrapped__) "
+            f"and apply the decorator's work yourself, give the wrapper explicit parameters, "
+            f"or register a rule for it with srcgrad.defvjp", loc, "decorator")
+    star = "*" + args.vararg.id if args.vararg else "**" + args.kwarg.id
+    raise SrcgradError(
+        f"{star} parameters are not supported: the derivative needs each parameter by "
+        f"name. Name the parameters (def f(x, y)), pass several values as one tuple, list "
+        f"or dict parameter (def f(xs)), or use keyword-only parameters with defaults "
+        f"(def f(x, *, scale=1.0))", loc, "parameters")
+
+
+
+
+def call_split(fn, param_names, keyword_only, args):
+    """``fn`` on one argument per parameter, keyword-only ones passed by keyword."""
+    if not keyword_only:
+        return fn(*args)
+    positional = [a for p, a in zip(param_names, args) if p not in keyword_only]
+    keywords = {p: a for p, a in zip(param_names, args) if p in keyword_only}
+    return fn(*positional, **keywords)
+
+
+# --------------------------------------------------------------------------- the cache
+_TRANSFORMED: dict = {}
+#: type -> factory of the object standing for a callable of that type (``api`` registers
+#: ``Derivative`` -> ``higher.DerivativeTransformed``): a derivative of a derivative.
+_FACTORIES: dict = {}
+
+
+def register_transform(cls, factory) -> None:
+    """Callables of type ``cls`` are transformed by ``factory(fn)`` instead of Transformed."""
+    _FACTORIES[cls] = factory
+
+
+def transformed(fn):
+    """The transform of ``fn`` for the globals it reads now (made again after a change)."""
+    # ``model.loss`` is a new bound method at each access: key it by its object and
+    # function, so srcgrad.grad(model.loss) inside a training loop reuses the derivative
+    method = inspect.ismethod(fn)
+    key = (id(fn.__self__), id(fn.__func__)) if method else id(fn)
+
+    def reusable(entry):
+        return entry is not None and (entry[0] is fn or (method and entry[0] == fn)) \
+            and entry[1].is_current()
+    entry = _TRANSFORMED.get(key)
+    if not reusable(entry):
+        with LOCK:
+            entry = _TRANSFORMED.get(key)
+            if not reusable(entry):
+                entry = (fn, _FACTORIES.get(type(fn), Transformed)(fn))
+                _TRANSFORMED[key] = entry
+                return entry[1]
+    if hasattr(entry[1], "refresh"):
+        entry[1].refresh()
+    return entry[1]
+
+
+def _callee_adjoint(fn, args):
+    """(differentiated positions, compiled adjoint) of a callee for these arguments."""
+    kinds = kinds_key(args)
+    wrt = tuple(i for i, k in enumerate(kinds) if differentiable(k))
+    return wrt, (transformed(fn).compile(kinds, wrt) if wrt else None)
+
+
+calls.use_pipeline(_callee_adjoint)
+
+
+# --------------------------------------------------------------------------- numba
+def numba_caches(fn) -> bool:
+    """A Numba dispatcher created with ``cache=True`` gets a disk-cached derivative too."""
+    cache = getattr(fn, "_cache", None)
+    return cache is not None and type(cache).__name__ != "NullCache"
+
+
+def jit(compiled):
+    """The numba pass on one compiled derivative (jit=True needs Numba)."""
+    try:
+        from srcgrad.backends import numba as numba_backend
+    except ImportError:
+        raise SrcgradError("jit=True needs Numba: pip install 'srcgrad[jit]'", construct="jit") from None
+    return run_pass("numba", numba_backend.jitted, compiled)
+
+
+def jit_compile(t: Transformed, kinds, wrt, cache: bool, trees=None, has_aux=False):
+    """The Numba-compiled derivative, from the disk cache when ``cache`` is set.
+
+    A disk entry is looked up by a key covering the globals' values (``cache.key``); a
+    missing or damaged one is generated again, and a derivative that cannot be kept on
+    disk is compiled in memory.
+    """
+    key = (kinds, wrt, trees, has_aux)
+    result = t.jitted.get(key)
+    if result is not None:
+        return result
+    with LOCK:
+        result = t.jitted.get(key)
+        if result is None:
+            result = t.jitted[key] = _jit_build(t, kinds, wrt, cache, trees, has_aux)
+    return result
+
+
+def _jit_build(t: Transformed, kinds, wrt, cache: bool, trees, has_aux):
+    if not cache:
+        return jit(t.compile(kinds, wrt, trees, has_aux, jit=True))
+    from srcgrad.backends import cache as disk
+    specialization = kinds if trees is None and not has_aux else (kinds, trees, has_aux)
+    digest = disk.key(t.fn, specialization, wrt)
+    if digest is None:                   # reads a value with no fingerprint: in memory
+        return jit(t.compile(kinds, wrt, trees, has_aux, jit=True))
+    name = f"{base_name(t.fn)}_vjp"
+    module = disk.load(digest)
+    compiled = None
+    if module is None or not callable(getattr(module, name, None)):
+        compiled = t.compile(kinds, wrt, trees, has_aux, jit=True)
+        module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
+    if module is None:                   # not importable by name or no cache: in memory
+        return jit(compiled)
+    from srcgrad.backends import numba as numba_backend
+    return run_pass("numba", numba_backend.jitted_cached, getattr(module, name), compiled,
+                    t.parsed.loc(t.parsed.node))
