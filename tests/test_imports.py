@@ -140,7 +140,6 @@ def test_jit_false_never_imports_numba_without_loops():
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
-@pytest.mark.xfail(strict=False, reason="Numba typing replaced in the kinds pass")
 def test_jit_false_never_imports_numba_with_loops():
     result = _run(_NO_NUMBA.format(module="golden_functions", fn="scalar_loop",
                                    args="2.0, np.ones(3)"))

@@ -68,7 +68,7 @@ FAIL_KINDS = {
 }
 
 #: SrcgradError subclasses that report a bug in srcgrad rather than refuse the program
-INTERNAL_ERRORS = ("IRCheckError",)
+INTERNAL_ERRORS = ("IRCheckError", "InternalError")     # srcgrad bugs, not refusals
 
 
 # --------------------------------------------------------------------------- outcomes
