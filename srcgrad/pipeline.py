@@ -26,17 +26,14 @@ kinds, differentiated positions, container structure and ``has_aux``, cached on 
 ``Transformed``.  Building is serialized by one re-entrant lock (``LOCK``), taken before
 Numba's compiler lock (``infer_types`` types under it), never inside it.
 
-This module also holds what the passes need to know about the callable (bound methods,
-partials, watched attributes, the per-function cache), which is why it runs past 500
-lines: splitting that off means a module of its own beside this one.
+What a callable is (bound methods, partials, Numba dispatchers, watched attributes) is
+``callables.py``; this module keeps the per-function cache and the jit paths.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -44,57 +41,14 @@ import gast
 import numpy as np
 
 from srcgrad import calls, ir
+from srcgrad.arguments import (FLOAT64, arg_kind, base_name, differentiable,  # noqa: F401
+                               kinds_key, leaf_ranges)
+from srcgrad.callables import (ABSENT, attribute_paths, call_split, is_numba_dispatcher,  # noqa: F401
+                               refuse_variadic, same_value, signature_of, snapshot, unbind)
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify, types
 from srcgrad.transforms.canonicalize import canonicalize
 from srcgrad.transforms.lower import lower
-
-# --------------------------------------------------------------------------- kinds
-FLOAT64 = ("float", None, "float64")
-_DTYPE_NAMES: dict = {}
-
-
-def arg_kind(value):
-    """(kind, ndim, dtype name) describing an argument for specialization.
-
-    Called on every gradient call, so the common cases are tested first and cheaply.
-    """
-    cls = type(value)
-    if cls is float:
-        return FLOAT64
-    if cls is np.ndarray:
-        dtype = value.dtype
-        name = _DTYPE_NAMES.get(dtype)
-        if name is None:
-            name = _DTYPE_NAMES[dtype] = dtype.name
-        kind = {"f": "array", "i": "intarray", "u": "intarray", "c": "complexarray"}.get(
-            dtype.kind, "otherarray")
-        return (kind, value.ndim, name)
-    if isinstance(value, (bool, np.bool_)):
-        return ("bool", None, None)
-    if isinstance(value, (int, np.integer)):
-        return ("int", None, None)
-    if isinstance(value, np.floating):
-        return ("float", None, value.dtype.name)
-    if isinstance(value, float):
-        return FLOAT64
-    if isinstance(value, (complex, np.complexfloating)):
-        return ("complex", None, None)      # refused where it meets a derivative
-    return ("other", None, None)
-
-
-def kinds_key(args) -> tuple:
-    return tuple(arg_kind(a) for a in args)
-
-
-def differentiable(kind) -> bool:
-    """Whether an argument of this kind (from ``arg_kind``) can be differentiated."""
-    return kind[0] in ("float", "array")
-
-
-def base_name(fn) -> str:
-    return fn.__name__ if fn.__name__.isidentifier() else "f"
-
 
 #: Serializes building transforms and derivatives (not calling them).  Taken before
 #: Numba's compiler lock (type inference, compiles), never inside it.
@@ -248,8 +202,7 @@ def _gast_source(node) -> str:
 def _types_text(s: State) -> str:
     lines = [ir.format_function(s.fn_ir)]
     if not s.typemap:
-        lines.append("# types: none from Numba (no loops, Numba missing, or it could not "
-                     "type the function): lowering's kinds")
+        lines.append("# types: none needed (no loops): lowering's kinds")
     for name in sorted(s.typemap):
         lines.append(f"# {name}: {s.typemap[name]}")
     return "\n".join(lines)
@@ -315,7 +268,7 @@ class Transformed:
 
     def __init__(self, fn):
         self.callable = fn
-        target, bound = _unbind(fn)
+        target, bound = unbind(fn)
         if is_numba_dispatcher(target):
             target = target.py_func
         if not inspect.isfunction(target):
@@ -325,8 +278,8 @@ class Transformed:
         self.fn = target
         self.parsed = run_pass("parse", parse.parse_function, target, bound)
         self.bound = bound
-        self.signature = _signature(fn, target)
-        _refuse_variadic(self.parsed, target, fn)
+        self.signature = signature_of(fn, target)
+        refuse_variadic(self.parsed, target, fn)
         code = target.__code__
         order = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
         self.param_names = [p for p in order if p not in bound]
@@ -336,7 +289,7 @@ class Transformed:
         self.jitted: dict = {}
         self.last = None
         self.watched = [(n, ()) for n, v in bound.items() if isinstance(v, np.ndarray)]
-        self.watched += _attribute_paths(self.parsed.node, bound)
+        self.watched += attribute_paths(self.parsed.node, bound)
         self.snapshot = self._read_watched()
 
     def _read_watched(self) -> list:
@@ -346,11 +299,11 @@ class Transformed:
         for name, path in self.watched:
             value = self.bound[name]
             if not path:
-                out.append(_snapshot(value))
+                out.append(snapshot(value))
             for attr in path:
-                value = getattr(value, attr, _ABSENT)
-                out.append(_snapshot(value))
-                if value is _ABSENT:
+                value = getattr(value, attr, ABSENT)
+                out.append(snapshot(value))
+                if value is ABSENT:
                     break
         return out
 
@@ -366,7 +319,7 @@ class Transformed:
         if not self.watched:
             return False
         current = self._read_watched()
-        if any(not _same_value(a, b) for a, b in zip(current, self.snapshot)):
+        if any(not same_value(a, b) for a, b in zip(current, self.snapshot)):
             self.snapshot = current
             self.cache.clear()
             self.jitted.clear()
@@ -442,168 +395,6 @@ class Transformed:
     def dump(self, stage: str, request: Request) -> str:
         with LOCK:
             return dump(self, stage, request)
-
-
-def leaf_ranges(trees) -> list[range]:
-    """The positions of each argument's leaves among all leaves."""
-    out, start = [], 0
-    for tree in trees:
-        out.append(range(start, start + tree.num_leaves))
-        start += tree.num_leaves
-    return out
-
-
-def is_numba_dispatcher(fn) -> bool:
-    """Whether ``fn`` is a ``numba.njit`` dispatcher, without importing Numba: a
-    dispatcher exists only once Numba has been imported."""
-    if "numba" not in sys.modules:
-        return False
-    cls = _numba_dispatcher_type()
-    return cls is not None and isinstance(fn, cls)
-
-
-@functools.lru_cache(maxsize=None)
-def _numba_dispatcher_type():
-    try:
-        from numba.core.registry import CPUDispatcher
-        return CPUDispatcher
-    except Exception:                      # numba changed
-        return None
-
-
-_ABSENT = object()
-
-
-def _attribute_paths(node, bound) -> list[tuple[str, tuple[str, ...]]]:
-    """Every attribute chain ``self.a.b`` rooted at a bound parameter that ``node`` reads."""
-    paths = set()
-    for n in gast.walk(node):
-        if not isinstance(n, gast.Attribute):
-            continue
-        chain, base = [], n
-        while isinstance(base, gast.Attribute):
-            chain.append(base.attr)
-            base = base.value
-        if isinstance(base, gast.Name) and base.id in bound:
-            paths.add((base.id, tuple(reversed(chain))))
-    return sorted(paths)
-
-
-def _snapshot(value):
-    """A copy of the data in ``value`` (arrays and the containers holding them), so a
-    later in-place change shows; other objects as they are."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_snapshot(v) for v in value) if type(value) in (list, tuple) else value
-    if type(value) is dict:
-        return {k: _snapshot(v) for k, v in value.items()}
-    return value
-
-
-def _same_value(a, b) -> bool:
-    """Whether a watched value (``b``: its snapshot) is unchanged."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, np.ndarray):
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
-    if isinstance(a, (int, float, complex, str, bytes, np.number, np.bool_)):
-        return a == b or (a != a and b != b)
-    if hasattr(a, "__self__") and callable(a):
-        # a method looked up again is a new object: the same method of the same owner
-        # (the owner is watched on its own, as the chain's previous link)
-        return getattr(a, "__func__", None) is getattr(b, "__func__", None) and \
-            getattr(a, "__name__", None) == getattr(b, "__name__", None)
-    return False
-
-
-def _unbind(fn) -> tuple[object, dict]:
-    """The function to differentiate and its parameters bound before the call.
-
-    A bound method binds its first parameter to ``__self__``; a ``functools.partial``
-    binds the next parameters to its positional arguments (its keywords stay parameters
-    with new defaults, as ``inspect.signature`` shows them); an object with a
-    ``__call__`` method is its bound ``__call__``.
-    """
-    if isinstance(fn, functools.partial):
-        target, bound = _unbind(fn.func)
-        free = _positional_params(target, bound)
-        if len(fn.args) > len(free):
-            raise SrcgradError(f"{fn!r} binds {len(fn.args)} positional arguments, but the "
-                               f"function has {len(free)} positional parameters left",
-                               construct="functools.partial")
-        bound.update(zip(free, fn.args))
-        return target, bound
-    if inspect.ismethod(fn):
-        target, bound = _unbind(fn.__func__)
-        free = _positional_params(target, bound)
-        if not free:
-            raise SrcgradError(f"{fn!r} is a method without a parameter for 'self'",
-                               construct="method")
-        bound[free[0]] = fn.__self__
-        return target, bound
-    if not isinstance(fn, type) and inspect.isfunction(getattr(type(fn), "__call__", None)):
-        return _unbind(fn.__call__)          # a callable object: its bound __call__
-    return fn, {}
-
-
-def _positional_params(fn, bound) -> list[str]:
-    if is_numba_dispatcher(fn):
-        fn = fn.py_func
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return []
-    return [p for p in code.co_varnames[:code.co_argcount] if p not in bound]
-
-
-def _signature(fn, target) -> inspect.Signature:
-    """The signature a call of ``fn`` binds against: not following ``__wrapped__`` (the
-    wrapper is what runs), a partial's and a method's bound parameters removed."""
-    try:
-        if is_numba_dispatcher(fn):
-            return inspect.signature(fn.py_func, follow_wrapped=False)
-        return inspect.signature(fn, follow_wrapped=False)
-    except (TypeError, ValueError):
-        return inspect.signature(target, follow_wrapped=False)
-
-
-def _refuse_variadic(parsed, fn, passed=None) -> None:
-    """``*args`` and ``**kwargs`` at the ``def`` line, with what to write instead."""
-    args = parsed.node.args
-    if not (args.vararg or args.kwarg):
-        return
-    loc = parsed.loc(parsed.node)
-    if hasattr(fn, "__wrapped__") or hasattr(passed, "__wrapped__"):
-        name = getattr(passed if hasattr(passed, "__wrapped__") else fn, "__name__", "f")
-        raise SrcgradError(
-            f"'{name}' is a decorator's wrapper (functools.wraps): it forwards "
-            f"*args/**kwargs to the function it wraps, so its source does not say what is "
-            f"computed. Differentiate the undecorated function ({name}.__wrapped__) "
-            f"and apply the decorator's work yourself, give the wrapper explicit parameters, "
-            f"or register a rule for it with srcgrad.defvjp", loc, "decorator")
-    star = "*" + args.vararg.id if args.vararg else "**" + args.kwarg.id
-    raise SrcgradError(
-        f"{star} parameters are not supported: the derivative needs each parameter by "
-        f"name. Name the parameters (def f(x, y)), pass several values as one tuple, list "
-        f"or dict parameter (def f(xs)), or use keyword-only parameters with defaults "
-        f"(def f(x, *, scale=1.0))", loc, "parameters")
-
-
-
-
-def call_split(fn, param_names, keyword_only, args):
-    """``fn`` on one argument per parameter, keyword-only ones passed by keyword."""
-    if not keyword_only:
-        return fn(*args)
-    positional = [a for p, a in zip(param_names, args) if p not in keyword_only]
-    keywords = {p: a for p, a in zip(param_names, args) if p in keyword_only}
-    return fn(*positional, **keywords)
 
 
 # --------------------------------------------------------------------------- the cache

@@ -2,7 +2,10 @@
 
 Each entry of CASES: (name, function, wrt, example arguments).  The arguments fix the
 argument kinds (float scalar, array rank) the derivative is specialised for; their values
-do not matter to the generated text.
+do not matter to the generated text.  STAGES holds other views of the pipeline, checked
+in the same way: (name, function, wrt, example arguments, view), where the view is
+"lower" (the IR text), "jvp" (the forward-mode program) or "grad2" (the source of the
+derivative of the derivative).
 """
 
 import numpy as np
@@ -27,8 +30,25 @@ def branch(x, y):
     return z
 
 
+def while_stack(x):
+    while x > 1.0:
+        x = np.sin(x) * x * 0.5
+    return x
+
+
+def cubic_sine(x):
+    return x * x * x * np.sin(x)
+
+
 CASES = [
     ("readme_example", readme_example, (0, 1), (np.ones((3, 4)), np.ones(4))),
     ("scalar_loop", scalar_loop, (0, 1), (2.0, np.ones(5))),
     ("branch", branch, (0, 1), (1.5, 0.5)),
+]
+CASES += [("while_stack", while_stack, (0,), (30.0,))]
+
+STAGES = [
+    ("scalar_loop_ir", scalar_loop, (0, 1), (2.0, np.ones(5)), "lower"),
+    ("branch_jvp", branch, (0, 1), (1.5, 0.5), "jvp"),
+    ("cubic_sine_grad2", cubic_sine, 0, (0.7,), "grad2"),
 ]

@@ -287,6 +287,7 @@ CASES += _binary(np.divide, y=(0.5, 2.0))
 CASES += _binary(np.power, x=(0.5, 2.0), y=(-1.5, 2.5))
 CASES += [Case(np.power, (arr(2, 3, lo=-2, hi=2), const(3)), wrt=(0,))]
 CASES += _binary(np.arctan2) + _binary(np.hypot)
+CASES += _binary(np.logaddexp, x=(-30.0, 30.0))
 CASES += _binary(np.maximum) + _binary(np.minimum)
 
 CASES += [

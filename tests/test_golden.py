@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import srcgrad
-from golden_functions import CASES
+from golden_functions import CASES, STAGES
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("SRCGRAD_UPDATE_GOLDEN") == "1"
@@ -30,10 +30,35 @@ def generated_source(fn, wrt, args) -> str:
     return buffer.getvalue()
 
 
+def generated_stage(fn, wrt, args, view) -> str:
+    buffer = io.StringIO()
+    if view == "jvp":
+        srcgrad.jvp(fn, args, args)
+        srcgrad.show(fn, mode="forward", file=buffer)
+    elif view == "grad2":
+        ddf = srcgrad.grad(srcgrad.grad(fn, wrt=wrt), wrt=wrt)
+        ddf(*args)
+        srcgrad.show(ddf, file=buffer)
+    else:
+        df = srcgrad.grad(fn, wrt=wrt)
+        df(*args)
+        srcgrad.show(df, stage=view, file=buffer)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("name, fn, wrt, args", CASES, ids=[c[0] for c in CASES])
 def test_generated_source_matches_golden(name, fn, wrt, args):
+    _compare(name, generated_source(fn, wrt, args))
+
+
+@pytest.mark.parametrize("name, fn, wrt, args, view", STAGES, ids=[c[0] for c in STAGES])
+def test_other_stages_match_golden(name, fn, wrt, args, view):
+    """The IR text, forward mode and a second-order program, checked in like the source."""
+    _compare(name, generated_stage(fn, wrt, args, view))
+
+
+def _compare(name, text):
     path = GOLDEN_DIR / f"{name}.txt"
-    text = generated_source(fn, wrt, args)
     if UPDATE:
         GOLDEN_DIR.mkdir(exist_ok=True)
         path.write_text(text)

@@ -408,17 +408,24 @@ def guard_numba_cache(dispatcher) -> None:
     files = getattr(cache, "_cache_file", None)
     if files is None or not hasattr(files, "_index_path"):
         return
+    _frame_files(files)
+    _guard_overloads(cache, files)
+
+
+def _unframe(data: bytes, path: str) -> bytes:
+    head = len(_FRAME) + 32
+    if data[:len(_FRAME)] != _FRAME or hashlib.sha256(data[head:]).digest() != data[len(_FRAME):head]:
+        raise ValueError(f"damaged Numba cache file {path}")
+    return data[head:]
+
+
+def _frame_files(files) -> None:
+    """Numba's index and data files written with a checksum and checked when read."""
     original_dump, version = files._dump, files._version
 
     def dump(obj):
         data = original_dump(obj)
         return _FRAME + hashlib.sha256(data).digest() + data
-
-    def unframe(data: bytes, path: str) -> bytes:
-        head = len(_FRAME) + 32
-        if data[:len(_FRAME)] != _FRAME or hashlib.sha256(data[head:]).digest() != data[len(_FRAME):head]:
-            raise ValueError(f"damaged Numba cache file {path}")
-        return data[head:]
 
     def load_index():
         path = files._index_path
@@ -434,7 +441,7 @@ def guard_numba_cache(dispatcher) -> None:
         if stored != version:
             return {}
         try:
-            stamp, overloads = pickle.loads(unframe(data, path))
+            stamp, overloads = pickle.loads(_unframe(data, path))
         except Exception:                # noqa: BLE001
             _drop(path)
             return {}
@@ -445,12 +452,17 @@ def guard_numba_cache(dispatcher) -> None:
         with open(path, "rb") as f:
             data = f.read()
         try:
-            return pickle.loads(unframe(data, path))
+            return pickle.loads(_unframe(data, path))
         except Exception as exc:         # noqa: BLE001  load() treats OSError as "missing"
             _drop(path)
             raise OSError(str(exc)) from None
 
     files._dump, files._load_index, files._load_data = dump, load_index, load_data
+
+
+def _guard_overloads(cache, files) -> None:
+    """A compiled entry that cannot be rebuilt counts as missing; one that cannot be
+    saved warns (the function still works, compiled again next process)."""
     original_load, original_save = cache.load_overload, cache.save_overload
 
     def load_overload(sig, target_context):

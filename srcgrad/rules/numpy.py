@@ -168,6 +168,15 @@ defjvp(np.hypot,
        lambda t, ans, x, y: t * x / ans,
        lambda t, ans, x, y: t * y / ans)
 
+# log(exp(x) + exp(y)): the weights exp(x - ans) and exp(y - ans) sum to one and never
+# overflow, since ans >= max(x, y).
+defvjp(np.logaddexp,
+       lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), x),
+       lambda g, ans, x, y: unbroadcast(g * np.exp(y - ans), y))
+defjvp(np.logaddexp,
+       lambda t, ans, x, y: t * np.exp(x - ans),
+       lambda t, ans, x, y: t * np.exp(y - ans))
+
 # Ties split the cotangent evenly between x and y.
 defvjp(np.maximum,
        lambda g, ans, x, y: unbroadcast(g * winner_share(x, y, ans), x),

@@ -40,6 +40,20 @@ class ValueType:
     item: "ValueType | None" = None    # the items of a list
     optional: bool = False             # None on some path (a name unbound before a loop)
 
+    def __str__(self) -> str:
+        """Numba's spelling: ``float64``, ``array(float64, 1d, C)``, ``list(int64)``."""
+        if self.kind == "scalar":
+            text = str(self.dtype)
+        elif self.kind == "array":
+            text = f"array({self.dtype}, {self.ndim}d, {self.layout})"
+        elif self.kind == "list":
+            text = f"list({self.item if self.item is not None else '?'})"
+        elif self.kind == "tuple":
+            text = f"UniTuple(int64, {self.ndim})"
+        else:
+            text = self.kind
+        return f"{text} | None" if self.optional else text
+
 
 F64 = ValueType("scalar", "float64")
 I64 = ValueType("scalar", "int64")
