@@ -10,6 +10,7 @@ import pytest
 
 from golden_functions import CASES
 from srcgrad import ir
+from srcgrad.transforms import types as value_types
 from srcgrad.rules import registry
 from srcgrad.transforms import adjoint, emit as E, naming, primal, reverse, rules_inline, tape_plan
 from srcgrad.transforms.activity import analyse
@@ -189,11 +190,10 @@ def test_loop_values_are_recomputed_when_cheap_and_recorded_otherwise():
 
 
 def test_typed_scalars_in_a_top_level_range_loop_go_to_a_history():
-    types = pytest.importorskip("numba").types
     fn = _ir(prod_loop, x=VEC)
     loop = next(s for s in fn.body if isinstance(s, ir.For))
     carried = loop.carried[0]
-    plan = _plan(fn, {carried: types.float64})
+    plan = _plan(fn, {carried: value_types.F64})
     layout = plan.layout(loop, False, None)
     stmts = plan.restores(loop.body, _reads({carried}), True, layout, extra=list(loop.carried))
     assert _src(stmts) == f"{carried} = tape_{carried}[{loop.index}]"
