@@ -124,7 +124,7 @@ def _lower(s: State) -> None:
 def _types(s: State) -> None:
     """Types for the values loops record; Numba's typing only when compiling with Numba
     (plain Python never imports it, and its text does not depend on it)."""
-    if not infer_types.needs_types(s.fn_ir):
+    if not types.needs_types(s.fn_ir):
         return
     s.typemap = types.infer(s.fn_ir, s.request.kinds)
     if s.request.jit:

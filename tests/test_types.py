@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 
+from srcgrad import ir
 from srcgrad.transforms import types as T
 from srcgrad.transforms.lower import lower
 from srcgrad.transforms.parse import parse_function
@@ -97,6 +98,33 @@ def test_every_version_of_a_list_has_its_items_type():
     lists = [t for t in types.values() if t.kind == "list"]
     assert lists and all(t.item == T.array("float64", 1) for t in lists)
     assert {T.tape_suffix(t) for t in lists} == {"list_f64_1d"}
+    assert "stack_f64_1d()" in ir.format_function(fn_ir)      # its typed constructor
+
+
+def float32_list(x, n):
+    xs = []
+    for k in range(n):
+        xs.append(x * 2.0)
+    return np.sum(np.stack(xs))
+
+
+def test_float_list_items_are_float64_as_numba_computes_them():
+    fn_ir, _ = _types(float32_list, F32_1D, INT)
+    assert "stack_f64_1d()" in ir.format_function(fn_ir)
+
+
+def index_after(x):
+    for i in range(len(x)):
+        s = x[i]
+    return s * i
+
+
+def test_loop_values_that_are_integers_on_every_path_start_at_zero():
+    fn_ir, types = _types(index_after, F64_1D)
+    loop = next(s for s in fn_ir.body if isinstance(s, ir.For))
+    kept = [c for c, init in zip(loop.carried, loop.inits) if fn_ir.kinds.get(c) == "int"]
+    assert kept and all(init == ir.Const(0) for c, init in zip(loop.carried, loop.inits)
+                        if c in kept)
 
 
 def halving(x):

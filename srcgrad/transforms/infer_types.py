@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import warnings
 
-from srcgrad import ir
 from srcgrad.transforms import emit as E
 from srcgrad.transforms import types as T
 
@@ -35,11 +34,6 @@ def _numba_arg_type(kind_key):
     if kind in ("array", "intarray"):
         return types.Array(getattr(types, dtype), ndim, "C")
     return None
-
-
-def needs_types(fn: ir.Function) -> bool:
-    """Only loops record values; straight-line code keeps lowering's kinds (and compiles fast)."""
-    return any(isinstance(s, (ir.For, ir.While)) for s in ir.walk(fn.body))
 
 
 def numba_types(forward: ast.FunctionDef, namespace: dict, kinds_key) -> dict:

@@ -15,10 +15,10 @@ NumPy functions see ``np.array(xs)``, as NumPy itself does; ``len(xs)`` and
 store into it, a list of containers) is refused at its line.
 
 ``RuntimeLists`` is a helper object the lowerer owns (``lowerer.lists``).  Its state is
-``item_ndims`` (list group -> (rank, dtype) of its items) and ``list_ctors`` (the calls
-creating the user's run-time lists, typed by ``type_lists`` at the end).  Its interface:
-``method_target``, ``call``, ``refuse_change``, ``before_runtime_block``, ``new_list``,
-``record_constructor``, ``item``, ``reader`` and ``type_lists``.  It uses the lowerer's
+``item_ndims`` (list group -> (rank, dtype) of its items, where known while lowering).
+A new list is created untyped (``stack()``); the types pass gives it the typed
+constructor of its items.  Its interface: ``method_target``, ``call``, ``refuse_change``,
+``before_runtime_block``, ``new_list``, ``record_constructor``, ``item`` and ``reader``.  It uses the lowerer's
 ``expr``, ``as_operand``, ``call``, ``kind``, ``is_list``, ``rebind``, ``new_group``,
 ``refuse``, ``env``, ``kinds``, ``ndims``, ``groups`` and ``out``, and for a list
 known now the containers' ``change_list`` and ``check_list_owner``.
@@ -48,7 +48,6 @@ class RuntimeLists:
     def __init__(self, lowerer):
         self.lo = lowerer
         self.item_ndims: dict[int, tuple] = {}   # list group -> (rank, dtype) of its items
-        self.list_ctors: list = []               # the Calls creating the user's run-time lists
 
     def refuse(self, *args):
         self.lo.refuse(*args)             # raises: node, message, construct[, error class]
@@ -159,31 +158,9 @@ class RuntimeLists:
             self.append_item(name, v, node)
 
     def new_list(self, name, node):
-        """An empty run-time list; ``type_runtime_lists`` names its item type later."""
+        """An empty run-time list; the types pass names its item type later."""
         items = self.lo.call(tape_rt.stack, [], {}, node, name)
-        self.list_ctors.append(self.lo.out[-1])
         return items
-
-    def type_lists(self, body):
-        """Give each run-time list the typed constructor of what is appended to it (Numba
-        cannot type an empty list it sees passed around).  Float items are taken to be
-        float64."""
-        if not self.list_ctors:
-            return
-        ranks = settle_ranks(body, self.lo.ndims, self.lo.kinds)
-        for s in ir.walk(body):
-            if isinstance(s, ir.Call) and s.fn is tape_rt.list_append:
-                group = self.lo.groups.get(s.target)
-                rank = ranks.get(s.args[1].name) if isinstance(s.args[1], ir.Var) else 0
-                if group not in self.item_ndims and rank is not None:
-                    self.item_ndims[group] = _ITEM_KINDS.get(self.lo.kind(s.args[1]), (rank, "f64"))
-        for ctor in self.list_ctors:
-            ndim, dtype = self.item_ndims.get(self.lo.groups.get(ctor.target), (None, None))
-            if ndim is None or ndim > 3:
-                continue
-            suffix = dtype if ndim == 0 else f"{dtype}_{ndim}d"
-            ctor.fn = getattr(tape_rt, f"stack_{suffix}")
-            ctor.fn_name = f"stack_{suffix}"
 
     def item(self, items, index, node, hint):
         """``items[i]`` of a run-time list."""
@@ -250,40 +227,4 @@ class RuntimeLists:
         return result
 
 
-def settle_ranks(body, ndims, kinds) -> dict:
-        """Array ranks lowering left open, found by propagating known ranks through
-        elementwise operations and loop-carried values (used to type run-time lists)."""
-        ranks = dict(ndims)
-        ranks.update((n, 0) for n, k in kinds.items() if k in ("float", "int", "bool"))
-
-        def rank(op):
-            if isinstance(op, ir.Const):
-                return np.ndim(op.value)
-            return ranks.get(op.name) if isinstance(op, ir.Var) else None
-
-        changed = True
-        while changed:
-            changed = False
-            for s in ir.walk(body):
-                pairs = []
-                if isinstance(s, ir.Call) and facts(s.fn).elementwise:
-                    found = [rank(a) for a in s.args]
-                    if found and None not in found:
-                        pairs.append((s.target, max(found)))
-                elif isinstance(s, (ir.For, ir.While)):
-                    for c, init, y, out in zip(s.carried, s.inits, s.yields, s.outs):
-                        r = rank(init)
-                        if r is not None and rank(y) in (None, r):
-                            pairs += [(c, r)] + ([(out, r)] if rank(y) == r else [])
-                elif isinstance(s, ir.If):
-                    for out, t, e in zip(s.outs, s.then_yields, s.else_yields):
-                        if rank(t) is not None and rank(t) == rank(e):
-                            pairs.append((out, rank(t)))
-                for name, r in pairs:
-                    if name not in ranks:
-                        ranks[name] = r
-                        changed = True
-        return ranks
-
-
-__all__ = ["RuntimeLists", "settle_ranks", "is_static_list", "LIST_METHODS"]
+__all__ = ["RuntimeLists", "is_static_list", "LIST_METHODS"]

@@ -177,7 +177,6 @@ class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
             result = self.expr(ret.value, "result") if ret.value is not None else ir.Const(None)
             result = self.containers.result(result, ret)
             self.result_loc = self.loc(ret)
-        self.lists.type_lists(self.out)
         fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
                          self.loc(node), self.kinds, self.groups, self.user_names)
         return fn
@@ -246,42 +245,6 @@ class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
 
 
 
-def settle_loop_integers(fn: ir.Function, kind) -> None:
-    """Find loop-carried values that are always integers (loop indices kept after a loop).
-
-    Lowering sees a loop body before it knows what the body yields, so carried values start
-    unknown.  An optimistic fixpoint over all loops settles which are integers.  Such a
-    value unbound before its loop starts at 0: Python would raise NameError reading it
-    after zero iterations, and 0 gives it a single type for Numba.
-    """
-    loops = [s for s in ir.walk(fn.body) if isinstance(s, (ir.For, ir.While))]
-    state = {n: "bottom" for s in loops for n in list(s.carried) + list(s.outs)}
-
-    def of(op):
-        if isinstance(op, ir.Const) and op.value is None:
-            return "bottom"
-        if isinstance(op, ir.Var) and op.name in state:
-            return state[op.name]
-        return kind(op)
-
-    changed = True
-    while changed:
-        changed = False
-        for s in loops:
-            for c, init, y, o in zip(s.carried, s.inits, s.yields, s.outs):
-                kinds = {of(init), of(y)} - {"bottom"}
-                new = "int" if kinds == {"int"} else ("bottom" if not kinds else None)
-                if new != state[c]:
-                    state[c] = state[o] = new
-                    changed = True
-    for s in loops:
-        for j, (c, init, o) in enumerate(zip(s.carried, s.inits, s.outs)):
-            if state[c] == "int":
-                fn.kinds[c] = fn.kinds[o] = "int"
-                if isinstance(init, ir.Const) and init.value is None:
-                    s.inits[j] = ir.Const(0)
-
-
 def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
     """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim).
 
@@ -298,7 +261,6 @@ def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
             f"a loop in a way srcgrad cannot follow; give it its tuple value before the loop",
             lowerer.loc(parsed.node), "tuple") from None
     fn.result_tree = lowerer.containers.result_tree
-    settle_loop_integers(fn, lowerer.kind)
     fn.ndims = lowerer.ndims
     fn.arity = lowerer.arity
     fn.view_group = lowerer.views
@@ -309,6 +271,6 @@ def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
     return fn
 
 
-__all__ = ["lower", "spell", "Lowerer", "settle_loop_integers", "GENERATED_GLOBALS", "BINOPS",
+__all__ = ["lower", "spell", "Lowerer", "GENERATED_GLOBALS", "BINOPS",
            "CMPOPS", "UNARY", "METHODS", "ATTRIBUTES", "UNSUPPORTED_STATEMENTS",
            "UNSUPPORTED_EXPRESSIONS"]

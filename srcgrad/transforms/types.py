@@ -20,6 +20,7 @@ import numpy as np
 
 from srcgrad import ir
 from srcgrad.rules import registry
+from srcgrad.runtime import tape as tape_rt
 from srcgrad.transforms import emit as E
 
 FLOAT_KINDS = ("float", "array", "buffer")
@@ -101,12 +102,29 @@ def _promote(a, b):
 
 
 # --------------------------------------------------------------------------- the pass
+def needs_types(fn: ir.Function) -> bool:
+    """Only loops record values, and run-time lists need a typed constructor; straight-line
+    code keeps lowering's kinds (and compiles fast)."""
+    return any(isinstance(s, (ir.For, ir.While)) or isinstance(s, ir.Call) and s.fn is tape_rt.stack
+               for s in ir.walk(fn.body))
+
+
 def infer(fn: ir.Function, param_kinds) -> dict[str, ValueType]:
     """SSA name -> ValueType for every value whose type is known.
 
     ``param_kinds`` holds one ``(kind, ndim, dtype)`` per IR parameter, as in the
-    specialization key (``api.arg_kind``).
+    specialization key (``api.arg_kind``).  What the types settle is written back into
+    the IR: loop values that are integers on every path (lowering sees a loop body before
+    it knows what the body yields), and the typed constructor of each run-time list.
     """
+    types = _infer(fn, param_kinds)
+    if settle_loop_integers(fn, types):
+        types = _infer(fn, param_kinds)
+    type_list_constructors(fn, types)
+    return types
+
+
+def _infer(fn, param_kinds) -> dict[str, ValueType]:
     types = _Inference(fn)
     for name, key in zip(fn.params, param_kinds):
         t = from_kind_key(key)
@@ -115,6 +133,43 @@ def infer(fn: ir.Function, param_kinds) -> dict[str, ValueType]:
     types.block(fn.body)
     types.settle_lists()
     return {n: t for n, t in types.env.items() if t is not None}
+
+
+def settle_loop_integers(fn: ir.Function, types) -> bool:
+    """Mark loop-carried values that are integers on every path (a loop index kept after
+    its loop) as ``int``; one unbound before its loop starts at 0: Python would raise
+    NameError reading it after zero iterations, and 0 gives it a single type for Numba.
+    Returns whether an initial value changed."""
+    changed = False
+    for s in ir.walk(fn.body):
+        if not isinstance(s, (ir.For, ir.While)):
+            continue
+        for j, (c, init, o) in enumerate(zip(s.carried, s.inits, s.outs)):
+            t = types.get(c)
+            if t is None or t.kind != "scalar" or t.dtype != "int64":
+                continue
+            fn.kinds[c] = fn.kinds[o] = "int"
+            if isinstance(init, ir.Const) and init.value is None:
+                s.inits[j] = ir.Const(0)
+                changed = True
+    return changed
+
+
+def type_list_constructors(fn: ir.Function, types) -> None:
+    """Give each run-time list the typed constructor of what is appended to it (Numba
+    cannot type an empty list it sees passed around).  Float items are float64, as Numba
+    computes them from float32 arrays and Python floats."""
+    for s in ir.walk(fn.body):
+        if not (isinstance(s, ir.Call) and s.fn is tape_rt.stack):
+            continue
+        item = getattr(types.get(s.target), "item", None)
+        if item is None or item.kind not in ("scalar", "array") or item.ndim > 3:
+            continue
+        if item.dtype == "float32":
+            item = replace(item, dtype="float64")
+        suffix = tape_suffix(replace(item, layout="C", optional=False))
+        if suffix is not None:
+            s.fn, s.fn_name = getattr(tape_rt, f"stack_{suffix}"), f"stack_{suffix}"
 
 
 def from_kind_key(key) -> ValueType | None:
@@ -273,7 +328,6 @@ class _Inference:
 
     # ---- lists: every version of a list has the type of its items
     def list_call(self, s: ir.Call) -> ValueType | None:
-        from srcgrad.runtime import tape as tape_rt
         name = getattr(s.fn, "__name__", "")
         if s.fn is tape_rt.stack or (name.startswith("stack_") and getattr(tape_rt, name, None) is s.fn):
             self.list_items[s.target] = s.target
