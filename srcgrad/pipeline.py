@@ -4,7 +4,7 @@
 parse         Transformed.__init__: the callable's source function, bound values, gast tree
 canonicalize  jumps → flags (run inside lower: transforms/lower.py calls it)
 lower         gast → IR (canonicalize, lowering and prune are one call: lower.lower)
-types         loops only: value types from the IR (transforms/types.py) → typemap,
+types         loops only: value types from the IR (transforms/kinds.py) → typemap,
               refined kinds; with jit, Numba's typing of the forward sweep wins
 activity      which IR values carry derivatives
 reverse       IR → ast of f_vjp (forward sweep + tape + adjoint)   | forward: f_jvp
@@ -46,7 +46,8 @@ from srcgrad.arguments import (FLOAT64, arg_kind, base_name, differentiable,  # 
 from srcgrad.callables import (ABSENT, attribute_paths, call_split, is_numba_dispatcher,  # noqa: F401
                                refuse_variadic, same_value, signature_of, snapshot, unbind)
 from srcgrad.errors import InternalError, SrcgradError
-from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify, types
+from srcgrad.transforms import activity, emit, forward, infer_types, parse, reverse, simplify
+from srcgrad.transforms import kinds as kinds_pass
 from srcgrad.transforms.canonicalize import canonicalize
 from srcgrad.transforms.lower import lower
 
@@ -124,14 +125,14 @@ def _lower(s: State) -> None:
 def _types(s: State) -> None:
     """Types for the values loops record; Numba's typing only when compiling with Numba
     (plain Python never imports it, and its text does not depend on it)."""
-    if not types.needs_types(s.fn_ir):
+    if not kinds_pass.needs_types(s.fn_ir):
         return
-    s.typemap = types.infer(s.fn_ir, s.request.kinds)
+    s.typemap = kinds_pass.infer(s.fn_ir, s.request.kinds)
     if s.request.jit:
         probe, namespace = reverse.build_forward(s.fn_ir, base_name(s.transformed.fn))
         s.typemap.update(infer_types.numba_types(probe, namespace, s.request.kinds))
         s.typemap = {n: t for n, t in s.typemap.items() if t is not None}
-    types.refine_kinds(s.fn_ir, s.typemap)
+    kinds_pass.refine_kinds(s.fn_ir, s.typemap)
 
 
 def _activity(s: State) -> None:
@@ -359,7 +360,7 @@ class Transformed:
 
     def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False, jit=False):
         """The IR for these argument kinds, with the value types loops need (see
-        transforms/types.py; Numba's with ``jit``); returns (ir, typemap)."""
+        transforms/kinds.py; Numba's with ``jit``); returns (ir, typemap)."""
         state = run(self, Request(kinds_key, (), trees, has_aux, jit=jit), stop="types")
         return state.fn_ir, state.typemap
 

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 
 from srcgrad import ir
+from srcgrad.transforms import kinds
 from srcgrad.transforms import types as T
 from srcgrad.transforms.lower import lower
 from srcgrad.transforms.parse import parse_function
@@ -24,7 +25,7 @@ INT = ("int", None, None)
 def _types(fn, *keys):
     """(IR, types) of ``fn`` for arguments of these specialization kinds."""
     fn_ir = lower(parse_function(fn), {p: k[:2] for p, k in zip(fn.__code__.co_varnames, keys)})
-    return fn_ir, T.infer(fn_ir, keys)
+    return fn_ir, kinds.infer(fn_ir, keys)
 
 
 def _by_user_name(fn_ir, types, user_name):

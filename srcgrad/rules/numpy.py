@@ -397,8 +397,10 @@ declare(np.stack, fresh=True, list_form=stack_items)
 declare(np.concatenate, fresh=True, list_form=concatenate_items)
 declare(np.array, list_form=stack_items)
 declare(np.asarray, view=True, list_form=stack_items)
-for _fn in (np.reshape, np.ravel, np.transpose, np.squeeze, np.expand_dims, np.ascontiguousarray):
+for _fn in (np.reshape, np.ravel, np.transpose, np.expand_dims, np.ascontiguousarray):
     declare(_fn, view=True)
+# which axes np.squeeze drops depends on their lengths, not only on the rank
+declare(np.squeeze, view=True, abstract=lambda types, args, kwargs: None)
 for _fn in (np.size, np.ndim):
     declare(_fn, result_kind="int")
 for _fn in (np.absolute, np.real, np.imag):

@@ -47,7 +47,7 @@ class Primitive:
     keeps_complex: bool = False  # non-differentiable, complex for a complex operand
     list_form: Callable | None = None  # the runtime helper taking a run-time list instead
                                        # of a sequence of arrays (np.stack -> stack_items)
-    abstract: Callable | None = None  # (types of the positional operands, call) -> type
+    abstract: Callable | None = None  # (operand types, args, kwargs) -> type or None
 
     def has_rules(self) -> bool:
         return bool(self.vjps or self.jvps or self.nondiff or self.structural or self.joint)

@@ -1,6 +1,6 @@
 """Numba's typing of the forward sweep, used only with jit=True.
 
-``types.infer`` gives every value a type from the IR alone, and that is all the
+``kinds.infer`` gives every value a type from the IR alone, and that is all the
 generated code needs in plain Python.  Numba's typing can differ from NumPy's (a float32
 array times a Python float is float64 in Numba, float32 in NumPy 2), and a typed stack
 must hold exactly what Numba computes, so with jit this pass runs Numba's typing (no code

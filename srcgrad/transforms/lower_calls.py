@@ -20,7 +20,8 @@ from srcgrad.rules import casts, registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.transforms.containers import fold_constants, is_container
 from srcgrad.rules.registry import facts
-from srcgrad.transforms.lower_tables import FLOAT_ON_SCALARS, LIKE_ALLOCATORS, METHODS, spell
+from srcgrad.transforms import types
+from srcgrad.transforms.lower_tables import METHODS, spell
 from srcgrad.transforms.lower_values import (MISSING, LocalFunction, NamespaceValue,
                                              base_name, short_name)
 
@@ -189,14 +190,17 @@ class Calls:
         return fn, args, kwargs
 
     def record_rank(self, target, fn, args, kwargs):
-        """The rank of a call's result, when known (0 makes it a float)."""
-        ndim = self.result_ndim(fn, args, kwargs)
-        if ndim is not None and self.kinds[target] not in ("int", "bool", "shape"):
-            if ndim == 0:
-                self.kinds[target] = "float"
-            else:
-                self.ndims[target] = ndim
-                self.kinds[target] = self.kinds[target] or "array"
+        """The kind and rank of a call's result, when known from its operands' (a scalar
+        is a float unless NumPy says it is an integer)."""
+        t = types.evaluate(fn, args, kwargs, self.value_type)
+        if t is None or t.kind not in ("scalar", "array") or \
+                self.kinds[target] in ("int", "bool", "shape"):
+            pass
+        elif t.kind == "scalar" or t.ndim == 0:
+            self.kinds[target] = "int" if t.kind == "scalar" and t.dtype == "int64" else "float"
+        else:
+            self.ndims[target] = t.ndim
+            self.kinds[target] = self.kinds[target] or "array"
         if fn is np.shape and self.ndim_of(args[0]) is not None:
             self.shape_len[target] = self.ndim_of(args[0])
 
@@ -229,43 +233,37 @@ class Calls:
         except TypeError as exc:
             self.refuse(node, f"unsupported arguments for {prim.name}: {exc}", "call")
 
+    def value_type(self, op):
+        """What lowering knows of an operand as a value type (``types.evaluate`` reads it):
+        scalars by kind, arrays by rank (float64 unless integer), shapes by length."""
+        if not isinstance(op, ir.Var):
+            return None
+        kind = self.kinds.get(op.name)
+        if kind in ("float", "int", "bool"):
+            return {"float": types.F64, "int": types.I64, "bool": types.BOOL}[kind]
+        ndim = self.ndims.get(op.name)
+        if kind in ("array", "buffer", "intarray") and ndim is not None:
+            return types.array("int64" if kind == "intarray" else "float64", ndim)
+        if kind == "shape" and op.name in self.shape_len:
+            return types.ValueType("tuple", "int64", self.shape_len[op.name])
+        return None
+
     def alloc_ndim(self, fn, args, kwargs):
         if not args:
             return None
         a = args[0]
+        t = types.evaluate(fn, args, kwargs, self.value_type)
+        if t is not None and t.kind == "array":
+            return t.ndim
         if fn is np.array and isinstance(a, ir.Seq):   # np.array([a, b, c]): one rank more
             ranks = {self.ndim_of(item) for item in a.items}
             return 1 + ranks.pop() if len(ranks) == 1 and None not in ranks else None
-        if fn in LIKE_ALLOCATORS:
-            return self.ndims.get(a.name) if isinstance(a, ir.Var) else None
         if isinstance(a, ir.Seq):
             return len(a.items)
         if isinstance(a, ir.Var) and a.name in self.shape_len:
             return self.shape_len[a.name]      # np.zeros(x.shape)
         if self.kind(a) == "int" or (isinstance(a, ir.Const) and isinstance(a.value, int)):
             return 1
-        return None
-
-    def result_ndim(self, fn, args, kwargs):
-        """Rank of a call's result, for elementwise ops, products and full reductions."""
-        ndims = [self.ndim_of(a) for a in args]
-        if fn in (np.dot, operator.matmul, np.matmul) and len(ndims) == 2 and None not in ndims:
-            a, b = ndims
-            if a == 0 or b == 0:
-                return max(a, b)
-            return a + b - 2 if fn is np.dot or (a <= 2 and b <= 2) else None
-        known = facts(fn)
-        reduction = known.reduction and known.result_kind is None
-        if reduction and len(args) == 1 and not kwargs:
-            return 0
-        if reduction or fn in (np.cumsum, np.cumprod):
-            return _reduced_rank(fn, ndims[0] if ndims else None, args, kwargs)
-        if fn in (np.copy, np.clip, np.where, np.transpose) and ndims and None not in ndims:
-            return max(ndims)
-        if fn is np.outer:
-            return 2
-        if known.elementwise and ndims and None not in ndims and not kwargs:
-            return max(ndims)
         return None
 
     def result_kind(self, fn, args):
@@ -281,24 +279,6 @@ class Calls:
             return "bool"
         scalar = kinds and all(k in ("int", "bool", "float") for k in kinds)
         module = getattr(fn, "__module__", "") or ""
-        if module == "math" or (scalar and (known.int_preserving or fn in FLOAT_ON_SCALARS)):
+        if module == "math" or (scalar and known.int_preserving):
             return "float"
-        return None          # full reductions: result_ndim knows (an axis keeps an array)
-
-
-def _reduced_rank(fn, ndim, args, kwargs):
-    """The rank of a reduction (or scan) along ``axis=`` of an array of rank ``ndim``."""
-    if ndim is None:
-        return None
-    axis = kwargs.get("axis", args[1] if len(args) > 1 else ir.Const(None))
-    keep = kwargs.get("keepdims", ir.Const(False))
-    if not (isinstance(axis, ir.Const) and isinstance(keep, ir.Const)):
-        return None
-    if fn in (np.cumsum, np.cumprod):
-        return ndim if axis.value is not None else 1
-    if keep.value:
-        return ndim
-    if axis.value is None:
-        return 0
-    removed = len(axis.value) if isinstance(axis.value, tuple) else 1
-    return ndim - removed
+        return None          # record_rank knows the rest from the operands' types

@@ -3,8 +3,7 @@ constructs with their advice, and the names generated code binds.
 
 Facts about primitives (allocators, fresh results, views, int-preserving, elementwise,
 reductions...) live on their registry records (``registry.facts``), declared beside their
-rules.  Two shape rules remain here until lowering's kinds move into the types pass:
-allocators shaped like their first operand, and functions giving a float for scalars.
+rules; the kind and rank of a call's result come from ``types.evaluate``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import operator
 import gast
 import numpy as np
 
-from srcgrad.runtime import broadcast as broadcast_rt
 
 BINOPS = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -75,12 +73,6 @@ UNSUPPORTED_EXPRESSIONS = {
 GENERATED_GLOBALS = {"np", "math", "operator", "range", "len", "float", "int", "abs", "min",
                      "max", "sum", "zeros_like", "unbroadcast", "stack", "reversed_range",
                      "add_at", "copy_value", "seed", "value", "slice", "pow", "round", "bool"}
-# allocators whose result has the shape of their first operand
-LIKE_ALLOCATORS = (np.copy, np.zeros_like, np.empty_like, np.ones_like, np.full_like, np.array,
-                   broadcast_rt.zeros_like)
-# functions returning a float when their operands are scalars
-FLOAT_ON_SCALARS = (operator.truediv, operator.pow, pow, float, np.sqrt, np.exp, np.log,
-                    np.sin, np.cos, np.tanh, np.abs)
 # builtins that act on containers at transform time
 CONTAINER_BUILTINS = (len, sum, dict, list, tuple, enumerate, zip)
 _MODULE_NAMES = {"numpy": "np", "math": "math", "operator": "operator", "builtins": ""}
