@@ -191,13 +191,13 @@ class Calls:
 
     def record_rank(self, target, fn, args, kwargs):
         """The kind and rank of a call's result, when known from its operands' (a scalar
-        is a float unless NumPy says it is an integer)."""
+        is a float unless NumPy says it is an integer or a bool)."""
         t = types.evaluate(fn, args, kwargs, self.value_type)
         if t is None or t.kind not in ("scalar", "array") or \
                 self.kinds[target] in ("int", "bool", "shape"):
             pass
         elif t.kind == "scalar" or t.ndim == 0:
-            self.kinds[target] = "int" if t.kind == "scalar" and t.dtype == "int64" else "float"
+            self.kinds[target] = {"int64": "int", "bool": "bool"}.get(t.dtype, "float")
         else:
             self.ndims[target] = t.ndim
             self.kinds[target] = self.kinds[target] or "array"
