@@ -616,8 +616,8 @@ def show(f, stage: str = "source", *, mode: str = "reverse", file=None) -> str:
 
     - ``"parse"``: the function as parsed; ``"canonicalize"``: without break, continue
       or early return;
-    - ``"lower"`` (or ``"prune"``: lowering prunes): the IR; ``"ir"``: the IR of the last
-      compiled derivative, as typed;
+    - ``"lower"``: the IR; ``"prune"``: the IR without what the result does not use;
+      ``"ir"``: the IR of the last compiled derivative, as typed;
     - ``"types"``: the IR with the value types loops record (functions with loops; as
       Numba types them for a ``jit=True`` derivative);
       ``"activity"``: the IR and the values that carry derivatives;

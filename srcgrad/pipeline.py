@@ -2,8 +2,9 @@
 
 ```
 parse         Transformed.__init__: the callable's source function, bound values, gast tree
-canonicalize  jumps → flags (run inside lower: transforms/lower.py calls it)
-lower         gast → IR (canonicalize, lowering and prune are one call: lower.lower)
+canonicalize  jumps → flags
+lower         gast → IR
+prune         drop statements and loop values the result does not use
 types         loops only: value types from the IR (transforms/kinds.py) → typemap,
               refined kinds; with jit, Numba's typing of the forward sweep wins
 activity      which IR values carry derivatives
@@ -50,6 +51,7 @@ from srcgrad.transforms import activity, emit, forward, infer_types, parse, reve
 from srcgrad.transforms import kinds as kinds_pass
 from srcgrad.transforms.canonicalize import canonicalize
 from srcgrad.transforms.lower import lower
+from srcgrad.transforms.prune import prune
 
 #: Serializes building transforms and derivatives (not calling them).  Taken before
 #: Numba's compiler lock (type inference, compiles), never inside it.
@@ -58,11 +60,10 @@ LOCK = threading.RLock()
 
 # --------------------------------------------------------------------------- passes
 #: Every pass name, in order; ``reverse`` and ``forward`` are alternatives (the mode).
-PASSES = ("parse", "canonicalize", "lower", "types", "activity", "reverse", "forward",
+PASSES = ("parse", "canonicalize", "lower", "prune", "types", "activity", "reverse", "forward",
           "simplify", "emit", "numba")
-#: Other names ``dump`` accepts: the IR after ``prune`` is what ``lower`` gives (lower.py
-#: runs prune itself); the source is what ``emit`` gives.
-ALIASES = {"prune": "lower", "source": "emit"}
+#: Another name ``dump`` accepts: the source is what ``emit`` gives.
+ALIASES = {"source": "emit"}
 
 
 def run_pass(name: str, step, *args, loc=None):
@@ -105,6 +106,7 @@ class State:
 
     transformed: object
     request: Request
+    canonical: object = None          # the gast tree without jumps
     fn_ir: ir.Function | None = None
     typemap: dict = field(default_factory=dict)
     wrt_names: list = field(default_factory=list)
@@ -117,9 +119,18 @@ class State:
     function: object = None
 
 
+def _canonicalize(s: State) -> None:
+    s.canonical = canonicalize(s.transformed.parsed)
+
+
 def _lower(s: State) -> None:
     t, r = s.transformed, s.request
-    s.fn_ir = lower(t.parsed, *t.lowering_kinds(r.kinds, r.trees), r.has_aux)
+    s.fn_ir = lower(t.parsed, *t.lowering_kinds(r.kinds, r.trees), r.has_aux,
+                    canonical=s.canonical, then_prune=False)
+
+
+def _prune(s: State) -> None:
+    s.fn_ir = prune(s.fn_ir)
 
 
 def _types(s: State) -> None:
@@ -164,9 +175,10 @@ def _emit(s: State) -> None:
     s.function = emit.compile_source(s.source, s.namespace, s.name, s.transformed.fn.__name__)
 
 
-_STEPS = {"lower": _lower, "types": _types, "activity": _activity, "reverse": _reverse,
-          "forward": _forward, "simplify": _simplify, "emit": _emit}
-_CHANGES_IR = {"lower", "types"}
+_STEPS = {"canonicalize": _canonicalize, "lower": _lower, "prune": _prune, "types": _types,
+          "activity": _activity, "reverse": _reverse, "forward": _forward,
+          "simplify": _simplify, "emit": _emit}
+_CHANGES_IR = {"lower", "prune", "types"}
 
 
 def order(mode: str) -> tuple[str, ...]:
@@ -210,7 +222,9 @@ def _types_text(s: State) -> str:
 
 
 _DUMPS = {
+    "canonicalize": lambda s: _gast_source(s.canonical),
     "lower": lambda s: ir.format_function(s.fn_ir),
+    "prune": lambda s: ir.format_function(s.fn_ir),
     "types": _types_text,
     "activity": lambda s: ir.format_function(s.fn_ir) + "\n# active: "
     + (", ".join(sorted(s.active)) or "(none)"),
@@ -226,18 +240,15 @@ def stage_name(stage: str) -> str:
     name = ALIASES.get(stage, stage)
     if name not in PASSES:
         raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(PASSES)} "
-                         f"(or 'ir', 'prune', 'source')")
+                         f"(or 'ir', 'source')")
     return name
 
 
 def dump(t, stage: str, request: Request) -> str:
     """The text of the program after pass ``stage`` (not ``numba``: see ``api.show``)."""
     stage = stage_name(stage)
-    loc = t.parsed.loc(t.parsed.node)
     if stage == "parse":
         return _gast_source(t.parsed.node)
-    if stage == "canonicalize":
-        return _gast_source(run_pass("canonicalize", canonicalize, t.parsed, loc=loc))
     if stage in ("reverse", "forward") and request.mode != stage:
         raise ValueError(f"stage {stage!r} needs mode={stage!r}")
     return _DUMPS[stage](run(t, request, stop=stage))

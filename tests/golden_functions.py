@@ -4,7 +4,7 @@ Each entry of CASES: (name, function, wrt, example arguments).  The arguments fi
 argument kinds (float scalar, array rank) the derivative is specialised for; their values
 do not matter to the generated text.  STAGES holds other views of the pipeline, checked
 in the same way: (name, function, wrt, example arguments, view), where the view is
-"lower" (the IR text), "jvp" (the forward-mode program) or "grad2" (the source of the
+"prune" (the IR text), "jvp" (the forward-mode program) or "grad2" (the source of the
 derivative of the derivative).
 """
 
@@ -48,7 +48,7 @@ CASES = [
 CASES += [("while_stack", while_stack, (0,), (30.0,))]
 
 STAGES = [
-    ("scalar_loop_ir", scalar_loop, (0, 1), (2.0, np.ones(5)), "lower"),
+    ("scalar_loop_ir", scalar_loop, (0, 1), (2.0, np.ones(5)), "prune"),
     ("branch_jvp", branch, (0, 1), (1.5, 0.5), "jvp"),
     ("cubic_sine_grad2", cubic_sine, 0, (0.7,), "grad2"),
 ]

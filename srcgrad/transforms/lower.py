@@ -146,7 +146,7 @@ class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
 
     # ------------------------------------------------------------------ entry
     def lower_function(self) -> ir.Function:
-        node = canonicalize(self.parsed)
+        node = self.canonical if self.canonical is not None else canonicalize(self.parsed)
         self.node = node
         params = self.params = []
         arg_nodes = node.args
@@ -245,14 +245,18 @@ class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
 
 
 
-def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
+def lower(parsed, arg_kinds=None, trees=None, has_aux=False, canonical=None,
+          then_prune=True) -> ir.Function:
     """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim).
 
     ``trees`` maps a container parameter to ``(treedef, [(kind, ndim) per leaf])``: it
     becomes one IR parameter per leaf.  ``has_aux``: the function returns ``(value, aux)``
     and aux is not differentiated.  ``fn.result_tree`` is the structure of the result.
+    The pipeline passes the ``canonical`` tree it made and prunes afterwards itself
+    (``then_prune=False``); called alone, lowering does both.
     """
     lowerer = Lowerer(parsed, arg_kinds or {}, trees, has_aux)
+    lowerer.canonical = canonical
     try:
         fn = lowerer.lower_function()
     except Restructure as stray:            # a tuple whose loop could not be found
@@ -266,8 +270,9 @@ def lower(parsed, arg_kinds=None, trees=None, has_aux=False) -> ir.Function:
     fn.view_group = lowerer.views
     fn.result_loc = lowerer.result_loc or fn.loc
     ir.check(fn)
-    fn = prune(fn)
-    ir.check(fn)
+    if then_prune:
+        fn = prune(fn)
+        ir.check(fn)
     return fn
 
 
