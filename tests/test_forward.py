@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,21 @@ def test_jacobian_by_rows_and_by_columns_agree_with_differences():
     JA = srcgrad.jacobian(vector_field, wrt=1)(x, A)
     assert JA.shape == (3, 3, 3)
     np.testing.assert_allclose(JA, srcgrad.jacfwd(vector_field, wrt="A")(x, A), rtol=1e-10, atol=1e-12)
+
+
+def _halve_until_small(x):
+    while x > 1.0:
+        x = np.sin(x) * x * 0.5
+    return x
+
+
+def test_forward_mode_keeps_no_trip_counter_nobody_reads():
+    """Forward mode needs no tape, so the while loop's trip count is dead code; an array
+    updated with += is never taken for such a counter (another name may share it)."""
+    srcgrad.jvp(_halve_until_small, (30.0,), (1.0,))
+    source = srcgrad.show(_halve_until_small, mode="forward", file=io.StringIO())
+    assert "trips" not in source and "while True" in source
+    value, tangent = srcgrad.jvp(_halve_until_small, (30.0,), (1.0,))
+    eps = 1e-6
+    assert np.isclose(tangent, (_halve_until_small(30.0 + eps) - _halve_until_small(30.0 - eps)) / (2 * eps),
+                      rtol=1e-5)

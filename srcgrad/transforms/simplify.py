@@ -230,12 +230,36 @@ class _DropDead(ast.NodeTransformer):
             return None
         return node
 
+    def visit_AugAssign(self, node):
+        if isinstance(node.target, ast.Name) and node.target.id in self.unread \
+                and not _has_effects(node.value):
+            self.changed = True
+            return None
+        return node
+
+
+def _counters(fn) -> Counter:
+    """Scalar counters (``trips = 0`` ... ``trips += 1``): names only ever assigned number
+    constants, with the number of times their own ``+=`` reads them.  An array name is
+    never one: its ``+=`` writes memory another name may share."""
+    own, other = Counter(), set()
+    for n in ast.walk(fn):
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+            (own.update if _number(n.value) else other.update)([n.target.id])
+        elif isinstance(n, ast.Assign):
+            other.update(t.id for t in n.targets if isinstance(t, ast.Name) and not _number(n.value))
+        elif isinstance(n, ast.For) and isinstance(n.target, ast.Name):
+            other.add(n.target.id)
+    return Counter({name: k for name, k in own.items() if name not in other})
+
 
 def _drop_dead(fn):
-    """Remove assignments to names that are never read, until none is left."""
+    """Remove assignments to names that are never read, until none is left (a counter
+    only ever read by its own ``+=``, such as forward mode's trip count, is unread too)."""
     while True:
         stores, loads = _counts(fn)
-        unread = {n for n in stores if loads[n] == 0}
+        own = _counters(fn)
+        unread = {n for n in stores if loads[n] - own[n] == 0}
         dropper = _DropDead(unread)
         dropper.visit(fn)
         if not dropper.changed:
