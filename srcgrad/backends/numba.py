@@ -97,9 +97,10 @@ def _refuse_python_objects(fn_ir):
     for stmt in ir.walk(fn_ir.body):
         if isinstance(stmt, ir.Call) and isinstance(stmt.fn, calls.CalleePrimitive):
             raise SrcgradError(
-                f"the call of the Python function '{stmt.fn.__name__}' cannot be compiled with "
-                f"jit=True yet (its adjoint is generated per call at run time); use jit=False, "
-                f"or register an njit-compatible rule for it with srcgrad.defvjp",
+                f"the recursive call of '{stmt.fn.__name__}' cannot be compiled with jit=True: "
+                f"calls of your own functions are lowered in place, and a recursive one cannot "
+                f"be (without jit its own adjoint runs at each level). Use jit=False, write the "
+                f"recursion as a loop, or register an njit-compatible rule with srcgrad.defvjp",
                 stmt.loc, "jit")
         if isinstance(stmt, ir.Call) and isinstance(stmt.fn, custom.FunctionPrimitive):
             raise SrcgradError(

@@ -105,8 +105,10 @@ class Canonicalizer:
         self.returned = None
 
     # -- returns -------------------------------------------------------------
-    def run(self, fn_node, implicit_return=False):
-        """``implicit_return``: a function without ``return`` returns None (nested helpers)."""
+    def run(self, fn_node, implicit_return=False, result="result"):
+        """``implicit_return``: a function without ``return`` returns None (nested helpers);
+        ``result`` names the variable every ``return`` assigns (a callee lowered in place
+        names it after itself, so its value reads ``square`` rather than ``result``)."""
         fn_node = copy.deepcopy(fn_node)
         body = fn_node.body
         if isinstance(fn_node, gast.Lambda):
@@ -120,7 +122,7 @@ class Canonicalizer:
         if not _always_returns(body) and not _contains(body, (gast.Return,), True):
             raise UnsupportedSyntaxError("the function never returns a value",
                                          self.parsed.loc(fn_node), "return")
-        self.result = self.names.fresh("result")
+        self.result = self.names.fresh(result)
         needs_flag = self._needs_flag(body)
         if needs_flag:
             self.returned = self.names.fresh("returned")

@@ -33,6 +33,7 @@ from srcgrad.transforms.lower_alias import AliasTracking
 from srcgrad.transforms.lower_branches import Branches
 from srcgrad.transforms.lower_calls import Calls
 from srcgrad.transforms.lower_exprs import Expressions
+from srcgrad.transforms.lower_inline import Inlining
 from srcgrad.transforms.lower_loops import Loops
 from srcgrad.transforms.lower_stmts import Statements
 # the tables stay importable from here (tools/gen_rule_table.py reads BINOPS, METHODS...)
@@ -43,7 +44,7 @@ from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue, Restr
 from srcgrad.transforms.prune import prune
 
 
-class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
+class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions, Calls):
     """Lowers one parsed function; ``lower_function`` returns its ``ir.Function``."""
 
     def __init__(self, parsed, arg_kinds: dict, trees=None, has_aux=False):
@@ -53,7 +54,9 @@ class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
         self.env: dict = {}
         self.out: list = []
         self.result_loc = None
-        self.inlining: set[int] = set()          # nested functions being inlined (no recursion)
+        self.inlining: set = set()               # functions being inlined (no recursion)
+        self.callees: dict = {}                  # code of an inlined function -> its parse
+        self.frame = 0                           # how many of the user's calls are inlined
         # SSA names
         self.taken: set[str] = set(GENERATED_GLOBALS)
         self.counters: dict[str, int] = {}
@@ -146,6 +149,9 @@ class Lowerer(Statements, AliasTracking, Branches, Loops, Expressions, Calls):
 
     # ------------------------------------------------------------------ entry
     def lower_function(self) -> ir.Function:
+        code = getattr(self.parsed.fn, "__code__", None)
+        if code is not None:
+            self.inlining.add(code)          # a call of itself is recursion, not inlined
         node = self.canonical if self.canonical is not None else canonicalize(self.parsed)
         self.node = node
         params = self.params = []

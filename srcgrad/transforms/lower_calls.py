@@ -32,8 +32,9 @@ class Calls:
     def callee_of(self, func):
         """The object a call's ``func`` expression denotes, if it is not a method call on a value."""
         if isinstance(func, gast.Name):
-            if func.id in self.env:
-                return None
+            if func.id in self.env:          # a function passed in as an argument
+                value = self.env[func.id]
+                return value.value if isinstance(value, NamespaceValue) else None
             if self.parsed.has_name(func.id):
                 return self.parsed.resolve(func.id)
             return None
@@ -47,6 +48,9 @@ class Calls:
         func = node.func
         if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), LocalFunction):
             return self.inline_local(self.env[func.id], node, hint)
+        target = self.inlined_callee(func)
+        if target is not None:
+            return self.inline_user(target, node, hint)
         fn = self.callee_of(func)
         if isinstance(func, gast.Attribute) and (fn is None or isinstance(
                 getattr(fn, "__self__", None), np.ndarray)):

@@ -150,7 +150,7 @@ class Expressions:
         return self.call(fn, [self.as_operand(base, node)], {}, node, hint)
 
     def expr_Lambda(self, node, hint):
-        return LocalFunction(node)
+        return LocalFunction(node, self.frame)
 
     # ------------------------------------------------------------------ container literals
     def expr_Dict(self, node, hint):

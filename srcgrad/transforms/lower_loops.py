@@ -43,6 +43,8 @@ class Loops:
                     names.extend(self.written_by(self.env[n.func.id].node, set()))
                 elif isinstance(n, gast.Call) and self.lists.method_target(n) is not None:
                     names.append(n.func.value.id)
+                elif isinstance(n, gast.Call):
+                    names.extend(self.written_by_call(n))
         return sorted(set(names))
 
     def written_by(self, node, seen) -> list[str]:

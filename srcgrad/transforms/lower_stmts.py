@@ -38,6 +38,9 @@ class Statements:
                 isinstance(self.env.get(value.func.id), LocalFunction):
             self.expr(value, None)   # a nested function called for what it writes in place
             return
+        if isinstance(value, gast.Call) and self.inlined_callee(value.func) is not None:
+            self.expr(value, None)   # the user's function, called for what it writes in place
+            return
         if self.lists.method_target(value) is not None:
             self.expr(value, None)   # items.append(v) / items.pop(): a new version of the list
             return
@@ -195,7 +198,7 @@ class Statements:
         """A nested ``def`` is remembered; each call of it is lowered inline."""
         if node.decorator_list:
             self.refuse(node, "decorated nested functions are not supported", "def")
-        self.env[node.name] = LocalFunction(node)
+        self.env[node.name] = LocalFunction(node, self.frame)
 
     def inline_local(self, local, call, hint):
         """Lower a call of a nested function or lambda in place, as Python would run it.
@@ -204,6 +207,10 @@ class Statements:
         them then); its own names stay local; arrays it writes in place stay written.
         """
         node = local.node
+        if local.frame != self.frame:
+            self.refuse(call, "a nested function or lambda passed to another function is not "
+                              "supported yet (its closure belongs to the function that defined "
+                              "it); define it at module level and pass that", "closure")
         if id(node) in self.inlining:
             self.refuse(call, "recursive nested functions are not supported; define the "
                               "function at module level", "recursion")

@@ -85,9 +85,11 @@ MISSING = object()
 
 @dataclass
 class LocalFunction:
-    """A function defined inside the differentiated one (``def`` or ``lambda``)."""
+    """A function defined inside the differentiated one (``def`` or ``lambda``), in the
+    body of the function lowered at inlining ``frame`` (0: the differentiated one)."""
 
     node: object
+    frame: int = 0
 
 
 @dataclass

@@ -47,6 +47,7 @@ class Bindings:
         self.names: dict = {}            # name -> object (_MISSING if unbound)
         self.attributes: dict = {}       # (id(owner), attr) -> object
         self.checks: list = []           # [reader, owner, key, object]: the guard
+        self.children: list = []         # the Bindings of callees lowered in place
 
     def lookup(self, name: str):
         """The object ``name`` denotes now (cell, then global, then builtin), recorded."""
@@ -97,7 +98,7 @@ class Bindings:
                 if not _same(old, new):
                     return False
                 check[3] = new
-        return True
+        return all(child.current() for child in self.children)
 
 
 def _read_cell(cell, _):

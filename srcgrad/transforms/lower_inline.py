@@ -1,0 +1,197 @@
+"""Calls of the user's own functions, lowered in place (inlined).
+
+A call of a nested function or lambda, of a module-level function (from this module or
+another one), or of a ``numba.njit`` dispatcher (its Python source) is lowered where it
+stands, as Python would run it: the callee's parameters are bound to the call's operands,
+its free names resolve in its own module, and its body becomes part of the caller's IR.
+So every later pass sees one function: reverse and forward mode, derivatives of
+derivatives and the Numba backend need nothing for calls, and Numba compiles one
+function with no call overhead (it would inline small callees anyway).
+
+Arrays a callee writes in place are the caller's arrays (an output argument): the writes
+follow the aliasing rules of stores, and the caller's names see the new versions. A
+recursive call cannot be inlined: without jit it becomes a primitive whose rule is the
+callee's own adjoint (``calls.CalleePrimitive``); Numba cannot compile that.
+
+``Inlining`` is the part of ``lower.Lowerer`` that lowers these calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import gast
+
+from srcgrad import calls, ir
+from srcgrad.callables import is_numba_dispatcher
+from srcgrad.errors import SrcgradError
+from srcgrad.rules import registry
+from srcgrad.transforms.canonicalize import Canonicalizer
+from srcgrad.transforms.lower_values import LocalFunction
+from srcgrad.transforms.parse import parse_function
+
+
+def inlinable(fn):
+    """``(function, bound values)`` whose source a call of ``fn`` is lowered from, or None
+    (a primitive, a callable object, a helper of generated code).  A method bound to an
+    instance binds its ``self`` like a closure value."""
+    bound = {}
+    if is_numba_dispatcher(fn):
+        fn = fn.py_func
+    if inspect.ismethod(fn) and not isinstance(fn.__self__, type) and registry.lookup(fn) is None:
+        first = next(iter(inspect.signature(fn.__func__).parameters), None)
+        fn, bound = fn.__func__, {first: fn.__self__}
+    if not inspect.isfunction(fn) or registry.lookup(fn) is not None or \
+            (fn.__module__ or "").startswith("srcgrad."):
+        return None
+    return fn, bound
+
+
+class Inlining:
+    """Nested functions, lambdas and the user's own functions, lowered at each call."""
+
+    def inline_user(self, callee, call, hint):
+        """Lower a call of the user's function in place; returns its result."""
+        fn, bound = callee
+        parsed = self.callee_parse(fn, bound)
+        if any(isinstance(a, gast.Starred) for a in call.args) or \
+                any(kw.arg is None for kw in call.keywords):
+            self.refuse(call, "*args and **kwargs in calls are not supported", "call")
+        args = [self.expr(a, None) for a in call.args]
+        kwargs = {kw.arg: self.expr(kw.value, None) for kw in call.keywords}
+        if any(isinstance(v, LocalFunction) for v in args + list(kwargs.values())):
+            self.refuse(call, "a nested function or lambda passed to another function is not "
+                              "supported yet (its closure belongs to the function that defined "
+                              "it); define it at module level and pass that", "closure")
+        values, problem = calls.bind_arguments(fn, list(bound.values()) + args, kwargs, ir.Const)
+        if problem:
+            self.refuse(call, problem, "call")
+        names = list(inspect.signature(fn).parameters)
+        values, names = values[len(bound):], names[len(bound):]
+        outer_env, outer_parsed = self.env, self.parsed
+        self.env, self.parsed = dict(zip(names, values)), parsed
+        self.inlining.add(fn.__code__)
+        self.frame += 1
+        try:
+            result = self.lower_body(parsed.node, hint, fn.__name__)
+        except SrcgradError as exc:
+            raise _called_from(exc, fn, outer_parsed.loc(call)) from None
+        finally:
+            self.frame -= 1
+            self.inlining.discard(fn.__code__)
+            inner, self.env, self.parsed = self.env, outer_env, outer_parsed
+        for name, old in zip(names, values):
+            self.follow_writes(old, inner.get(name))
+        return result
+
+    def callee_parse(self, fn, bound):
+        """The callee's parse (once per lowering and bound object), its name lookups
+        guarding the caller's transform too: a changed global of a callee regenerates the
+        caller's derivative."""
+        key = (fn.__code__, tuple(id(v) for v in bound.values()))
+        parsed = self.callees.get(key)
+        if parsed is None:
+            parsed = self.callees[key] = parse_function(fn, bound)
+            self.parsed.bindings.children.append(parsed.bindings)
+        return parsed
+
+    def lower_body(self, node, hint, name):
+        """The body of a ``def`` or ``lambda`` lowered in the current environment."""
+        if isinstance(node, gast.Lambda):
+            return self.expr(node.body, hint)
+        result = name if name.isidentifier() and not name.startswith("_") else "result"
+        body = Canonicalizer(self.parsed).run(node, implicit_return=True, result=result).body
+        self.block(body[:-1])
+        return self.expr(body[-1].value, hint)
+
+    def follow_writes(self, old, new):
+        """After a call: if the callee wrote into the array passed as ``old`` (its version
+        is now ``new``, in the same buffer group), the caller's names see the write."""
+        if old is new or not (hasattr(old, "name") and hasattr(new, "name")):
+            return
+        group = self.groups.get(old.name)
+        if group is not None and self.groups.get(new.name) == group:
+            self.rebind(old, new)
+
+    def recursive(self, fn) -> bool:
+        return fn.__code__ in self.inlining
+
+    def written_by_call(self, call) -> list[str]:
+        """The caller's names a call of the user's function writes in place (the loops
+        around the call carry them)."""
+        callee = self.inlined_callee(call.func)
+        if callee is None:
+            return []
+        fn, bound = callee
+        params = list(inspect.signature(fn).parameters)[len(bound):]
+        written = written_params(fn)
+        return [a.id for i, a in enumerate(call.args)
+                if isinstance(a, gast.Name) and i < len(params) and params[i] in written] + \
+            [kw.value.id for kw in call.keywords
+             if isinstance(kw.value, gast.Name) and kw.arg in written]
+
+    def inlined_callee(self, func):
+        """The user's function a call's ``func`` expression names, if it is lowered in place."""
+        fn = self.callee_of(func)
+        target = inlinable(fn) if fn is not None else None
+        return target if target is not None and not self.recursive(target[0]) else None
+
+
+def written_params(fn, seen=None) -> set[str]:
+    """The parameters of ``fn`` whose arrays it (or a function it calls) writes in place:
+    ``p[i] = v``, ``p += v``, or ``p`` passed where a callee writes."""
+    seen = set() if seen is None else seen
+    if fn.__code__ in seen:
+        return set()
+    seen.add(fn.__code__)
+    node = parse_function(fn).node
+    if isinstance(node, gast.Lambda):
+        return set()
+    params = {a.id for a in node.args.args + node.args.posonlyargs}
+    written = set()
+    for n in gast.walk(node):
+        targets = n.targets if isinstance(n, gast.Assign) else \
+            [n.target] if isinstance(n, gast.AugAssign) else []
+        for t in targets:
+            base = t.value if isinstance(t, gast.Subscript) else t if isinstance(n, gast.AugAssign) else None
+            if isinstance(base, gast.Name) and base.id in params:
+                written.add(base.id)
+        if isinstance(n, gast.Call):
+            written |= _written_through(fn, n, params, seen)
+    return written
+
+
+def _written_through(fn, call, params, seen) -> set[str]:
+    """Parameters of ``fn`` passed to a call of another user function that writes them."""
+    callee = _resolve(fn, call.func)
+    target = inlinable(callee) if callee is not None else None
+    if target is None:
+        return set()
+    inner, bound = target
+    names = list(inspect.signature(inner).parameters)[len(bound):]
+    inner_written = written_params(inner, seen)
+    out = {a.id for i, a in enumerate(call.args) if isinstance(a, gast.Name) and a.id in params
+           and i < len(names) and names[i] in inner_written}
+    out |= {kw.value.id for kw in call.keywords if isinstance(kw.value, gast.Name)
+            and kw.value.id in params and kw.arg in inner_written}
+    return out
+
+
+def _resolve(fn, func):
+    """What a call's ``func`` names in ``fn``'s module (for the analysis only)."""
+    if isinstance(func, gast.Name):
+        return fn.__globals__.get(func.id)
+    if isinstance(func, gast.Attribute):
+        owner = _resolve(fn, func.value)
+        return getattr(owner, func.attr, None) if owner is not None else None
+    return None
+
+
+def _called_from(exc: SrcgradError, fn, call_loc):
+    """The same error, saying which call of the callee it comes from."""
+    note = f"(in '{fn.__name__}', called at {call_loc.file}, line {call_loc.line})"
+    if note in exc.message:
+        return exc
+    out = type(exc).__new__(type(exc))
+    SrcgradError.__init__(out, f"{exc.message} {note}", exc.loc, exc.construct)
+    return out

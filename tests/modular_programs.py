@@ -1,0 +1,132 @@
+"""Simulation code written as small kernels calling each other (issue 14's patterns):
+Numba kernels calling Numba kernels, helpers writing into output arguments inside a time
+loop, call chains, helpers called in loops with branches inside, helpers returning
+tuples.  Each program is differentiated in every mode by tests/test_modular.py."""
+
+import numba
+import numpy as np
+
+
+# ---------------------------------------------------------------- kernels calling kernels
+@numba.njit
+def force(x, k):
+    return -k * x
+
+
+@numba.njit
+def spring_energy(x, k):
+    f = force(x, k)
+    return 0.5 * np.sum(f * f) / k
+
+
+# ---------------------------------------------------------------- output arguments
+def pendulum_rhs(t, y, p, out):
+    out[0] = y[1]
+    out[1] = -p[0] * np.sin(y[0]) - p[1] * y[1] + 0.1 * np.cos(t)
+
+
+def rk4_step(t, y, p, h):
+    k1 = np.empty_like(y)
+    k2 = np.empty_like(y)
+    k3 = np.empty_like(y)
+    k4 = np.empty_like(y)
+    pendulum_rhs(t, y, p, k1)
+    pendulum_rhs(t + 0.5 * h, y + 0.5 * h * k1, p, k2)
+    pendulum_rhs(t + 0.5 * h, y + 0.5 * h * k2, p, k3)
+    pendulum_rhs(t + h, y + h * k3, p, k4)
+    return y + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+def pendulum_loss(y0, p):
+    y = y0.copy()
+    t = 0.0
+    for _ in range(25):
+        y = rk4_step(t, y, p, 0.04)
+        t = t + 0.04
+    return y[0] ** 2 + 0.5 * y[1] ** 2
+
+
+def euler_in_place(y0, p):
+    """The time loop writes the state through an output-argument helper each step."""
+    y = y0.copy()
+    dydt = np.empty_like(y0)
+    for i in range(30):
+        pendulum_rhs(0.05 * i, y, p, dydt)
+        y += 0.05 * dydt
+    return np.sum(y * y)
+
+
+# ---------------------------------------------------------------- chains and branches
+def soft_clip(v):
+    if v > 1.0:
+        return 1.0 + np.log(v)
+    return v
+
+
+def level3(v, c):
+    return soft_clip(v * c) * v
+
+
+def level2(v, c):
+    return level3(v, c) + level3(c, v)
+
+
+def chain_three_deep(x, c):
+    s = 0.0
+    for i in range(len(x)):
+        s = s + level2(x[i], c)
+    return s
+
+
+# ---------------------------------------------------------------- tuples, logsumexp, pairs
+def moments(v):
+    m = np.mean(v)
+    return m, np.mean((v - m) ** 2)
+
+
+def tuple_helper(x):
+    m, var = moments(x)
+    return m * m + var
+
+
+def logsumexp(v):
+    top = np.max(v)
+    return top + np.log(np.sum(np.exp(v - top)))
+
+
+def mixture_loglik(x, means, logw):
+    total = 0.0
+    for i in range(len(x)):
+        total = total + logsumexp(logw - 0.5 * (x[i] - means) ** 2)
+    return -total
+
+
+def pair_energy(r2):
+    inv6 = 1.0 / (r2 * r2 * r2)
+    return 4.0 * (inv6 * inv6 - inv6)
+
+
+def lennard_jones(pos):
+    e = 0.0
+    n = pos.shape[0]
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = pos[i] - pos[j]
+            e = e + pair_energy(np.sum(d * d))
+    return e
+
+
+# ---------------------------------------------------------------- methods
+class Model:
+    def __init__(self, w):
+        self.w = w
+
+    def predict(self, x):
+        return np.tanh(self.w * x)
+
+
+MODEL = Model(np.array([0.5, -1.5, 2.0]))
+
+
+def method_call(x):
+    return np.sum(MODEL.predict(x) ** 2)
