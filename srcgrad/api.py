@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from srcgrad import higher, ir, pipeline, pytree
+from srcgrad import calls, higher, ir, pipeline, pytree
 from srcgrad.errors import EvaluationError, Loc, SrcgradError, WrtError
 from srcgrad.pipeline import FLOAT64 as _FLOAT64
 from srcgrad.pipeline import Compiled, Transformed, arg_kind  # noqa: F401  (public names)
@@ -684,3 +684,4 @@ def _numba_text(d: Derivative, mode: str) -> str:
 
 
 pipeline.register_transform(Derivative, higher.DerivativeTransformed)
+calls.at_transform_time(grad, value_and_grad)

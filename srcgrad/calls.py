@@ -29,6 +29,39 @@ def use_pipeline(adjoint) -> None:
     _ADJOINT = adjoint
 
 
+#: ``(obj, kinds) -> plain function or None``: what a derivative object (a ``grad(f)``)
+#: computes for arguments of these kinds, as a plain function with source, registered by
+#: ``srcgrad.pipeline`` (``use_derivatives``).
+_AS_FUNCTION = None
+_IS_DERIVATIVE = None
+
+
+def use_derivatives(is_derivative, as_function) -> None:
+    """Register how a derivative called inside differentiated code becomes a function."""
+    global _AS_FUNCTION, _IS_DERIVATIVE
+    _IS_DERIVATIVE, _AS_FUNCTION = is_derivative, as_function
+
+
+#: Functions a differentiated function may call on constants to make a derivative when
+#: it is transformed (``srcgrad.grad(potential)`` inside it); registered by ``api``.
+TRANSFORM_TIME: set = set()
+
+
+def at_transform_time(*fns) -> None:
+    TRANSFORM_TIME.update(fns)
+
+
+def is_derivative(obj) -> bool:
+    """Whether ``obj`` is a derivative object (a ``grad(f)``) the pipeline can restate."""
+    return _IS_DERIVATIVE is not None and _IS_DERIVATIVE(obj)
+
+
+def derivative_function(obj, kinds):
+    """The plain function a derivative object computes for arguments of ``kinds``
+    (``(kind, ndim, dtype)`` each), or None if ``obj`` is not a derivative."""
+    return _AS_FUNCTION(obj, kinds) if _AS_FUNCTION is not None else None
+
+
 class CalleePrimitive:
     """The primitive standing for a call of a user-defined function."""
 

@@ -444,6 +444,14 @@ def transformed(fn):
     return entry[1]
 
 
+def _derivative_function(obj, kinds):
+    """What a derivative object called inside differentiated code computes for these
+    argument kinds, as a plain function with source (``higher.restate``), or None."""
+    if type(obj) not in _FACTORIES:
+        return None
+    return transformed(obj).specialization(kinds).fn
+
+
 def _callee_adjoint(fn, args):
     """(differentiated positions, compiled adjoint) of a callee for these arguments."""
     kinds = kinds_key(args)
@@ -452,6 +460,7 @@ def _callee_adjoint(fn, args):
 
 
 calls.use_pipeline(_callee_adjoint)
+calls.use_derivatives(lambda obj: type(obj) in _FACTORIES, _derivative_function)
 
 
 # --------------------------------------------------------------------------- numba

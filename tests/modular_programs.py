@@ -6,6 +6,8 @@ tuples.  Each program is differentiated in every mode by tests/test_modular.py."
 import numba
 import numpy as np
 
+import srcgrad
+
 
 # ---------------------------------------------------------------- kernels calling kernels
 @numba.njit
@@ -130,3 +132,31 @@ MODEL = Model(np.array([0.5, -1.5, 2.0]))
 
 def method_call(x):
     return np.sum(MODEL.predict(x) ** 2)
+
+
+# ---------------------------------------------------------------- derivatives inside
+def potential(x):
+    return np.sum(x ** 4) + np.sum(np.sin(x))
+
+
+FORCE = srcgrad.grad(potential)
+
+
+def trajectory_loss(x0, h):
+    """A symplectic Euler trajectory driven by the gradient of a potential."""
+    x = x0.copy()
+    v = np.zeros_like(x0)
+    for _ in range(8):
+        v = v - h * FORCE(x)
+        x = x + h * v
+    return np.sum(x * x)
+
+
+def saddle(x, y):
+    return np.sum(x * y) + np.sum(x ** 2) - np.sum(y ** 2)
+
+
+def best_response(x, y):
+    """One ascent step of the inner maximisation of a min-max problem, made inside."""
+    gy = srcgrad.grad(saddle, wrt=1)(x, y)
+    return saddle(x, y + 0.5 * gy)

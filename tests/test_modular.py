@@ -24,6 +24,8 @@ CASES = [
                                       np.array([-0.4, -1.2, -2.0])), (1, 2)),
     ("pair-energy", mp.lennard_jones, (np.array([[0.0, 0.0], [1.1, 0.2], [0.3, 1.2]]),), (0,)),
     ("bound-method", mp.method_call, (X,), (0,)),
+    ("grad-inside", mp.trajectory_loss, (X, 0.05), (0, 1)),
+    ("grad-made-inside", mp.best_response, (X, np.array([0.2, 0.1, -0.3])), (0, 1)),
 ]
 IDS = [c[0] for c in CASES]
 

@@ -48,10 +48,18 @@ class Calls:
         func = node.func
         if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), LocalFunction):
             return self.inline_local(self.env[func.id], node, hint)
+        if isinstance(func, gast.Call):             # srcgrad.grad(g)(x): made, then called
+            made = self.expr(func, None)
+            if isinstance(made, NamespaceValue) and calls.is_derivative(made.value):
+                return self.inline_derivative(made.value, node, hint)
         target = self.inlined_callee(func)
         if target is not None:
             return self.inline_user(target, node, hint)
         fn = self.callee_of(func)
+        if fn is not None and fn is not MISSING and calls.is_derivative(fn):
+            return self.inline_derivative(fn, node, hint)
+        if any(fn is f for f in calls.TRANSFORM_TIME):
+            return self.at_transform_time(fn, node, hint)
         if isinstance(func, gast.Attribute) and (fn is None or isinstance(
                 getattr(fn, "__self__", None), np.ndarray)):
             return self.method_call(node, hint)    # also self.w.sum() on a constant array

@@ -27,7 +27,7 @@ from srcgrad.callables import is_numba_dispatcher
 from srcgrad.errors import SrcgradError
 from srcgrad.rules import registry
 from srcgrad.transforms.canonicalize import Canonicalizer
-from srcgrad.transforms.lower_values import LocalFunction
+from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue
 from srcgrad.transforms.parse import parse_function
 
 
@@ -50,15 +50,12 @@ def inlinable(fn):
 class Inlining:
     """Nested functions, lambdas and the user's own functions, lowered at each call."""
 
-    def inline_user(self, callee, call, hint):
-        """Lower a call of the user's function in place; returns its result."""
+    def inline_user(self, callee, call, hint, lowered=None):
+        """Lower a call of the user's function in place; returns its result.  ``lowered``:
+        the call's arguments and keywords, if already lowered."""
         fn, bound = callee
         parsed = self.callee_parse(fn, bound)
-        if any(isinstance(a, gast.Starred) for a in call.args) or \
-                any(kw.arg is None for kw in call.keywords):
-            self.refuse(call, "*args and **kwargs in calls are not supported", "call")
-        args = [self.expr(a, None) for a in call.args]
-        kwargs = {kw.arg: self.expr(kw.value, None) for kw in call.keywords}
+        args, kwargs = lowered or self.call_arguments(call)
         if any(isinstance(v, LocalFunction) for v in args + list(kwargs.values())):
             self.refuse(call, "a nested function or lambda passed to another function is not "
                               "supported yet (its closure belongs to the function that defined "
@@ -83,6 +80,55 @@ class Inlining:
         for name, old in zip(names, values):
             self.follow_writes(old, inner.get(name))
         return result
+
+    def call_arguments(self, call):
+        """The lowered arguments and keywords of a call (no ``*args``/``**kwargs``)."""
+        if any(isinstance(a, gast.Starred) for a in call.args) or \
+                any(kw.arg is None for kw in call.keywords):
+            self.refuse(call, "*args and **kwargs in calls are not supported", "call")
+        return ([self.expr(a, None) for a in call.args],
+                {kw.arg: self.expr(kw.value, None) for kw in call.keywords})
+
+    def inline_derivative(self, obj, call, hint):
+        """A derivative (``srcgrad.grad(g)``) called inside differentiated code: its
+        generated code for these argument kinds, restated as a function, lowered in place.
+        Returns None if ``obj`` is not a derivative."""
+        args, kwargs = self.call_arguments(call)
+        kinds = tuple(self.argument_kind(v, call) for v in args)
+        if kwargs:
+            self.refuse(call, "a derivative called inside a differentiated function takes "
+                              "positional arguments here", "derivative call")
+        function = calls.derivative_function(obj, kinds)
+        if function is None:
+            return None
+        return self.inline_user((function, {}), call, hint, (args, kwargs))
+
+    def at_transform_time(self, fn, call, hint):
+        """``srcgrad.grad(potential)`` inside a differentiated function: made now, from
+        constants (a function of the module, ``wrt``...), and called like any derivative."""
+        args, kwargs = self.call_arguments(call)
+        values = [_static(v) for v in args]
+        keywords = {k: _static(v) for k, v in kwargs.items()}
+        if any(v is _NOT_STATIC for v in values + list(keywords.values())):
+            self.refuse(call, f"srcgrad.{fn.__name__} inside a differentiated function takes "
+                              f"a function defined at module level (or imported) and constant "
+                              f"options; a nested function or lambda is not supported yet",
+                        "derivative")
+        return NamespaceValue(fn(*values, **keywords), hint)
+
+    def argument_kind(self, value, call):
+        """The specialization kind (as ``arguments.arg_kind`` gives it) of an operand."""
+        kind = self.kind(value)
+        if kind in ("float", "int", "bool"):
+            return (kind, None, "float64" if kind == "float" else None)
+        ndim = self.ndim_of(value)
+        if kind in ("array", "buffer") and ndim is not None:
+            return ("array", ndim, "float64")
+        if kind == "intarray" and ndim is not None:
+            return ("intarray", ndim, "int64")
+        self.refuse(call, "the kind of an argument of this derivative (a float, or an array "
+                          "of which rank) is not known here; pass a float or an array made "
+                          "in this function", "derivative call")
 
     def callee_parse(self, fn, bound):
         """The callee's parse (once per lowering and bound object), its name lookups
@@ -135,6 +181,21 @@ class Inlining:
         fn = self.callee_of(func)
         target = inlinable(fn) if fn is not None else None
         return target if target is not None and not self.recursive(target[0]) else None
+
+
+_NOT_STATIC = object()
+
+
+def _static(value):
+    """The Python value of an operand known when the derivative is generated."""
+    if isinstance(value, NamespaceValue):
+        return value.value
+    if isinstance(value, ir.Const):
+        return value.value
+    if isinstance(value, (ir.Seq, tuple)):
+        items = [_static(v) for v in (value.items if isinstance(value, ir.Seq) else value)]
+        return _NOT_STATIC if any(i is _NOT_STATIC for i in items) else tuple(items)
+    return _NOT_STATIC
 
 
 def written_params(fn, seen=None) -> set[str]:
