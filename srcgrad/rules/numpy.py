@@ -402,7 +402,8 @@ for _fn in (np.reshape, np.ravel, np.transpose, np.expand_dims, np.ascontiguousa
 # which axes np.squeeze drops depends on their lengths, not only on the rank
 declare(np.squeeze, view=True, abstract=lambda types, args, kwargs: None)
 for _fn in (np.size, np.ndim):
-    declare(_fn, result_kind="int")
+    declare(_fn, result_kind="int", cheap=True)
+declare(np.shape, cheap=True)          # reading a shape costs nothing, recomputed anywhere
 for _fn in (np.absolute, np.real, np.imag):
     declare(_fn, result_kind="real")
 for _fn in (np.zeros_like, np.ones_like, np.empty_like, np.round, np.around, np.rint,

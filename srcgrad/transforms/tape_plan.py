@@ -393,6 +393,10 @@ class TapePlan(Hooks):
         if op.name not in self._loop_names(root):
             return E.name(self.names.var(op.name))
         stmt = self.stmt_of.get(op.name)
+        if isinstance(stmt, ir.GetItem) and any(stmt is st for st in root.body) and \
+                all(isinstance(p, ir.Const) for p in stmt.index.parts):
+            array = self._hoist(stmt.array, root)      # k = shape[0] of a shape read here
+            return None if array is None else E.subscript(array, E.operand(stmt.index, self.names))
         if not (isinstance(stmt, ir.Call) and facts(stmt.fn).cheap and not stmt.kwargs
                 and any(stmt is st for st in root.body)):
             return None
