@@ -367,3 +367,19 @@ def test_key_covers_class_attributes_and_nested_modules(tmp_path, monkeypatch):
         np.testing.assert_allclose(g, 2 * X7 * scale + lam, rtol=1e-12)
     assert len(keys) == 3 and None not in keys
     assert len(_entries(tmp_path / "cache")) == 3
+
+
+def test_key_covers_what_a_callee_reads_from_its_own_module():
+    """A callee is lowered in place, so a constant of its module is baked into the
+    caller's derivative: the caller's disk-cache key changes with it."""
+    from srcgrad.backends import cache as disk
+    helpers = types.ModuleType("helpers_module")
+    exec("SCALE = 2.0\ndef scaled(x):\n    return SCALE * x\n", helpers.__dict__)
+    caller = types.ModuleType("caller_module")
+    caller.__dict__["scaled"] = helpers.scaled
+    exec("def loss(x):\n    return scaled(x) * x\n", caller.__dict__)
+    kinds = (("float", None, "float64"),)
+    before = disk.key(caller.loss, kinds, (0,))
+    helpers.SCALE = 3.0
+    after = disk.key(caller.loss, kinds, (0,))
+    assert before is not None and after is not None and before != after

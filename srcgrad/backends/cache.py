@@ -208,8 +208,33 @@ def _print(value, depth: int = 0) -> str:
         return _UNPRINTABLE
     text = f"{type(value).__name__}:{module}.{qualname}"
     if isinstance(target, pytypes.FunctionType):
-        text += ":" + _code_hash(target)
+        callee = _callee_hash(target)
+        if callee is None:
+            return _UNPRINTABLE
+        text += ":" + _code_hash(target) + callee
     return text + _rule_hash(value)
+
+
+_LIBRARIES = ("numpy", "scipy", "numba", "srcgrad", "math", "builtins")
+_VISITING: set = set()
+
+
+def _callee_hash(fn) -> str | None:
+    """What a user's function reads from its own module: it is lowered in place into the
+    caller's derivative, so its globals' values are the caller's too.  Library code is
+    covered by the versions in the key."""
+    if (fn.__module__ or "").startswith(_LIBRARIES):
+        return ""
+    if fn.__code__ in _VISITING:
+        return ":recursive"
+    _VISITING.add(fn.__code__)
+    try:
+        text = dependencies(fn)
+    finally:
+        _VISITING.discard(fn.__code__)
+    if text is None:
+        return None
+    return ":" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _code_hash(fn) -> str:
