@@ -171,10 +171,12 @@ class Inlining:
         fn, bound = callee
         params = list(inspect.signature(fn).parameters)[len(bound):]
         written = written_params(fn)
-        return [a.id for i, a in enumerate(call.args)
-                if isinstance(a, gast.Name) and i < len(params) and params[i] in written] + \
-            [kw.value.id for kw in call.keywords
-             if isinstance(kw.value, gast.Name) and kw.arg in written]
+        names = [a.id for i, a in enumerate(call.args)
+                 if isinstance(a, gast.Name) and i < len(params) and params[i] in written]
+        names += [kw.value.id for kw in call.keywords
+                  if isinstance(kw.value, gast.Name) and kw.arg in written]
+        # only the caller's arrays: a number rebound by the callee's ``a -= 1`` stays put
+        return [n for n in names if n in self.env and self.is_array(self.env[n])]
 
     def inlined_callee(self, func):
         """The user's function a call's ``func`` expression names, if it is lowered in place."""
