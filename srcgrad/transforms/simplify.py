@@ -118,6 +118,34 @@ def _remove_renames(fn):
         _Rename(mapping).visit(fn)
 
 
+class _Constants(ast.NodeTransformer):
+    """Loads of names replaced by the number constants they were assigned once."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            return ast.copy_location(E.const(self.values[node.id]), node)
+        return node
+
+
+def _propagate_constants(fn):
+    """``tmp = 0.02`` (a callee's ``0.5 * h`` folded): when every assignment of a name
+    assigns the same number, its reads read the number, wherever they are."""
+    stores, _ = _counts(fn)
+    found: dict = {}
+    for node in ast.walk(fn):
+        name = _single_target(node) if isinstance(node, ast.Assign) else None
+        if name is not None and _number(node.value):
+            found.setdefault(name, []).append(node.value.value)
+    values = {name: vs[0] for name, vs in found.items()
+              if len(vs) == stores[name] and all(type(v) is type(vs[0]) and v == vs[0] for v in vs)}
+    if values:
+        _Constants(values).visit(fn)
+        _drop_dead(fn)
+
+
 def _loads(node, name) -> int:
     return sum(1 for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == name
                and isinstance(n.ctx, ast.Load))
@@ -292,6 +320,7 @@ def simplify(fn: ast.FunctionDef) -> ast.FunctionDef:
     fn = _FoldConstants().visit(fn)
     fn = _DropDefaultKeywords().visit(fn)
     _remove_renames(fn)
+    _propagate_constants(fn)
     stores, loads = _counts(fn)
     _propagate_copies(fn.body, stores, loads)
     fn.body = _fuse_moves(fn.body, *_counts(fn))
