@@ -8,6 +8,7 @@ import pytest
 
 import modular_programs as mp
 import srcgrad
+from scipy import special as scipy_special
 
 RNG = np.random.default_rng(7)
 X = np.array([0.3, -0.7, 1.2])
@@ -106,3 +107,31 @@ def test_an_error_inside_a_callee_names_the_call():
         srcgrad.grad(caller)(np.ones(3))
     text = str(info.value)
     assert "in 'writes_its_argument', called at" in text and "u[0] = 1.0" in text
+
+
+def test_a_callee_without_source_or_rule_is_named_at_the_call():
+    namespace = {}
+    exec("def hidden(x):\n    return x * 2.0\n", namespace)
+    hidden = namespace["hidden"]
+
+    def caller(x):
+        return hidden(x) * 2.0
+
+    with pytest.raises(srcgrad.SrcgradError, match="the call of 'hidden' cannot be") as info:
+        srcgrad.grad(caller)(0.5)
+    assert "return hidden(x) * 2.0" in str(info.value)
+
+
+def _uses_erfcx(x):
+    return scipy_special.erfcx(x) + 1.0
+
+
+def test_a_library_function_without_rule_inside_a_callee_is_named_fully():
+    def caller(x):
+        return _uses_erfcx(x) * 2.0
+
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.grad(caller)(0.5)
+    text = str(info.value)
+    assert "'scipy.special.erfcx' has no source srcgrad can read and no derivative rule" in text
+    assert "in '_uses_erfcx', called at" in text

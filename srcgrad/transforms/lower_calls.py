@@ -155,9 +155,9 @@ class Calls:
                 return args[0]
             name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
             raise UnknownCalleeError(
-                f"'{spell(fn) if callable(fn) else name}' has no derivative rule and cannot be "
-                f"differentiated through; register one with srcgrad.defvjp({name}, ...)",
-                self.loc(node), "unknown function")
+                f"'{_full_name(fn) if callable(fn) else name}' has no source srcgrad can read "
+                f"and no derivative rule, so it cannot be differentiated through; register a "
+                f"rule with srcgrad.defvjp({name}, ...)", self.loc(node), "unknown function")
         if isinstance(node, gast.Call):
             self.check_signature(prim, args, kwargs, node)
         # a list of pieces is spelled as a tuple, which Numba's np.stack/np.concatenate take
@@ -294,3 +294,20 @@ class Calls:
         if module == "math" or (scalar and known.int_preserving):
             return "float"
         return None          # record_rank knows the rest from the operands' types
+
+
+def _full_name(fn) -> str:
+    """How the user knows ``fn``: ``scipy.special.erfcx``, ``np.sinc``, ``mylib.kernel``.
+    A ufunc does not say where it lives, so NumPy's and SciPy's namespaces are asked."""
+    name = getattr(fn, "__name__", None) or repr(fn)
+    if isinstance(fn, np.ufunc):
+        if getattr(np, name, None) is fn:
+            return f"np.{name}"
+        try:
+            import scipy.special as special
+        except ImportError:
+            return name
+        return f"scipy.special.{name}" if getattr(special, name, None) is fn else name
+    module = getattr(fn, "__module__", None)
+    return spell(fn) if module in (None, "builtins") or module.startswith("numpy") else \
+        f"{module}.{getattr(fn, '__qualname__', name)}"

@@ -24,7 +24,7 @@ import gast
 
 from srcgrad import calls, ir
 from srcgrad.callables import is_numba_dispatcher
-from srcgrad.errors import SrcgradError
+from srcgrad.errors import SourceUnavailableError, SrcgradError
 from srcgrad.rules import registry
 from srcgrad.transforms.canonicalize import Canonicalizer
 from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue
@@ -54,7 +54,12 @@ class Inlining:
         """Lower a call of the user's function in place; returns its result.  ``lowered``:
         the call's arguments and keywords, if already lowered."""
         fn, bound = callee
-        parsed = self.callee_parse(fn, bound)
+        try:
+            parsed = self.callee_parse(fn, bound)
+        except SourceUnavailableError as exc:
+            raise SourceUnavailableError(
+                f"the call of '{fn.__qualname__}' cannot be differentiated: {exc.message}",
+                self.loc(call), "call") from None
         args, kwargs = lowered or self.call_arguments(call)
         if any(isinstance(v, LocalFunction) for v in args + list(kwargs.values())):
             self.refuse(call, "a nested function or lambda passed to another function is not "
