@@ -34,11 +34,11 @@ from srcgrad.pipeline import FLOAT64 as _FLOAT64
 from srcgrad.pipeline import Compiled, Transformed, arg_kind  # noqa: F401  (public names)
 from srcgrad.pipeline import call_split as _call_split
 from srcgrad.pipeline import is_numba_dispatcher as _is_numba_dispatcher
-from srcgrad.pipeline import jit as _jit
-from srcgrad.pipeline import jit_compile as _jit_compile
+from srcgrad.jitting import jit as _jit
+from srcgrad.jitting import jit_compile as _jit_compile
+from srcgrad.jitting import numba_caches as _numba_caches
 from srcgrad.pipeline import kinds_key as _kinds_key
 from srcgrad.pipeline import leaf_ranges as _leaf_ranges
-from srcgrad.pipeline import numba_caches as _numba_caches
 from srcgrad.pipeline import transformed as _transformed
 
 #: every function transformed so far (the fuzzer's oracle frees entries of this dict)
@@ -586,19 +586,28 @@ def hvp(fn, wrt=0, *, jit: bool = False):
     One forward-mode pass over the generated gradient (forward over reverse), so it costs
     a small multiple of one gradient, whatever the size of ``x``.
     """
-    gradient = grad(fn, wrt, jit=jit)
+    return HessianVectorProduct(fn, wrt, jit)
 
-    def product(*args):
+
+class HessianVectorProduct:
+    """``hvp(f)``: called as ``(*args, v)``.  An object rather than a closure, so that a
+    function calling it can itself be differentiated (``higher.hvp_function``)."""
+
+    def __init__(self, fn, wrt, jit):
+        self.fn, self.wrt, self.jit = fn, wrt, jit
+        self.gradient = grad(fn, wrt, jit=jit)
+
+    def position(self) -> int:
+        return _normalize_wrt(self.wrt, _transformed(self.fn).param_names)[0][0]
+
+    def __call__(self, *args):
         if not args:
             raise SrcgradError("hvp(f)(*args, v) needs the arguments of f and a vector v")
         *primals, v = args
-        t = _transformed(fn)
-        primals = _complete(t, primals)
-        position = _normalize_wrt(wrt, t.param_names)[0][0]
+        primals = _complete(_transformed(self.fn), primals)
         tangents = [np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0 for a in primals]
-        tangents[position] = v
-        return jvp(gradient, primals, tangents, jit=jit)[1]
-    return product
+        tangents[self.position()] = v
+        return jvp(self.gradient, primals, tangents, jit=self.jit)[1]
 
 
 def _array_output(out, what):
@@ -684,4 +693,5 @@ def _numba_text(d: Derivative, mode: str) -> str:
 
 
 pipeline.register_transform(Derivative, higher.DerivativeTransformed)
-calls.at_transform_time(grad, value_and_grad)
+calls.at_transform_time(grad, value_and_grad, hvp)
+pipeline.register_function_of(HessianVectorProduct, higher.hvp_function)

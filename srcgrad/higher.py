@@ -40,6 +40,38 @@ def restate(compiled, fn_name: str, many: bool, with_value: bool):
     return emit.compile_source(source, namespace, fn_name, fn_name)
 
 
+def hvp_function(product, kinds):
+    """``hvp(f)`` as a plain function ``(*args, v) -> H @ v`` for arguments of ``kinds``:
+    the tangent program of ``grad(f)`` (forward over reverse) with the differentiated
+    argument's tangent ``v`` and the others' zero, so a function calling it can itself be
+    differentiated."""
+    primals = kinds[:-1]
+    compiled = pipeline.transformed(product.gradient).compile_jvp(primals)
+    tree = ast.parse(compiled.source)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    params = [a.arg for a in fn.args.args]
+    values, tangents = params[:len(primals)], params[len(primals):]
+    position = product.position()
+    zeros = []
+    for i, (name, kind) in enumerate(zip(tangents, primals)):
+        if i == position:
+            continue
+        zero = "0.0" if kind[0] in ("float", "int", "bool") else f"np.zeros_like({values[i]})"
+        zeros.append(ast.parse(f"{name} = {zero}").body[0])
+    fn.args.args = [a for i, a in enumerate(fn.args.args)
+                    if i < len(primals) or i - len(primals) == position]
+    ret = fn.body[-1]
+    assert isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple), "unexpected jvp"
+    fn.body[-1] = ast.Return(ret.value.elts[1])
+    fn.body[:0] = zeros
+    name = f"{fn.name}_hvp"
+    fn.name = name
+    source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    namespace = dict(compiled.namespace)
+    namespace.setdefault("np", __import__("numpy"))
+    return emit.compile_source(source, namespace, name, name)
+
+
 def _generated(loc) -> bool:
     return loc is not None and str(loc.file).startswith("<srcgrad")
 

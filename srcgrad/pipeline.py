@@ -11,7 +11,7 @@ activity      which IR values carry derivatives
 reverse       IR → ast of f_vjp (forward sweep + tape + adjoint)   | forward: f_jvp
 simplify      ast → ast
 emit          ast → source text → Python function
-numba         jit only: numba.njit of that function (backends/numba.py), or the disk cache
+numba         jit only: numba.njit of that function (jitting.py, backends/), or the disk cache
 ```
 
 ``run`` executes them in that order for one ``Request`` (argument kinds, differentiated
@@ -444,9 +444,20 @@ def transformed(fn):
     return entry[1]
 
 
+#: type -> ``(obj, kinds) -> plain function``, for derivative objects that are not
+#: transformed themselves (``hvp(f)``; registered by ``api``).
+_FUNCTIONS: dict = {}
+
+
+def register_function_of(cls, function_of) -> None:
+    _FUNCTIONS[cls] = function_of
+
+
 def _derivative_function(obj, kinds):
     """What a derivative object called inside differentiated code computes for these
     argument kinds, as a plain function with source (``higher.restate``), or None."""
+    if type(obj) in _FUNCTIONS:
+        return _FUNCTIONS[type(obj)](obj, kinds)
     if type(obj) not in _FACTORIES:
         return None
     return transformed(obj).specialization(kinds).fn
@@ -460,59 +471,5 @@ def _callee_adjoint(fn, args):
 
 
 calls.use_pipeline(_callee_adjoint)
-calls.use_derivatives(lambda obj: type(obj) in _FACTORIES, _derivative_function)
-
-
-# --------------------------------------------------------------------------- numba
-def numba_caches(fn) -> bool:
-    """A Numba dispatcher created with ``cache=True`` gets a disk-cached derivative too."""
-    cache = getattr(fn, "_cache", None)
-    return cache is not None and type(cache).__name__ != "NullCache"
-
-
-def jit(compiled):
-    """The numba pass on one compiled derivative (jit=True needs Numba)."""
-    try:
-        from srcgrad.backends import numba as numba_backend
-    except ImportError:
-        raise SrcgradError("jit=True needs Numba: pip install 'srcgrad[jit]'", construct="jit") from None
-    return run_pass("numba", numba_backend.jitted, compiled)
-
-
-def jit_compile(t: Transformed, kinds, wrt, cache: bool, trees=None, has_aux=False):
-    """The Numba-compiled derivative, from the disk cache when ``cache`` is set.
-
-    A disk entry is looked up by a key covering the globals' values (``cache.key``); a
-    missing or damaged one is generated again, and a derivative that cannot be kept on
-    disk is compiled in memory.
-    """
-    key = (kinds, wrt, trees, has_aux)
-    result = t.jitted.get(key)
-    if result is not None:
-        return result
-    with LOCK:
-        result = t.jitted.get(key)
-        if result is None:
-            result = t.jitted[key] = _jit_build(t, kinds, wrt, cache, trees, has_aux)
-    return result
-
-
-def _jit_build(t: Transformed, kinds, wrt, cache: bool, trees, has_aux):
-    if not cache:
-        return jit(t.compile(kinds, wrt, trees, has_aux, jit=True))
-    from srcgrad.backends import cache as disk
-    specialization = kinds if trees is None and not has_aux else (kinds, trees, has_aux)
-    digest = disk.key(t.fn, specialization, wrt)
-    if digest is None:                   # reads a value with no fingerprint: in memory
-        return jit(t.compile(kinds, wrt, trees, has_aux, jit=True))
-    name = f"{base_name(t.fn)}_vjp"
-    module = disk.load(digest)
-    compiled = None
-    if module is None or not callable(getattr(module, name, None)):
-        compiled = t.compile(kinds, wrt, trees, has_aux, jit=True)
-        module = disk.store(digest, compiled.source, compiled.namespace, compiled.name)
-    if module is None:                   # not importable by name or no cache: in memory
-        return jit(compiled)
-    from srcgrad.backends import numba as numba_backend
-    return run_pass("numba", numba_backend.jitted_cached, getattr(module, name), compiled,
-                    t.parsed.loc(t.parsed.node))
+calls.use_derivatives(lambda obj: type(obj) in _FACTORIES or type(obj) in _FUNCTIONS,
+                      _derivative_function)

@@ -160,3 +160,17 @@ def best_response(x, y):
     """One ascent step of the inner maximisation of a min-max problem, made inside."""
     gy = srcgrad.grad(saddle, wrt=1)(x, y)
     return saddle(x, y + 0.5 * gy)
+
+
+def newton_residual(x):
+    """The norm of a Newton direction's Hessian product, built from grad and hvp inside."""
+    g = srcgrad.grad(potential)(x)
+    hg = srcgrad.hvp(potential)(x, g)
+    return np.sum(hg * hg)
+
+
+HESSIAN_TIMES = srcgrad.hvp(potential)
+
+
+def curvature_along(x, v):
+    return np.sum(HESSIAN_TIMES(x, v) ** 2)

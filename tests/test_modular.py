@@ -27,6 +27,8 @@ CASES = [
     ("bound-method", mp.method_call, (X,), (0,)),
     ("grad-inside", mp.trajectory_loss, (X, 0.05), (0, 1)),
     ("grad-made-inside", mp.best_response, (X, np.array([0.2, 0.1, -0.3])), (0, 1)),
+    ("hvp-made-inside", mp.newton_residual, (X,), (0,)),
+    ("hvp-inside", mp.curvature_along, (X, np.array([1.0, 0.5, -0.2])), (0, 1)),
 ]
 IDS = [c[0] for c in CASES]
 
