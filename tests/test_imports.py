@@ -102,7 +102,7 @@ def test_the_graph_sees_function_level_imports():
     assert "srcgrad.pipeline" in graph["srcgrad.api"]
     assert "srcgrad.transforms.lower" in graph["srcgrad.pipeline"]
     # imported inside a function only
-    assert "srcgrad.backends.numba" in graph["srcgrad.pipeline"]
+    assert "srcgrad.backends.numba" in graph["srcgrad.jitting"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
