@@ -205,12 +205,11 @@ class Calls:
         """The kind and rank of a call's result, when known from its operands' (a scalar
         is a float unless NumPy says it is an integer or a bool)."""
         t = types.evaluate(fn, args, kwargs, self.value_type)
-        if t is None or t.kind not in ("scalar", "array") or \
-                self.kinds[target] in ("int", "bool", "shape"):
-            pass
-        elif t.kind == "scalar" or t.ndim == 0:
+        known = t is not None and t.kind in ("scalar", "array") and \
+            self.kinds[target] not in ("int", "bool", "shape")
+        if known and (t.kind == "scalar" or t.ndim == 0):
             self.kinds[target] = {"int64": "int", "bool": "bool"}.get(t.dtype, "float")
-        else:
+        elif known:
             self.ndims[target] = t.ndim
             self.kinds[target] = self.kinds[target] or "array"
         if fn is np.shape and self.ndim_of(args[0]) is not None:
