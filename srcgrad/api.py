@@ -427,6 +427,8 @@ def vjp(fn, *primals, jit: bool = False):
         compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
     else:
         compiled = t.compile(kinds, wrt, _trees_key(trees))
+    written = [i for i, p in enumerate(compiled.params) if p in compiled.writes]
+    before = {i: leaves[i].copy() for i in written}
     try:
         out = _call(t, primals)
     except SrcgradError:
@@ -437,7 +439,11 @@ def vjp(fn, *primals, jit: bool = False):
 
     def pullback(cotangent):
         seed = _cotangent_leaves(cotangent, out, out_tree)
-        _, grads = compiled.function(*leaves, seed[0] if out_tree.is_leaf else tuple(seed))
+        # the pullback reruns the function: on copies of the arrays it writes in place as
+        # they were before, so each run sees what the primal saw and the caller's arrays
+        # are written once
+        args = [before[i].copy() if i in before else leaf for i, leaf in enumerate(leaves)]
+        _, grads = compiled.function(*args, seed[0] if out_tree.is_leaf else tuple(seed))
         grad_of = dict(zip(wrt, grads))
         return tuple(pytree.unflatten(tree, [_cast_like(grad_of[j], leaves[j]) if j in grad_of
                                              else None for j in span])
@@ -556,6 +562,7 @@ def jacfwd(fn, wrt=0, *, jit: bool = False):
                                       for v in pytree.flatten(a)[0]])
                 for a, tr in ((a, pytree.flatten(a)[1]) for a in args)]
         xs, tree = pytree.flatten(args[position])
+        replay = _replayer(args)
         blocks = []
         for j, x in enumerate(xs):
             x = np.asarray(x, dtype=float)
@@ -567,11 +574,28 @@ def jacfwd(fn, wrt=0, *, jit: bool = False):
                 leaves[j] = e if x.ndim else 1.0
                 tangents = list(zero)
                 tangents[position] = pytree.unflatten(tree, leaves)
-                columns.append(_array_output(jvp(fn, args, tangents, jit=jit)[1], "jacfwd"))
+                run_args = args if j == k == 0 else replay()
+                columns.append(_array_output(jvp(fn, run_args, tangents, jit=jit)[1], "jacfwd"))
             out_shape = columns[0].shape if columns else ()
             blocks.append(np.stack(columns, axis=-1).reshape(out_shape + x.shape))
         return pytree.unflatten(tree, blocks)
     return jac
+
+
+def _replayer(args):
+    """For a derivative that runs the function once per column: a function returning the
+    arguments with fresh copies of their integer and boolean arrays as they were before the
+    first run, so an array the function writes in place (a permutation) is written once, by
+    the first run, as one call of the primal would."""
+    def copy_integral(v):
+        return v.copy() if isinstance(v, np.ndarray) and v.dtype.kind in "biu" else v
+
+    def replay(saved):
+        return tuple(pytree.unflatten(tree, [copy_integral(v) for v in leaves])
+                     for leaves, tree in saved)
+    saved = [(pytree.flatten(a)[0], pytree.flatten(a)[1]) for a in args]
+    saved = [([copy_integral(v) for v in leaves], tree) for leaves, tree in saved]
+    return lambda: replay(saved)
 
 
 def hessian(fn, wrt=0, *, jit: bool = False):

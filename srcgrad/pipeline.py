@@ -267,6 +267,11 @@ class Compiled:
     name: str
     locations: dict          # generated name -> user source location
 
+    @property
+    def writes(self) -> list[str]:
+        """The parameters the function writes in place (integer or boolean work arrays)."""
+        return [p for p in self.params if p in self.ir.buffer_group]
+
 
 class Transformed:
     """A function together with its parse, cached per argument kinds.
@@ -467,7 +472,13 @@ def _callee_adjoint(fn, args):
     """(differentiated positions, compiled adjoint) of a callee for these arguments."""
     kinds = kinds_key(args)
     wrt = tuple(i for i, k in enumerate(kinds) if differentiable(k))
-    return wrt, (transformed(fn).compile(kinds, wrt) if wrt else None)
+    compiled = transformed(fn).compile(kinds, wrt) if wrt else None
+    if compiled is not None and compiled.writes:
+        # its adjoint would run it a second time, on arrays its first run already changed
+        raise SrcgradError(f"'{fn.__name__}' calls itself and writes into its argument "
+                           f"'{compiled.writes[0]}' in place, which a derivative cannot replay; "
+                           f"pass it a copy, or write the recursion as a loop")
+    return wrt, compiled
 
 
 calls.use_pipeline(_callee_adjoint)

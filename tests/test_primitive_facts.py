@@ -49,6 +49,10 @@ def test_fresh_results_share_no_memory_with_operands(prim):
     shape_args = {np.zeros, np.empty, np.ones}
     if prim.fn in shape_args:
         out, args = prim.fn((2, 3)), []
+    elif prim.fn in (np.arange, np.eye, np.identity):
+        out, args = prim.fn(3), []
+    elif prim.fn is np.linspace:
+        out, args = prim.fn(0.0, 1.0, 5), []
     elif prim.fn is np.full:
         out, args = prim.fn((2, 3), 1.5), []
     elif prim.fn is np.full_like:

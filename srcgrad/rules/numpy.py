@@ -389,7 +389,7 @@ for _fn in (np.where, np.clip):
     declare(_fn, elementwise=True, fresh=True)
 declare(np.copy, elementwise=True, allocator=True)
 for _fn in (np.zeros, np.empty, np.zeros_like, np.empty_like, np.ones, np.ones_like, np.full,
-            np.full_like, np.array):
+            np.full_like, np.array, np.arange, np.linspace, np.eye, np.identity):
     declare(_fn, allocator=True)
 for _fn in (np.dot, np.outer, np.cumsum, np.cumprod, np.diff):
     declare(_fn, fresh=True)

@@ -64,6 +64,7 @@ def analyse(fn: ir.Function, wrt: list[str]) -> set[str]:
     """The set of active SSA names for differentiating ``fn``'s result w.r.t. ``wrt``."""
     edges = _edges(fn.body, {})
     blocked = {n for n, k in fn.kinds.items() if k in INACTIVE_KINDS}
+    blocked |= {n for n, g in fn.buffer_group.items() if g in fn.integer_groups}
 
     varied = set(w for w in wrt if w not in blocked)
     changed = True

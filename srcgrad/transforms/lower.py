@@ -69,6 +69,8 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         # aliasing (lower_alias): buffer groups and views (handed on), ownership, staleness
         self.groups: dict[str, int] = {}
         self.views: dict[str, int] = {}
+        self.integer_groups: set[int] = set()    # groups of integer or bool arrays (inactive)
+        self.integer_arrays: set[str] = set()    # other values known to be integer arrays
         self._group_ids = 0
         self.poisoned: dict[str, Loc] = {}
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
@@ -173,6 +175,11 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
             kind, ndim = self.arg_kinds.get(a.id, (None, None))
             if kind:
                 self.kinds[name] = kind
+            if kind in ("intarray", "otherarray"):
+                # an integer or boolean work array (a permutation, flags) is the function's
+                # to write in place: no derivative flows through it, and the caller sees
+                # the writes as it does with the primal
+                self.owned[name] = []
             if ndim is not None:
                 self.ndims[name] = ndim
         if isinstance(node, gast.Lambda):
@@ -185,6 +192,7 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
             self.result_loc = self.loc(ret)
         fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
                          self.loc(node), self.kinds, self.groups, self.user_names)
+        fn.integer_groups = set(self.integer_groups)
         return fn
 
     # ------------------------------------------------------------------ statements
@@ -245,10 +253,18 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         if isinstance(value, NamespaceValue):
             if isinstance(value.value, np.ndarray) or isinstance(value.value, (tuple, list)):
                 return ir.Const(value.value)
+            if is_dtype(value.value):          # dtype=int, np.int64: by name, as Numba takes it
+                return ir.Const(np.dtype(value.value).name)
             self.refuse(node, f"'{value.name}' ({type(value.value).__name__}) cannot be used as a value here",
                         "value")
         return value
 
+
+
+def is_dtype(value) -> bool:
+    """Whether ``value`` names a NumPy dtype (``int``, ``np.float32``, ``np.dtype('i8')``)."""
+    return isinstance(value, np.dtype) or (
+        isinstance(value, type) and issubclass(value, (np.generic, int, float, complex)))
 
 
 def lower(parsed, arg_kinds=None, trees=None, has_aux=False, canonical=None,

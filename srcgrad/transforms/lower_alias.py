@@ -34,11 +34,15 @@ class AliasTracking:
         if sources is None:
             return False
         group = self.new_group()
+        if self.integral(op):
+            self.integer_groups.add(group)
         pending = [op.name]
         while pending:
             name = pending.pop()
             if name in self.groups:
                 old = self.groups[name]
+                if old not in self.integer_groups:
+                    self.integer_groups.discard(group)
                 for other, g in list(self.groups.items()):
                     if g == old:
                         self.groups[other] = group
@@ -57,6 +61,17 @@ class AliasTracking:
                     self.views[view] = group
                     changed = True
         return True
+
+    def integral(self, op) -> bool:
+        """Whether ``op`` is known to be an array of integers or booleans: no derivative
+        flows through it, and a float written into it is truncated."""
+        if not isinstance(op, ir.Var):
+            return False
+        group = self.groups.get(op.name, self.views.get(op.name))
+        if group is not None:
+            return group in self.integer_groups
+        return self.kinds.get(op.name) in ("intarray", "otherarray") or \
+            op.name in self.integer_arrays
 
     def refuse_foreign_write(self, name, array, node, what, instead):
         """A write into an array the function does not own (an argument, or a value that may
@@ -130,6 +145,8 @@ class AliasTracking:
         groups = {self.groups[s.name] for s in sources if isinstance(s, ir.Var) and s.name in self.groups}
         if groups:
             g = min(groups)
+            if not all(self.integral(s) for s in sources if isinstance(s, ir.Var)):
+                self.integer_groups -= groups      # a float array on some path
             lists = [s for s in sources if isinstance(s, ir.Var) and self.kinds.get(s.name) == "list"]
             self.kinds[out] = "list" if lists else "buffer"
             self.groups[out] = g

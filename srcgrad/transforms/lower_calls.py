@@ -212,6 +212,8 @@ class Calls:
         elif known:
             self.ndims[target] = t.ndim
             self.kinds[target] = self.kinds[target] or "array"
+            if types.is_integral(t.dtype):
+                self.integer_arrays.add(target)
         if fn is np.shape and self.ndim_of(args[0]) is not None:
             self.shape_len[target] = self.ndim_of(args[0])
 
@@ -225,6 +227,8 @@ class Calls:
         elif known.allocator and not (fn is broadcast_rt.zeros_like and
                                       self.kind(args[0]) in ("float", "int", "bool")):
             self.groups[target] = self.new_group()
+            if target in self.integer_arrays:
+                self.integer_groups.add(self.groups[target])
             self.kinds[target] = "buffer"
             ndim = self.alloc_ndim(fn, args, kwargs)
             if ndim is not None:
@@ -254,7 +258,7 @@ class Calls:
             return {"float": types.F64, "int": types.I64, "bool": types.BOOL}[kind]
         ndim = self.ndims.get(op.name)
         if kind in ("array", "buffer", "intarray") and ndim is not None:
-            return types.array("int64" if kind == "intarray" else "float64", ndim)
+            return types.array("int64" if self.integral(op) else "float64", ndim)
         if kind == "shape" and op.name in self.shape_len:
             return types.ValueType("tuple", "int64", self.shape_len[op.name])
         return None

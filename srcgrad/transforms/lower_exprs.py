@@ -94,7 +94,7 @@ class Expressions:
         src_kind = self.kind(value)
         all_int = all(self.kind(p) == "int" for p in index.parts)
         ndim = self.ndims.get(value.name) if isinstance(value, ir.Var) else None
-        if src_kind == "shape" or (src_kind == "intarray" and all_int and ndim == len(index.parts)):
+        if src_kind == "shape" or (self.integral(value) and all_int and ndim == len(index.parts)):
             self.kinds[target] = "int"
         elif src_kind in ("array", "buffer") and all_int and ndim == len(index.parts):
             self.kinds[target] = "float"
@@ -111,7 +111,8 @@ class Expressions:
             scalar = ndim is not None and len(index.parts) == ndim and all_int
             if not scalar:
                 self.views[target] = group
-        elif isinstance(value, ir.Var) and self.kinds.get(target) != "float" and self.kind(value) != "tuple":
+        elif isinstance(value, ir.Var) and self.kinds.get(target) not in ("float", "int", "bool") \
+                and self.kind(value) != "tuple":
             self.view_base[target] = value.name  # a view, should the array be written later
         return ir.Var(target)
 

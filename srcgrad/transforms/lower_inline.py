@@ -221,9 +221,12 @@ def written_params(fn, seen=None) -> set[str]:
         targets = n.targets if isinstance(n, gast.Assign) else \
             [n.target] if isinstance(n, gast.AugAssign) else []
         for t in targets:
-            base = t.value if isinstance(t, gast.Subscript) else t if isinstance(n, gast.AugAssign) else None
-            if isinstance(base, gast.Name) and base.id in params:
-                written.add(base.id)
+            if isinstance(n, gast.AugAssign) and isinstance(t, gast.Name) and t.id in params:
+                written.add(t.id)
+            for s in gast.walk(t):            # p[i] = v, also inside a tuple target
+                if isinstance(s, gast.Subscript) and isinstance(s.value, gast.Name) and \
+                        s.value.id in params:
+                    written.add(s.value.id)
         if isinstance(n, gast.Call):
             written |= _written_through(fn, n, params, seen)
     return written

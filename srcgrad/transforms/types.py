@@ -58,6 +58,11 @@ SCALAR_DTYPES = {"float": "float64", "int": "int64", "bool": "bool"}
 SUFFIXES = {"float64": "f64", "float32": "f32", "int64": "i64", "bool": "bool"}
 
 
+def is_integral(dtype: str | None) -> bool:
+    """Whether values of this dtype name are integers or booleans (carry no derivative)."""
+    return dtype is not None and (dtype == "bool" or dtype.startswith(("int", "uint")))
+
+
 def scalar(dtype: str) -> ValueType:
     return ValueType("scalar", dtype)
 
