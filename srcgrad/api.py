@@ -601,7 +601,20 @@ def _replayer(args):
 def hessian(fn, wrt=0, *, jit: bool = False):
     """``H(*args)``: the Hessian of a scalar ``fn`` w.r.t. argument ``wrt``, shape
     ``x.shape + x.shape``, forward over reverse: ``jacfwd`` of the generated gradient."""
-    return jacfwd(grad(fn, wrt, jit=jit), wrt, jit=jit)
+    return Hessian(fn, wrt, jit)
+
+
+class Hessian:
+    """``hessian(f)``.  An object rather than a closure, so that a function calling it can
+    itself be differentiated (``higher.hessian_function``)."""
+
+    def __init__(self, fn, wrt, jit):
+        self.fn, self.wrt, self.jit = fn, wrt, jit
+        self.product = HessianVectorProduct(fn, wrt, jit)
+        self.columns = jacfwd(self.product.gradient, wrt, jit=jit)
+
+    def __call__(self, *args):
+        return self.columns(*args)
 
 
 def hvp(fn, wrt=0, *, jit: bool = False):
@@ -717,5 +730,7 @@ def _numba_text(d: Derivative, mode: str) -> str:
 
 
 pipeline.register_transform(Derivative, higher.DerivativeTransformed)
-calls.at_transform_time(grad, value_and_grad, hvp)
+calls.at_transform_time(grad, value_and_grad, hvp, hessian)
 pipeline.register_function_of(HessianVectorProduct, higher.hvp_function)
+pipeline.register_function_of(Hessian, higher.hessian_function)
+calls.restated_calls(jvp, higher.jvp_function)

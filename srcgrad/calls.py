@@ -51,6 +51,16 @@ def at_transform_time(*fns) -> None:
     TRANSFORM_TIME.update(fns)
 
 
+#: Functions of a function called with run-time operands inside differentiated code
+#: (``srcgrad.jvp(f, (x,), (v,))``): ``fn -> (f, kinds of the primals) -> plain function of
+#: (*primals, *tangents)``, registered by ``api``.
+RESTATED: dict = {}
+
+
+def restated_calls(fn, function_of) -> None:
+    RESTATED[fn] = function_of
+
+
 def is_derivative(obj) -> bool:
     """Whether ``obj`` is a derivative object (a ``grad(f)``) the pipeline can restate."""
     return _IS_DERIVATIVE is not None and _IS_DERIVATIVE(obj)

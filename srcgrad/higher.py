@@ -72,6 +72,51 @@ def hvp_function(product, kinds):
     return emit.compile_source(source, namespace, name, name)
 
 
+def jvp_function(fn, kinds):
+    """``srcgrad.jvp(fn, primals, tangents)`` as a plain function ``(*primals, *tangents)
+    -> (value, tangent)`` for primals of ``kinds``: the tangent program itself, so a
+    function calling ``jvp`` can be differentiated (tangents of non-float primals are
+    ignored, as at the top level)."""
+    compiled = pipeline.transformed(fn).compile_jvp(kinds)
+    namespace = dict(compiled.namespace)
+    namespace.setdefault("np", __import__("numpy"))
+    return emit.compile_source(compiled.source, namespace, compiled.name, compiled.name)
+
+
+def hessian_function(hessian, kinds):
+    """``hessian(f)`` as a plain function of ``f``'s arguments (of ``kinds``): one
+    Hessian-vector product per column, with the unit vectors as ``v``, so a function
+    calling it can itself be differentiated.  None for a container argument."""
+    names = list(pipeline.transformed(hessian.fn).param_names)[:len(kinds)]
+    position = hessian.product.position()
+    kind = kinds[position][0] if position < len(kinds) else None
+    if kind not in ("float", "array"):
+        return None
+    own = {}
+    for n in ("product", "np", "size", "hess", "k", "unit", "column"):
+        own[n] = n
+        while own[n] in names:
+            own[n] += "_"
+    x, args = names[position], ", ".join(names)
+    fn_name = f"{pipeline.base_name(hessian.fn)}_hessian"
+    o = own
+    if kind == "float":
+        body = f"    return {o['product']}({args}, 1.0)\n"
+    else:
+        body = (f"    {o['size']} = np.size({x})\n"
+                f"    {o['hess']} = np.zeros(({o['size']}, {o['size']}))\n"
+                f"    for {o['k']} in range({o['size']}):\n"
+                f"        {o['unit']} = np.zeros({o['size']})\n"
+                f"        {o['unit']}[{o['k']}] = 1.0\n"
+                f"        {o['column']} = {o['product']}({args}, "
+                f"np.reshape({o['unit']}, np.shape({x})))\n"
+                f"        {o['hess']}[:, {o['k']}] = np.ravel({o['column']})\n"
+                f"    return np.reshape({o['hess']}, np.shape({x}) + np.shape({x}))\n")
+    source = f"def {fn_name}({args}):\n{body}".replace("np.", f"{o['np']}.")
+    namespace = {o["product"]: hessian.product, o["np"]: __import__("numpy")}
+    return emit.compile_source(source, namespace, fn_name, fn_name)
+
+
 def _generated(loc) -> bool:
     return loc is not None and str(loc.file).startswith("<srcgrad")
 

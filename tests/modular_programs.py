@@ -174,3 +174,25 @@ HESSIAN_TIMES = srcgrad.hvp(potential)
 
 def curvature_along(x, v):
     return np.sum(HESSIAN_TIMES(x, v) ** 2)
+
+
+def directional_energy(x, v):
+    """The potential and its directional derivative, from srcgrad.jvp inside."""
+    energy, slope = srcgrad.jvp(potential, (x,), (v,))
+    return energy + slope ** 2
+
+
+def newton_step_norm(x):
+    """A damped Newton step from the Hessian made inside (its diagonal and its product)."""
+    h = srcgrad.hessian(potential)(x)
+    g = srcgrad.grad(potential)(x)
+    step = g / (np.diag(h) + 3.0) + 0.1 * (h @ g)
+    return np.sum(step * step) + np.trace(h)
+
+
+CURVATURE = srcgrad.hessian(potential)
+
+
+def scalar_curvature(t):
+    """A module-level hessian of a function of a float, used inside."""
+    return CURVATURE(np.array([t, 0.5 * t, -t])).sum() * t

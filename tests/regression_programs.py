@@ -403,7 +403,7 @@ def alias_read_after_loop_writes(x):
     w = u
     for i in range(3):
         u[i] = x[i] * i
-    return w[2]                      # refused
+    return w[2]                      # w is u: sees the loop's writes
 
 
 def argument_alias_updated_in_loop(x):
@@ -438,9 +438,45 @@ def view_taken_before_write(x):
     return np.dot(u1, np.array([0.7, -1.3, 0.4]))   # refused at this line
 
 
+def alias_written_in_inner_loop(x):
+    u0 = x * 0.5
+    for e0 in u0:
+        b0 = u0
+        u0 += u0                     # reads what the inner loop wrote through b0
+        for i0 in range(1):
+            b0 += 0.5                # writes u0 through its alias
+    return np.sum(u0)
+
+
+def alias_left_stale_by_loop(x):
+    u = x * 1.0
+    w = u
+    for i in range(2):
+        u[i] = x[i] * 2.0
+        u = x * 3.0                  # another array: w saw the first write only
+    return np.sum(w * x)             # refused
+
+
+def alias_stale_in_next_iteration(x):
+    u = x * 1.0
+    s = 0.0
+    for k in range(2):
+        b = u
+        for i in range(2):
+            b[i] = b[i] * x[i]
+            b = b * 1.0              # u keeps the first write of each pass
+        s += b[0]
+    return s + u[1]
+
+
 REFUSED = [(alias_of_merged_buffer, "return w[0]"),
-           (alias_read_after_loop_writes, "return w[2]"),
+           (alias_left_stale_by_loop, "return np.sum(w * x)"),
+           (alias_stale_in_next_iteration, "for k in range(2):"),
            (argument_alias_updated_in_loop, "v -= 0.5 * x"),
            (stale_alias_read_in_loop, "for i in range(3):"),
            (loop_alias_then_written, "return np.sum(x * x)"),
-           (view_taken_before_write, "return np.dot(u1, np.array([0.7, -1.3, 0.4]))")]
+           (view_taken_before_write, "return np.dot(u1, np.array([0.7, -1.3, 0.4]))"),
+]
+
+# found refused or wrong before loops followed writes through aliases of their arrays
+VECTOR += [alias_read_after_loop_writes, alias_written_in_inner_loop]

@@ -29,6 +29,9 @@ CASES = [
     ("grad-made-inside", mp.best_response, (X, np.array([0.2, 0.1, -0.3])), (0, 1)),
     ("hvp-made-inside", mp.newton_residual, (X,), (0,)),
     ("hvp-inside", mp.curvature_along, (X, np.array([1.0, 0.5, -0.2])), (0, 1)),
+    ("jvp-inside", mp.directional_energy, (X, np.array([1.0, 0.5, -0.2])), (0, 1)),
+    ("hessian-made-inside", mp.newton_step_norm, (X,), (0,)),
+    ("hessian-inside", mp.scalar_curvature, (0.7,), (0,)),
 ]
 IDS = [c[0] for c in CASES]
 

@@ -73,6 +73,7 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         self.integer_arrays: set[str] = set()    # other values known to be integer arrays
         self._group_ids = 0
         self.poisoned: dict[str, Loc] = {}
+        self.stale: set[str] = set()             # poisoned for certain (not only maybe)
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
         self.sources: dict[str, list] = {}       # merged or carried value -> what it may be
         self.view_base: dict[str, str] = {}      # view of a value not (yet) a buffer -> it

@@ -185,8 +185,64 @@ class AliasTracking:
                                       f"read the array itself, or copy '{user}' (.copy())",
                                 "stale alias", AliasingError)
 
+    def follow_loop_writes(self, slots_done, body, node):
+        """After a loop that writes a carried array in place: the other names bound to that
+        array before the loop (aliases of its initial value) are the same object, so they
+        see the loop's last version when the loop keeps writing that one array, and are
+        stale otherwise (any later read, or a read by an enclosing loop's next iteration,
+        is refused)."""
+        written = self.written_groups(body)
+        for n, c, init, y, out in slots_done:
+            if self.groups.get(c) not in written or not isinstance(init, ir.Var):
+                continue
+            same = isinstance(y, ir.Var) and same_object(body, c, y.name)
+            for user, op in list(self.env.items()):
+                if user != n and isinstance(op, ir.Var) and op.name == init.name:
+                    if same:
+                        self.env[user] = ir.Var(out)
+                    else:
+                        self.poisoned.setdefault(init.name, self.loc(node))
+                        self.stale.add(init.name)
+
     def lookup_poison(self, name, node):
         where = self.poisoned[name]
         self.refuse(node, f"this reads a view of an array that was written in place at line "
                           f"{where.line}; its values changed under it. Copy it (.copy()) before "
                           f"the write", "stale view", AliasingError)
+
+
+def same_object(body, start: str, end: str) -> bool:
+    """Whether the value ``end`` is the array ``start`` (in ``body``), changed only in place:
+    stores, in-place additions, renames and loops or branches that do only that."""
+    return _chain(_definitions(body), start, end, set())
+
+
+def _definitions(body) -> dict:
+    return {n: s for s in body for n in ir.defined_names(s)}
+
+
+def _chain(defs, start, name, seen) -> bool:
+    if name == start:
+        return True
+    s = defs.get(name)
+    if s is None or name in seen:
+        return False
+    seen.add(name)
+    if isinstance(s, ir.Store):
+        return _chain(defs, start, s.array.name, seen)
+    if isinstance(s, ir.Copy) or (isinstance(s, ir.Call) and s.fn is tape_rt.add_at):
+        source = s.value if isinstance(s, ir.Copy) else s.args[0]
+        return isinstance(source, ir.Var) and _chain(defs, start, source.name, seen)
+    if isinstance(s, (ir.For, ir.While)):
+        k = s.outs.index(name)
+        init, y = s.inits[k], s.yields[k]
+        inner = s.body + (s.cond_body if isinstance(s, ir.While) else [])
+        return isinstance(init, ir.Var) and isinstance(y, ir.Var) and \
+            _chain(defs, start, init.name, seen) and same_object(inner, s.carried[k], y.name)
+    if isinstance(s, ir.If):
+        k = s.outs.index(name)
+        return all(isinstance(v, ir.Var) and _chain({**defs, **_definitions(branch)}, start,
+                                                      v.name, set(seen))
+                   for v, branch in ((s.then_yields[k], s.then_body),
+                                     (s.else_yields[k], s.else_body)))
+    return False

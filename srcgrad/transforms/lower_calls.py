@@ -60,6 +60,8 @@ class Calls:
             return self.inline_derivative(fn, node, hint)
         if any(fn is f for f in calls.TRANSFORM_TIME):
             return self.at_transform_time(fn, node, hint)
+        if any(fn is f for f in calls.RESTATED):
+            return self.inline_restated(fn, node, hint)
         if isinstance(func, gast.Attribute) and (fn is None or isinstance(
                 getattr(fn, "__self__", None), np.ndarray)):
             return self.method_call(node, hint)    # also self.w.sum() on a constant array

@@ -108,6 +108,29 @@ class Inlining:
             return None
         return self.inline_user((function, {}), call, hint, (args, kwargs))
 
+    def inline_restated(self, fn, call, hint):
+        """``srcgrad.jvp(f, primals, tangents)`` inside differentiated code: the tangent
+        program of ``f`` for the primals' kinds, restated as a function, lowered in place."""
+        args, kwargs = self.call_arguments(call)
+        name = f"srcgrad.{fn.__name__}"
+        if kwargs or len(args) != 3:
+            self.refuse(call, f"{name} inside a differentiated function takes three positional "
+                              f"arguments here: the function, the primals and the tangents",
+                        "derivative call")
+        callee = _static(args[0])
+        if callee is _NOT_STATIC or not callable(callee):
+            self.refuse(call, f"{name} inside a differentiated function takes a function "
+                              f"defined at module level (or imported)", "derivative call")
+        primals, tangents = (list(a.items) if isinstance(a, ir.Seq) else
+                             list(a) if isinstance(a, (tuple, list)) else None for a in args[1:])
+        if primals is None or tangents is None or len(primals) != len(tangents):
+            self.refuse(call, f"{name} takes the primals and the tangents as tuples of the "
+                              f"same length, written out here ((x, y), (dx, dy))",
+                        "derivative call")
+        kinds = tuple(self.argument_kind(v, call) for v in primals)
+        function = calls.RESTATED[fn](callee, kinds)
+        return self.inline_user((function, {}), call, hint, (primals + tangents, {}))
+
     def at_transform_time(self, fn, call, hint):
         """``srcgrad.grad(potential)`` inside a differentiated function: made now, from
         constants (a function of the module, ``wrt``...), and called like any derivative."""
@@ -127,10 +150,10 @@ class Inlining:
         if kind in ("float", "int", "bool"):
             return (kind, None, "float64" if kind == "float" else None)
         ndim = self.ndim_of(value)
+        if self.integral(value) and ndim is not None:
+            return ("intarray", ndim, "int64")
         if kind in ("array", "buffer") and ndim is not None:
             return ("array", ndim, "float64")
-        if kind == "intarray" and ndim is not None:
-            return ("intarray", ndim, "int64")
         self.refuse(call, "the kind of an argument of this derivative (a float, or an array "
                           "of which rank) is not known here; pass a float or an array made "
                           "in this function", "derivative call")

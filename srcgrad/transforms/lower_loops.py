@@ -16,6 +16,7 @@ import operator
 import gast
 
 from srcgrad import ir
+from srcgrad.errors import AliasingError
 from srcgrad.transforms.containers import holds_mutable
 from srcgrad.transforms.lower_values import (UNDEF, LocalFunction, Restructure, is_none,
                                              join_kinds, reads_value, rebound_names,
@@ -162,6 +163,7 @@ class Loops:
     def finish_loop(self, slots, body_env, node, body=()):
         """Yields and outputs of the carried values; returns (carried, inits, yields, outs)."""
         kept = ([], [], [], [])
+        done = []
         written = self.written_groups(body)
         for n, shape, carried, inits in slots:
             y = body_env.get(n, UNDEF)
@@ -201,11 +203,29 @@ class Loops:
                 self.same_rank(out, [init, y])
                 if c in self.groups:
                     self.kinds[c] = self.group_kind(c)
+                self.carry_poison(n, c, y, out, body, node)
+                done.append((n, c, init, y, out))
                 outs.append(ir.Var(out))
                 for lst, v in zip(kept, (c, init, y, out)):
                     lst.append(v)
             self.env[n] = rebuild_tuple(shape, outs) if shape is not None else outs[0]
+        self.follow_loop_writes(done, body, node)
         return kept
+
+    def carry_poison(self, n, carried, y, out, body, node):
+        """A value made stale in the body (its array was written through another name)
+        stays stale after the loop, and must not be read in the next iteration."""
+        if not (isinstance(y, ir.Var) and y.name in self.stale):
+            return
+        where = self.poisoned[y.name]
+        self.poisoned[out] = where
+        self.stale.add(out)
+        if reads_value(body, carried):
+            self.refuse(first_change(node, n),
+                        f"'{n}' shares memory with an array written in place through another "
+                        f"name at line {where.line}, so the value the next iteration reads is "
+                        f"uncertain; write through '{n}' itself, or copy it (.copy())",
+                        "stale alias", AliasingError)
 
     def reset_carried(self, slots):
         for n, shape, carried, _ in slots:
