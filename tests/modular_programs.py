@@ -196,3 +196,26 @@ CURVATURE = srcgrad.hessian(potential)
 def scalar_curvature(t):
     """A module-level hessian of a function of a float, used inside."""
     return CURVATURE(np.array([t, 0.5 * t, -t])).sum() * t
+
+
+def explicit_euler(rhs, y0, h, steps):
+    y = y0
+    for _ in range(steps):
+        y = y + h * rhs(y)
+    return y
+
+
+def decay_loss(k, y0):
+    """A nested right-hand side closing over the rate, passed to an integrator."""
+    def rhs(y):
+        return -k * y + 0.1 * np.sin(y)
+    return np.sum(explicit_euler(rhs, y0, 0.1, 6) ** 2)
+
+
+def apply_twice(g, x):
+    return g(g(x))
+
+
+def lambda_passed(k, x):
+    """A lambda closing over k, called inside another function."""
+    return np.sum(apply_twice(lambda v: np.sin(k * v) + v, x) ** 2)

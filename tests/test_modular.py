@@ -32,6 +32,8 @@ CASES = [
     ("jvp-inside", mp.directional_energy, (X, np.array([1.0, 0.5, -0.2])), (0, 1)),
     ("hessian-made-inside", mp.newton_step_norm, (X,), (0,)),
     ("hessian-inside", mp.scalar_curvature, (0.7,), (0,)),
+    ("closure-passed", mp.decay_loss, (0.7, Y0), (0, 1)),
+    ("lambda-passed", mp.lambda_passed, (0.7, X), (0, 1)),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -140,3 +142,22 @@ def test_a_library_function_without_rule_inside_a_callee_is_named_fully():
     text = str(info.value)
     assert "'scipy.special.erfcx' has no source srcgrad can read and no derivative rule" in text
     assert "in '_uses_erfcx', called at" in text
+
+
+def test_a_nested_function_passed_on_may_not_write_its_definers_arrays():
+    def fill(g, n):
+        g(n)
+        return n
+
+    def caller(x):
+        out = np.zeros(3)
+
+        def write(n):
+            out[0] = x * n
+            return 0.0
+        fill(write, 2.0)
+        return np.sum(out)
+
+    with pytest.raises(srcgrad.SrcgradError, match="'out', a variable of the function that "
+                                                   "defined this nested function"):
+        srcgrad.grad(caller)(0.5)

@@ -57,6 +57,7 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         self.inlining: set = set()               # functions being inlined (no recursion)
         self.callees: dict = {}                  # code of an inlined function -> its parse
         self.frame = 0                           # how many of the user's calls are inlined
+        self.frames: dict = {}                   # frame -> (env, parse) while a deeper one runs
         # SSA names
         self.taken: set[str] = set(GENERATED_GLOBALS)
         self.counters: dict[str, int] = {}

@@ -61,10 +61,6 @@ class Inlining:
                 f"the call of '{fn.__qualname__}' cannot be differentiated: {exc.message}",
                 self.loc(call), "call") from None
         args, kwargs = lowered or self.call_arguments(call)
-        if any(isinstance(v, LocalFunction) for v in args + list(kwargs.values())):
-            self.refuse(call, "a nested function or lambda passed to another function is not "
-                              "supported yet (its closure belongs to the function that defined "
-                              "it); define it at module level and pass that", "closure")
         values, problem = calls.bind_arguments(fn, list(bound.values()) + args, kwargs, ir.Const)
         if problem:
             self.refuse(call, problem, "call")
@@ -73,6 +69,8 @@ class Inlining:
         outer_env, outer_parsed = self.env, self.parsed
         self.env, self.parsed = dict(zip(names, values)), parsed
         self.inlining.add(fn.__code__)
+        saved = self.frames.get(self.frame)
+        self.frames[self.frame] = (outer_env, outer_parsed)   # for its nested functions
         self.frame += 1
         try:
             result = self.lower_body(parsed.node, hint, fn.__name__)
@@ -80,6 +78,7 @@ class Inlining:
             raise _called_from(exc, fn, outer_parsed.loc(call)) from None
         finally:
             self.frame -= 1
+            self.frames[self.frame] = saved
             self.inlining.discard(fn.__code__)
             inner, self.env, self.parsed = self.env, outer_env, outer_parsed
         for name, old in zip(names, values):

@@ -205,12 +205,10 @@ class Statements:
 
         The callee sees the enclosing variables as they are at the call (closures read
         them then); its own names stay local; arrays it writes in place stay written.
+        Passed to another function and called there, it still reads the variables of the
+        function that defined it (as they are while that call runs).
         """
         node = local.node
-        if local.frame != self.frame:
-            self.refuse(call, "a nested function or lambda passed to another function is not "
-                              "supported yet (its closure belongs to the function that defined "
-                              "it); define it at module level and pass that", "closure")
         if id(node) in self.inlining:
             self.refuse(call, "recursive nested functions are not supported; define the "
                               "function at module level", "recursion")
@@ -224,8 +222,10 @@ class Statements:
         if len(values) > len(names) or any(k not in names for k in keywords):
             self.refuse(call, "the arguments do not match the nested function's parameters", "call")
         defaults = dict(zip(names[len(names) - len(params.defaults):], params.defaults))
-        outer = self.env
-        inner = dict(outer)
+        outer, outer_parsed, frame = self.env, self.parsed, self.frame
+        home, self.parsed = (outer, self.parsed) if local.frame == frame else \
+            self.frames[local.frame]
+        inner = dict(home)
         for i, name in enumerate(names):
             if i < len(values):
                 inner[name] = values[i]
@@ -236,7 +236,7 @@ class Statements:
             else:
                 self.refuse(call, f"missing argument '{name}'", "call")
         self.inlining.add(id(node))
-        self.env = inner
+        self.env, self.frame = inner, local.frame
         try:
             if isinstance(node, gast.Lambda):
                 result = self.expr(node.body, hint)
@@ -249,9 +249,14 @@ class Statements:
                 result = self.expr(body[-1].value, hint)
         finally:
             self.inlining.discard(id(node))
-            inner, self.env = self.env, outer
-        for name in list(outer):
-            if name not in local_names and inner.get(name) is not outer[name]:
+            inner, self.env, self.parsed, self.frame = self.env, outer, outer_parsed, frame
+        for name in list(home):
+            if name not in local_names and inner.get(name) is not home[name]:
+                if home is not outer:
+                    self.refuse(call, f"'{name}', a variable of the function that defined this "
+                                      f"nested function, is written in place by it while it runs "
+                                      f"inside another function; pass the array as an argument",
+                                "closure")
                 outer[name] = inner[name]      # a new version of an array written in place
         return result
 
