@@ -126,7 +126,7 @@ def _canonicalize(s: State) -> None:
 def _lower(s: State) -> None:
     t, r = s.transformed, s.request
     s.fn_ir = lower(t.parsed, *t.lowering_kinds(r.kinds, r.trees), r.has_aux,
-                    canonical=s.canonical, then_prune=False)
+                    canonical=s.canonical, then_prune=False, writable=t.scratch(r))
 
 
 def _prune(s: State) -> None:
@@ -373,6 +373,18 @@ class Transformed:
             else:
                 structures[name] = (tree, leaf_kinds)
         return kinds, structures
+
+    def scratch(self, request) -> set[str]:
+        """Float array parameters a reverse-mode derivative does not differentiate: the
+        function may write them in place (scratch or output arrays), as its primal does."""
+        if request.mode != "reverse" or not request.wrt:
+            return set()
+        trees = request.trees or [None] * len(self.param_names)
+        spans = leaf_ranges(request.trees) if request.trees else \
+            [range(i, i + 1) for i in range(len(self.param_names))]
+        return {name for name, tree, span in zip(self.param_names, trees, spans)
+                if (tree is None or tree.is_leaf) and span[0] not in request.wrt and
+                request.kinds[span[0]][0] == "array"}
 
     def typed_ir(self, kinds_key: tuple, trees=None, has_aux=False, jit=False):
         """The IR for these argument kinds, with the value types loops need (see

@@ -480,3 +480,20 @@ REFUSED = [(alias_of_merged_buffer, "return w[0]"),
 
 # found refused or wrong before loops followed writes through aliases of their arrays
 VECTOR += [alias_read_after_loop_writes, alias_written_in_inner_loop]
+
+
+def _carries_without_writing(a, b):
+    for i1 in range(1):
+        a = a                        # carried by the loop, never written
+    return 0.5 * b
+
+
+def callee_carries_caller_array(x):
+    u0 = np.zeros(3) + x
+    for i0 in range(1):
+        s3 = _carries_without_writing(u0, x)
+    return 0.9 * np.dot(u0, np.array([0.7, -1.3, 0.4])) + s3
+
+
+# found by the fuzzer (seed 9393): the caller's name was bound to the callee's loop value
+SCALAR += [(callee_carries_caller_array, 0.062)]

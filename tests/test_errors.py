@@ -239,7 +239,7 @@ def uses_fstring(x):
 def uses_nested_def(x):
     def inner(t):
         return t * t
-    return apply_twice(inner, x)  # <- error: a nested function used as a value
+    return inner  # <- error: a nested function used as a value
 
 
 def apply_twice(f, x):

@@ -88,6 +88,18 @@ def made_with_dtype(x):
     return np.sum(x[k] * np.arange(x.shape[0]))
 
 
+def scale_rows(x, buf):
+    for i in range(x.shape[0]):
+        buf[i] = np.sin(x[i]) * buf[i]
+
+
+def scratch_output(x, buf):
+    """A float array that is not differentiated (outside wrt) written in place, by a
+    callee: a scratch or output array, as in Numba code."""
+    scale_rows(x, buf)
+    return np.sum(buf * x)
+
+
 def _fd(f, args, i, eps=1e-6):
     """Central differences of f w.r.t. args[i], each evaluation on fresh copies."""
     x = np.asarray(args[i], dtype=float)
@@ -114,6 +126,7 @@ CASES = [
     ("bool-flags", marked_sum, (np.array([0.3, -1.2, 0.8, 2.0]), np.zeros(4, dtype=bool))),
     ("truncated", rounded_into_integers, (1.3,)),
     ("dtype-int", made_with_dtype, (np.array([0.3, -1.2, 0.8]),)),
+    ("float-scratch", scratch_output, (np.array([0.3, 0.8, -0.4]), np.array([1.0, 2.0, 3.0]))),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -190,9 +203,11 @@ def test_recursive_writer_is_refused():
         srcgrad.grad(countdown)(np.array([0.5, 1.5, 2.0]), np.arange(3), 2)
 
 
-def test_float_argument_still_refused():
+def test_differentiated_argument_still_refused():
     def scale(x):
         x[0] = 2.0 * x[0]
         return np.sum(x)
-    with pytest.raises(SrcgradError, match="in-place store into 'x'"):
+    with pytest.raises(SrcgradError, match="'x', an argument being differentiated"):
         srcgrad.grad(scale)(np.ones(3))
+    with pytest.raises(SrcgradError, match="'buf', an argument being differentiated"):
+        srcgrad.grad(scratch_output, wrt=(0, 1))(np.ones(3), np.ones(3))

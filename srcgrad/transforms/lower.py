@@ -58,6 +58,7 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         self.callees: dict = {}                  # code of an inlined function -> its parse
         self.frame = 0                           # how many of the user's calls are inlined
         self.frames: dict = {}                   # frame -> (env, parse) while a deeper one runs
+        self.writable: set = set()               # parameters it may write in place
         # SSA names
         self.taken: set[str] = set(GENERATED_GLOBALS)
         self.counters: dict[str, int] = {}
@@ -177,10 +178,10 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
             kind, ndim = self.arg_kinds.get(a.id, (None, None))
             if kind:
                 self.kinds[name] = kind
-            if kind in ("intarray", "otherarray"):
-                # an integer or boolean work array (a permutation, flags) is the function's
-                # to write in place: no derivative flows through it, and the caller sees
-                # the writes as it does with the primal
+            if kind in ("intarray", "otherarray") or a.id in self.writable:
+                # an integer or boolean work array (a permutation, flags), or an array not
+                # differentiated, is the function's to write in place: no derivative
+                # flows back into it, and the caller sees the writes as with the primal
                 self.owned[name] = []
             if ndim is not None:
                 self.ndims[name] = ndim
@@ -270,16 +271,18 @@ def is_dtype(value) -> bool:
 
 
 def lower(parsed, arg_kinds=None, trees=None, has_aux=False, canonical=None,
-          then_prune=True) -> ir.Function:
+          then_prune=True, writable=()) -> ir.Function:
     """Lower a parsed function to IR; ``arg_kinds`` maps parameter -> (kind, ndim).
 
     ``trees`` maps a container parameter to ``(treedef, [(kind, ndim) per leaf])``: it
     becomes one IR parameter per leaf.  ``has_aux``: the function returns ``(value, aux)``
     and aux is not differentiated.  ``fn.result_tree`` is the structure of the result.
     The pipeline passes the ``canonical`` tree it made and prunes afterwards itself
-    (``then_prune=False``); called alone, lowering does both.
+    (``then_prune=False``); called alone, lowering does both.  ``writable``: parameters
+    the function may write in place besides integer arrays (not differentiated).
     """
     lowerer = Lowerer(parsed, arg_kinds or {}, trees, has_aux)
+    lowerer.writable = set(writable)
     lowerer.canonical = canonical
     try:
         fn = lowerer.lower_function()

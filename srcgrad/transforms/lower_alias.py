@@ -90,6 +90,13 @@ class AliasTracking:
                 self.refuse(node, f"writing into '{name}', a view of another array, is not "
                                   f"supported; index the original array instead",
                             "store into a view", AliasingError)
+            if isinstance(array, ir.Var) and ({array.name} | self.may_be(array.name)) & \
+                    set(self.params):
+                self.refuse(node, f"in-place store into '{name}', an argument being "
+                                  f"differentiated; make a private copy first "
+                                  f"('{name} = {name}.copy()'), or leave it out of wrt: a "
+                                  f"scratch or output array that is not differentiated may be "
+                                  f"written in place", "in-place store", AliasingError)
             self.refuse(node, f"in-place store into '{name}', which is not an array created in "
                               f"this function; make a private copy first, e.g. "
                               f"'{name} = {name}.copy()' (np.zeros, np.empty, np.zeros_like also work)",

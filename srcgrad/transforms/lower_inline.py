@@ -72,6 +72,7 @@ class Inlining:
         saved = self.frames.get(self.frame)
         self.frames[self.frame] = (outer_env, outer_parsed)   # for its nested functions
         self.frame += 1
+        start = len(self.out)
         try:
             result = self.lower_body(parsed.node, hint, fn.__name__)
         except SrcgradError as exc:
@@ -81,8 +82,9 @@ class Inlining:
             self.frames[self.frame] = saved
             self.inlining.discard(fn.__code__)
             inner, self.env, self.parsed = self.env, outer_env, outer_parsed
+        written = self.written_groups(self.out[start:])
         for name, old in zip(names, values):
-            self.follow_writes(old, inner.get(name))
+            self.follow_writes(old, inner.get(name), written)
         return result
 
     def call_arguments(self, call):
@@ -177,13 +179,14 @@ class Inlining:
         self.block(body[:-1])
         return self.expr(body[-1].value, hint)
 
-    def follow_writes(self, old, new):
+    def follow_writes(self, old, new, written):
         """After a call: if the callee wrote into the array passed as ``old`` (its version
-        is now ``new``, in the same buffer group), the caller's names see the write."""
+        is now ``new``, in the same buffer group, one of the ``written`` ones), the
+        caller's names see the write."""
         if old is new or not (hasattr(old, "name") and hasattr(new, "name")):
             return
         group = self.groups.get(old.name)
-        if group is not None and self.groups.get(new.name) == group:
+        if group is not None and group in written and self.groups.get(new.name) == group:
             self.rebind(old, new)
 
     def recursive(self, fn) -> bool:
