@@ -61,6 +61,15 @@ def restated_calls(fn, function_of) -> None:
     RESTATED[fn] = function_of
 
 
+#: ``srcgrad.vjp`` and ``(f, kinds) -> plain function of (*primals, cotangent)``, registered
+#: by ``api``: ``out, pullback = srcgrad.vjp(f, x)`` inside differentiated code.
+PULLBACKS: dict = {}
+
+
+def pullbacks(vjp, function_of) -> None:
+    PULLBACKS[vjp] = function_of
+
+
 def is_derivative(obj) -> bool:
     """Whether ``obj`` is a derivative object (a ``grad(f)``) the pipeline can restate."""
     return _IS_DERIVATIVE is not None and _IS_DERIVATIVE(obj)

@@ -83,6 +83,29 @@ def jvp_function(fn, kinds):
     return emit.compile_source(compiled.source, namespace, compiled.name, compiled.name)
 
 
+def pullback_function(fn, kinds):
+    """The pullback of ``srcgrad.vjp(fn, *primals)`` as a plain function ``(*primals,
+    cotangent) -> (one cotangent per primal, None for non-float ones)`` for primals of
+    ``kinds``: the generated adjoint with its seed as the cotangent, so a function using
+    a pullback can itself be differentiated."""
+    wrt = tuple(i for i, k in enumerate(kinds) if k[0] in ("float", "array"))
+    compiled = pipeline.transformed(fn).compile(kinds, wrt)
+    tree = ast.parse(compiled.source)
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    ret = node.body[-1]
+    assert isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple), "unexpected adjoint"
+    grads = ret.value.elts[1]
+    grads = grads.elts if isinstance(grads, ast.Tuple) else [grads]
+    by_position = dict(zip(wrt, grads))
+    node.body[-1] = ast.Return(ast.Tuple([by_position.get(i, ast.Constant(None))
+                                          for i in range(len(kinds))], ast.Load()))
+    node.name = f"{node.name}_pullback"
+    source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    namespace = dict(compiled.namespace)
+    namespace.setdefault("np", __import__("numpy"))
+    return emit.compile_source(source, namespace, node.name, node.name)
+
+
 def hessian_function(hessian, kinds):
     """``hessian(f)`` as a plain function of ``f``'s arguments (of ``kinds``): one
     Hessian-vector product per column, with the unit vectors as ``v``, so a function

@@ -219,3 +219,14 @@ def apply_twice(g, x):
 def lambda_passed(k, x):
     """A lambda closing over k, called inside another function."""
     return np.sum(apply_twice(lambda v: np.sin(k * v) + v, x) ** 2)
+
+
+def layer(w, x):
+    return np.tanh(w * x) + w
+
+
+def pullback_inside(w, x, ct):
+    """srcgrad.vjp inside: the output and its pullback both enter the loss."""
+    out, pullback = srcgrad.vjp(layer, w, x)
+    dw, dx = pullback(ct)
+    return np.sum(out * ct) + np.sum(dw ** 2) + np.sum(dx)

@@ -34,6 +34,8 @@ CASES = [
     ("hessian-inside", mp.scalar_curvature, (0.7,), (0,)),
     ("closure-passed", mp.decay_loss, (0.7, Y0), (0, 1)),
     ("lambda-passed", mp.lambda_passed, (0.7, X), (0, 1)),
+    ("vjp-pullback-inside", mp.pullback_inside, (X, np.array([1.0, 2.0, -1.0]),
+                                                 np.array([0.2, 0.4, -0.1])), (0, 1, 2)),
 ]
 IDS = [c[0] for c in CASES]
 

@@ -40,7 +40,7 @@ from srcgrad.transforms.lower_stmts import Statements
 from srcgrad.transforms.lower_tables import (ATTRIBUTES, BINOPS, CMPOPS, GENERATED_GLOBALS,
                                              METHODS, UNARY, UNSUPPORTED_EXPRESSIONS,
                                              UNSUPPORTED_STATEMENTS, spell)
-from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue, Restructure
+from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue, Pullback, Restructure
 from srcgrad.transforms.prune import prune
 
 
@@ -246,6 +246,9 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         if isinstance(value, LocalFunction):
             self.refuse(node, "a nested function can only be called here, not used as a value",
                         "function value")
+        if isinstance(value, Pullback):
+            self.refuse(node, "a pullback from srcgrad.vjp can only be called here, in the "
+                              "function that made it", "pullback value")
         if isinstance(value, tuple):
             return ir.Seq(tuple(self.as_operand(v, node) for v in value))
         if isinstance(value, list):

@@ -22,7 +22,7 @@ from srcgrad.transforms.containers import fold_constants, is_container
 from srcgrad.rules.registry import facts
 from srcgrad.transforms import types
 from srcgrad.transforms.lower_tables import METHODS, spell
-from srcgrad.transforms.lower_values import (MISSING, LocalFunction, NamespaceValue,
+from srcgrad.transforms.lower_values import (MISSING, LocalFunction, NamespaceValue, Pullback,
                                              base_name, short_name)
 
 
@@ -48,6 +48,8 @@ class Calls:
         func = node.func
         if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), LocalFunction):
             return self.inline_local(self.env[func.id], node, hint)
+        if isinstance(func, gast.Name) and isinstance(self.env.get(func.id), Pullback):
+            return self.inline_pullback(self.env[func.id], node, hint)
         if isinstance(func, gast.Call):             # srcgrad.grad(g)(x): made, then called
             made = self.expr(func, None)
             if isinstance(made, NamespaceValue) and calls.is_derivative(made.value):
@@ -62,6 +64,8 @@ class Calls:
             return self.at_transform_time(fn, node, hint)
         if any(fn is f for f in calls.RESTATED):
             return self.inline_restated(fn, node, hint)
+        if any(fn is f for f in calls.PULLBACKS):
+            return self.inline_vjp(fn, node, hint)
         if isinstance(func, gast.Attribute) and (fn is None or isinstance(
                 getattr(fn, "__self__", None), np.ndarray)):
             return self.method_call(node, hint)    # also self.w.sum() on a constant array

@@ -27,7 +27,7 @@ from srcgrad.callables import is_numba_dispatcher
 from srcgrad.errors import SourceUnavailableError, SrcgradError
 from srcgrad.rules import registry
 from srcgrad.transforms.canonicalize import Canonicalizer
-from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue
+from srcgrad.transforms.lower_values import LocalFunction, NamespaceValue, Pullback
 from srcgrad.transforms.parse import parse_function
 
 
@@ -131,6 +131,29 @@ class Inlining:
         kinds = tuple(self.argument_kind(v, call) for v in primals)
         function = calls.RESTATED[fn](callee, kinds)
         return self.inline_user((function, {}), call, hint, (primals + tangents, {}))
+
+    def inline_vjp(self, fn, call, hint):
+        """``out, pullback = srcgrad.vjp(f, *primals)`` inside differentiated code: ``f``
+        lowered in place, and a pullback whose calls lower ``f``'s adjoint in place."""
+        args, kwargs = self.call_arguments(call)
+        callee = _static(args[0]) if args else _NOT_STATIC
+        target = inlinable(callee) if callee is not _NOT_STATIC and callable(callee) else None
+        if kwargs or target is None:
+            self.refuse(call, "srcgrad.vjp inside a differentiated function takes a function "
+                              "defined at module level (or imported) and its primals, "
+                              "positionally", "derivative call")
+        primals = tuple(args[1:])
+        out = self.inline_user(target, call, hint, (list(primals), {}))
+        return (out, Pullback(callee, primals, calls.PULLBACKS[fn]))
+
+    def inline_pullback(self, pullback, call, hint):
+        args, kwargs = self.call_arguments(call)
+        if kwargs or len(args) != 1:
+            self.refuse(call, "a pullback takes one cotangent, shaped like the output",
+                        "derivative call")
+        kinds = tuple(self.argument_kind(v, call) for v in pullback.primals)
+        function = pullback.function_of(pullback.fn, kinds)
+        return self.inline_user((function, {}), call, hint, (list(pullback.primals) + args, {}))
 
     def at_transform_time(self, fn, call, hint):
         """``srcgrad.grad(potential)`` inside a differentiated function: made now, from

@@ -93,6 +93,16 @@ class LocalFunction:
 
 
 @dataclass
+class Pullback:
+    """The pullback ``srcgrad.vjp(fn, *primals)`` returned inside differentiated code:
+    each call is the adjoint of ``fn`` at ``primals``, lowered in place."""
+
+    fn: object
+    primals: tuple
+    function_of: object          # (fn, kinds) -> plain function of (*primals, cotangent)
+
+
+@dataclass
 class NamespaceValue:
     """A non-numeric object from the function's namespace (module, function, array...)."""
 
