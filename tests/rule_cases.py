@@ -515,3 +515,8 @@ CASES += [
     Case(_casts.as_float64, (arr(2, 3),)),
     Case(_casts.as_float64, (npscal(),)),
 ]
+
+# the cases of the other rules modules, kept beside each other by area
+from tests import rule_cases_linalg, rule_cases_shapes, rule_cases_special  # noqa: E402
+
+CASES += rule_cases_linalg.CASES + rule_cases_special.CASES + rule_cases_shapes.CASES

@@ -48,6 +48,7 @@ class Primitive:
     list_form: Callable | None = None  # the runtime helper taking a run-time list instead
                                        # of a sequence of arrays (np.stack -> stack_items)
     abstract: Callable | None = None  # (operand types, args, kwargs) -> type or None
+    no_jit: str | None = None    # why it cannot run under jit=True (None: it can)
 
     def has_rules(self) -> bool:
         return bool(self.vjps or self.jvps or self.nondiff or self.structural or self.joint)
@@ -233,7 +234,8 @@ def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
 
 
 FACTS = ("elementwise", "reduction", "fresh", "allocator", "view", "cheap", "int_preserving",
-         "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract")
+         "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract",
+         "no_jit")
 
 
 def declare(fn, name: str | None = None, **facts):
