@@ -171,7 +171,9 @@ def _check_args(t: Transformed, args, wrt, kinds=None):
     for i in wrt:
         name = t.param_names[i]
         if not spans[i]:                     # None, or a container without leaves
-            what = "None" if args[i] is None else f"an empty {type(args[i]).__name__}"
+            what = "None" if args[i] is None else \
+                f"a {type(args[i]).__name__}" if pytree.is_static(args[i]) else \
+                f"an empty {type(args[i]).__name__}"
             raise WrtError(f"cannot differentiate with respect to '{name}': it is {what}; "
                            f"gradients need float scalars or float arrays (pass e.g. 0.0 or "
                            f"an array of float64, or choose another parameter with wrt=)",
@@ -522,7 +524,7 @@ def _rebuild(tree, flat):
     """A result in its structure: the generated code returns a container's leaves as a tuple."""
     if tree is None or tree.is_leaf:
         return flat
-    if tree.kind == "none":
+    if tree.kind in ("none", "static"):
         return None
     return pytree.unflatten(tree, flat)
 

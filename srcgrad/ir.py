@@ -178,6 +178,7 @@ class Function:
     result_tree: Any = None          # pytree.TreeDef of the result (its leaves are a Seq)
     view_group: dict[str, int] = field(default_factory=dict)    # view of a buffer -> its group
     integer_groups: set = field(default_factory=set)  # buffer groups of integer or bool arrays
+    no_rule: dict = field(default_factory=dict)  # call without a rule -> error if it is active
 
 
 def defined_names(stmt) -> list[str]:

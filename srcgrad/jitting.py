@@ -5,6 +5,7 @@ through the disk cache (``cache=True``).  Kept apart from the pipeline because o
 
 from __future__ import annotations
 
+from srcgrad import pytree
 from srcgrad.errors import SrcgradError
 from srcgrad.pipeline import LOCK, Transformed, base_name, run_pass
 
@@ -43,7 +44,8 @@ def jit_compile(t: Transformed, kinds, wrt, cache: bool, trees=None, has_aux=Fal
 
 
 def _jit_build(t: Transformed, kinds, wrt, cache: bool, trees, has_aux):
-    if not cache:
+    if not cache or any(pytree.passes_function(tree) for tree in trees or ()):
+        # a function passed as an argument has no name that is stable across processes
         return jit(t.compile(kinds, wrt, trees, has_aux, jit=True))
     from srcgrad.backends import cache as disk
     specialization = kinds if trees is None and not has_aux else (kinds, trees, has_aux)

@@ -14,16 +14,21 @@ key) and with a stable ``repr`` (part of the disk-cache hash).
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
 class TreeDef:
     """The containers around the leaves of a value.
 
-    ``kind`` is ``"leaf"``, ``"none"``, ``"tuple"``, ``"list"``, ``"dict"`` or
-    ``"namedtuple"``; ``keys`` are a dict's keys in order (a namedtuple's field names);
-    ``cls`` is a namedtuple's class.
+    ``kind`` is ``"leaf"``, ``"none"``, ``"static"``, ``"tuple"``, ``"list"``, ``"dict"``
+    or ``"namedtuple"``; ``keys`` are a dict's keys in order (a namedtuple's field names,
+    a static value itself); ``cls`` is a namedtuple's class.  A static value (a module
+    such as ``xp=np``, or a function) has no leaves: it is part of the structure, so each
+    one gets its own specialization and is resolved when the derivative is generated.
     """
 
     kind: str
@@ -43,6 +48,8 @@ class TreeDef:
     def __repr__(self):
         if self.kind in ("leaf", "none"):
             return "*" if self.kind == "leaf" else "None"
+        if self.kind == "static":
+            return f"<{getattr(self.keys[0], '__name__', type(self.keys[0]).__name__)}>"
         inner = ", ".join(repr(c) for c in self.children)
         if self.kind == "dict":
             return "{" + ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.keys, self.children)) + "}"
@@ -55,6 +62,19 @@ class TreeDef:
 
 LEAF = TreeDef("leaf")
 NONE = TreeDef("none")
+
+
+def is_static(value) -> bool:
+    """A module or a function passed as an argument: resolved when the derivative is made."""
+    return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+                              np.ufunc)) or hasattr(value, "py_func")
+
+
+def passes_function(tree: TreeDef) -> bool:
+    """Whether a static value in ``tree`` is a function rather than a module."""
+    if tree.kind == "static":
+        return not isinstance(tree.keys[0], types.ModuleType)
+    return any(passes_function(c) for c in tree.children)
 
 
 def is_namedtuple(value) -> bool:
@@ -76,6 +96,8 @@ def _flatten(value, leaves: list) -> TreeDef:
         return TreeDef("dict", tuple(_flatten(value[k], leaves) for k in keys), keys)
     if value is None:
         return NONE
+    if is_static(value):
+        return TreeDef("static", keys=(value,))
     if is_namedtuple(value):
         return TreeDef("namedtuple", tuple(_flatten(v, leaves) for v in value),
                        tuple(cls._fields), cls)
@@ -83,10 +105,11 @@ def _flatten(value, leaves: list) -> TreeDef:
     return LEAF
 
 
-def unflatten(tree: TreeDef, leaves, none=None):
-    """The value with ``tree``'s containers around ``leaves`` (empty nodes become ``none``)."""
+def unflatten(tree: TreeDef, leaves, none=None, static=lambda value: value):
+    """The value with ``tree``'s containers around ``leaves`` (empty nodes become ``none``,
+    static ones ``static(value)``)."""
     items = iter(leaves)
-    value = _build(tree, items, none)
+    value = _build(tree, items, none, static)
     if next(items, _END) is not _END:
         raise ValueError(f"too many leaves for the structure {tree!r}")
     return value
@@ -95,7 +118,7 @@ def unflatten(tree: TreeDef, leaves, none=None):
 _END = object()
 
 
-def _build(tree: TreeDef, items, none):
+def _build(tree: TreeDef, items, none, static):
     kind = tree.kind
     if kind == "leaf":
         leaf = next(items, _END)
@@ -104,7 +127,9 @@ def _build(tree: TreeDef, items, none):
         return leaf
     if kind == "none":
         return none
-    children = [_build(c, items, none) for c in tree.children]
+    if kind == "static":
+        return static(tree.keys[0])
+    children = [_build(c, items, none, static) for c in tree.children]
     if kind == "dict":
         return dict(zip(tree.keys, children))
     if kind == "list":
@@ -131,8 +156,8 @@ def _match(value, tree: TreeDef, path: str, out: list):
     if kind == "leaf":
         out.append(value)
         return
-    if kind == "none":
-        return                     # None has no leaves: whatever stands for it is ignored
+    if kind in ("none", "static"):
+        return                     # no leaves: whatever stands for it is ignored
     if kind == "dict":
         if not isinstance(value, dict) or set(value) != set(tree.keys):
             got = list(value) if isinstance(value, dict) else type(value).__name__

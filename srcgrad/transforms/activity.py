@@ -30,7 +30,10 @@ def _deps(stmt) -> list[tuple[str, list[str]]]:
     """(defined value, values it depends on) pairs at this statement's own level."""
     if isinstance(stmt, ir.Call):
         prim = registry.lookup(stmt.fn)
-        if prim is None or prim.nondiff or rounds_to_integers(stmt):
+        if prim is None:            # no rule: would a derivative reach it? (checked below)
+            return [(stmt.target, [n for a in list(stmt.args) + list(stmt.kwargs.values())
+                                   for n in ir.operand_vars(a)])]
+        if prim.nondiff or rounds_to_integers(stmt):
             return [(stmt.target, [])]
         operands = registry.differentiable_operands(prim, stmt.args, stmt.kwargs)
         srcs = [n for a in operands for n in ir.operand_vars(a)]
@@ -91,6 +94,9 @@ def analyse(fn: ir.Function, wrt: list[str]) -> set[str]:
                 useful.add(s)
                 stack.append(s)
     active = {n for n in varied & useful if n not in blocked}
+    for target, refusal in fn.no_rule.items():
+        if target in active:
+            raise refusal        # a differentiated value reaches a call without a rule
     # the versions of a list are one object: its adjoint (or tangent) list follows every
     # append and pop once any version carries derivatives
     active_lists = {fn.buffer_group[n] for n in active

@@ -197,6 +197,8 @@ class Adjoint:
     def call(self, s: ir.Call, block: Block, out: list):
         t = s.target
         prim = registry.lookup(s.fn)
+        if prim is None:         # a call without a rule: inactive (activity refused otherwise)
+            return
         if prim.structural:
             self.list_op(s, block, out)
             return

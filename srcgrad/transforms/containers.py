@@ -39,6 +39,7 @@ from srcgrad.custom import stop_gradient
 from srcgrad.errors import AliasingError
 from srcgrad.rules.registry import facts
 from srcgrad.transforms.lower_tables import CONTAINER_BUILTINS
+from srcgrad.transforms.lower_values import NamespaceValue
 
 NOTHING = object()                # "not known now" (peek, static_value)
 CONTAINER_TYPES = (tuple, list, dict)
@@ -143,7 +144,8 @@ class Containers:
             if ndim is not None:
                 self.lo.ndims[leaf] = ndim
             leaves.append(ir.Var(leaf))
-        self.lo.env[name] = pytree.unflatten(tree, leaves, none=ir.Const(None))
+        self.lo.env[name] = pytree.unflatten(tree, leaves, none=ir.Const(None),
+                                             static=lambda value: NamespaceValue(value, name))
 
     def result(self, value, node):
         """The returned value as one operand: a container becomes a Seq of its leaves, and

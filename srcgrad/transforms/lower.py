@@ -59,6 +59,8 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         self.frame = 0                           # how many of the user's calls are inlined
         self.frames: dict = {}                   # frame -> (env, parse) while a deeper one runs
         self.writable: set = set()               # parameters it may write in place
+        self.call_sites: list = []               # (callee, call location) being inlined
+        self.no_rule: dict = {}                  # call without a rule -> its refusal
         # SSA names
         self.taken: set[str] = set(GENERATED_GLOBALS)
         self.counters: dict[str, int] = {}
@@ -196,6 +198,7 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         fn = ir.Function(getattr(self.parsed.fn, "__name__", "f"), params, self.out, result,
                          self.loc(node), self.kinds, self.groups, self.user_names)
         fn.integer_groups = set(self.integer_groups)
+        fn.no_rule = dict(self.no_rule)
         return fn
 
     # ------------------------------------------------------------------ statements

@@ -160,10 +160,14 @@ class Calls:
             if fn is float and len(args) == 1:
                 return args[0]
             name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-            raise UnknownCalleeError(
+            refusal = UnknownCalleeError(
                 f"'{_full_name(fn) if callable(fn) else name}' has no source srcgrad can read "
                 f"and no derivative rule, so it cannot be differentiated through; register a "
-                f"rule with srcgrad.defvjp({name}, ...)", self.loc(node), "unknown function")
+                f"rule with srcgrad.defvjp({name}, ...), or keep differentiated values out of "
+                f"its arguments", self.loc(node), "unknown function")
+            if not callable(fn) or isinstance(fn, type):
+                raise refusal
+            return self.call_without_rule(fn, args, kwargs, hint, self.located(refusal))
         if isinstance(node, gast.Call):
             self.check_signature(prim, args, kwargs, node)
         # a list of pieces is spelled as a tuple, which Numba's np.stack/np.concatenate take
@@ -183,6 +187,22 @@ class Calls:
                          for i in range(fn.arity))
         self.record_rank(target, fn, args, kwargs)
         self.record_memory(target, fn, args, kwargs)
+        return ir.Var(target)
+
+    def call_without_rule(self, fn, args, kwargs, hint, refusal):
+        """A library function with no rule: it runs, and its result carries no derivative;
+        ``refusal`` is raised by the activity pass if a derivative would reach it."""
+        spelled = spell(fn)
+        if "." not in spelled:
+            self.taken.add(spelled)
+        target = self.fresh(hint or short_name(fn), hint)
+        self.emit(ir.Call(target, fn, spelled, list(args), dict(kwargs), refusal.loc))
+        self.no_rule[target] = refusal
+        t = types.evaluate(fn, args, kwargs, self.value_type)
+        if t is not None and t.kind == "scalar":
+            self.kinds[target] = {"int64": "int", "bool": "bool"}.get(t.dtype, "float")
+        elif t is not None and t.kind == "array":
+            self.kinds[target], self.ndims[target] = "array", t.ndim
         return ir.Var(target)
 
     def resolve_callee(self, fn, args, kwargs, node):

@@ -72,12 +72,14 @@ class Inlining:
         saved = self.frames.get(self.frame)
         self.frames[self.frame] = (outer_env, outer_parsed)   # for its nested functions
         self.frame += 1
+        self.call_sites.append((fn, outer_parsed.loc(call)))
         start = len(self.out)
         try:
             result = self.lower_body(parsed.node, hint, fn.__name__)
         except SrcgradError as exc:
             raise _called_from(exc, fn, outer_parsed.loc(call)) from None
         finally:
+            self.call_sites.pop()
             self.frame -= 1
             self.frames[self.frame] = saved
             self.inlining.discard(fn.__code__)
@@ -201,6 +203,12 @@ class Inlining:
         body = Canonicalizer(self.parsed).run(node, implicit_return=True, result=result).body
         self.block(body[:-1])
         return self.expr(body[-1].value, hint)
+
+    def located(self, exc):
+        """``exc`` saying which calls of the user's functions it comes from (raised later)."""
+        for fn, loc in reversed(self.call_sites):
+            exc = _called_from(exc, fn, loc)
+        return exc
 
     def follow_writes(self, old, new, written):
         """After a call: if the callee wrote into the array passed as ``old`` (its version

@@ -1,0 +1,76 @@
+"""Modules as values (``xp=np``, ``import numpy as xp``, ``from numpy import sin``,
+``np.linalg`` bound to a name), functions passed as arguments, and calls without a rule
+that no derivative reaches: resolved when the derivative is generated, in every mode."""
+
+import numpy as np
+import pytest
+
+import namespace_programs as npg
+import srcgrad
+
+X = np.array([0.3, -0.7, 1.2])
+W = np.array([1.0, -2.0, 0.5])
+
+
+def _fd(f, args, i, eps=1e-6):
+    x = np.asarray(args[i], dtype=float)
+    out = np.zeros(x.shape)
+    for k in np.ndindex(x.shape):
+        up, down = list(args), list(args)
+        xu, xd = x.copy(), x.copy()
+        xu[k] += eps
+        xd[k] -= eps
+        up[i], down[i] = (xu, xd) if x.ndim else (float(xu), float(xd))
+        out[k] = (f(*up) - f(*down)) / (2 * eps)
+    return out
+
+
+CASES = [
+    ("xp-default", npg.namespace_default, (X,)),
+    ("xp-passed", npg.namespace_default, (X, np)),
+    ("module-alias", npg.module_alias, (X,)),
+    ("imported-names", npg.imported_names, (X,)),
+    ("submodule-bound", npg.submodule_bound, (X,)),
+    ("function-default", npg.activation, (W, X)),
+    ("ufunc-passed", npg.activation, (W, X, np.sin)),
+    ("function-passed", npg.activation, (W, X, npg.half_square)),
+    ("inactive-call", npg.inactive_call, (0.7, 3)),
+    ("inactive-library-call", npg.inactive_library_call, (X,)),
+]
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("name, fn, args", CASES, ids=[c[0] for c in CASES])
+def test_reverse_and_forward(name, fn, args, jit):
+    if jit and fn is npg.inactive_library_call:     # Numba cannot compile scipy.special.erfcx
+        with pytest.raises(srcgrad.SrcgradError, match="Numba could not compile"):
+            srcgrad.grad(fn, jit=True)(*args)
+        return
+    value, g = srcgrad.value_and_grad(fn, jit=jit)(*args)
+    assert value == pytest.approx(fn(*args), rel=1e-12)
+    expected = _fd(fn, args, 0)
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
+    v = np.linspace(0.5, -0.5, np.size(args[0])).reshape(np.shape(args[0]))
+    v = v if np.ndim(v) else float(v)
+    tangents = (v,) + tuple(np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0
+                            for a in args[1:])
+    _, tangent = srcgrad.jvp(fn, args, tangents, jit=jit)
+    assert tangent == pytest.approx(np.sum(expected * v), rel=1e-6, abs=1e-8)
+
+
+def test_each_module_or_function_gets_its_own_derivative():
+    df = srcgrad.grad(npg.activation)
+    for act in (np.tanh, np.sin, npg.half_square):
+        np.testing.assert_allclose(df(W, X, act), _fd(npg.activation, (W, X, act), 0),
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_a_module_argument_cannot_be_differentiated():
+    with pytest.raises(srcgrad.SrcgradError, match="'act': it is a ufunc"):
+        srcgrad.grad(npg.activation, wrt=2)(W, X, np.tanh)
+
+
+def test_a_derivative_reaching_a_call_without_rule_is_refused_at_its_line():
+    with pytest.raises(srcgrad.SrcgradError, match="'scipy.special.erfcx' has no source") as info:
+        srcgrad.grad(npg.active_call_without_rule)(X)
+    assert "return np.sum(scipy.special.erfcx(x))" in str(info.value)
