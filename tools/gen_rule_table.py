@@ -95,6 +95,14 @@ def _jvp(prim) -> str:
     return "partial: " + ", ".join(f"`{names[i]}`" for i in sorted(with_rule) if i < len(names))
 
 
+def _jit(prim) -> str:
+    """Whether generated code calling it compiles with jit=True (tests/test_rules_jit.py
+    checks every such claim), or why not."""
+    if prim.nondiff:
+        return "as Numba"
+    return "yes" if prim.no_jit is None else f"no: {prim.no_jit}"
+
+
 def _builtin_primitives():
     import srcgrad  # noqa: F401  (importing srcgrad registers the built-in rules)
     from srcgrad.rules.registry import all_primitives
@@ -107,7 +115,9 @@ def _builtin_primitives():
 def _namespace(name: str) -> tuple[str, str]:
     """(group, short name) of a registry name such as ``numpy.linalg.det`` or ``abs``."""
     for prefix, group in (("numpy.linalg.", "NumPy linear algebra (`np.linalg`)"),
-                          ("numpy.", "NumPy (`np.`)"), ("math.", "`math`")):
+                          ("numpy.", "NumPy (`np.`)"), ("math.", "`math`"),
+                          ("scipy.special.", "SciPy special functions (`scipy.special`)"),
+                          ("scipy.linalg.", "SciPy linear algebra (`scipy.linalg`)")):
         if name.startswith(prefix):
             return group, name[len(prefix):]
     if name.startswith("operator."):
@@ -175,7 +185,8 @@ def render() -> str:
         f"srcgrad knows {len(primitives)} primitives: {n_diff} with derivative rules and "
         f"{len(primitives) - n_diff} that are non-differentiable (their results carry no "
         f"derivative: shapes, comparisons, rounding, array constructors).  A call to any "
-        f"other function is refused at transform time; register a rule for it with "
+        f"other library function runs when no differentiated value reaches its arguments, "
+        f"and is refused at its line when one does; register a rule for it with "
         f"`srcgrad.defvjp`.",
         "",
         "- **Differentiable arguments**: the parameters that have a vector-Jacobian "
@@ -184,15 +195,19 @@ def render() -> str:
         "- **JVP rule**: whether forward-mode rules (`defjvp`) are registered too; " + jvp_note,
         "- **Non-differentiable**: the primitive may be called on anything, but its result "
         "has no derivative.",
+        "- **Under jit**: whether its derivative compiles with `jit=True` (Numba, nopython "
+        "mode; each claim is tested), or why not; a non-differentiable primitive runs under "
+        "jit where Numba supports it (\"as Numba\").",
         "- **Also written as**: Python syntax that srcgrad lowers to this primitive.",
         "",
-        "| Primitive | Differentiable arguments | JVP rule | Non-differentiable | Also written as |",
-        "|---|---|---|---|---|",
+        "| Primitive | Differentiable arguments | JVP rule | Non-differentiable | Under jit | "
+        "Also written as |",
+        "|---|---|---|---|---|---|",
     ]
     for prim in primitives:
         also = ", ".join(spellings.get(id(prim.fn), []))
         lines.append(f"| `{prim.name}` | {_differentiable_args(prim)} | {_jvp(prim)} | "
-                     f"{'yes' if prim.nondiff else 'no'} | {also} |")
+                     f"{'yes' if prim.nondiff else 'no'} | {_jit(prim)} | {also} |")
     return "\n".join(lines) + "\n"
 
 
