@@ -49,3 +49,7 @@ def inactive_library_call(x):
 
 def active_call_without_rule(x):
     return np.sum(scipy.special.erfcx(x))
+
+
+def spectrum_power(x):
+    return np.sum(np.abs(np.fft.fft(x)) ** 2)

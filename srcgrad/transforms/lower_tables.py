@@ -78,6 +78,19 @@ CONTAINER_BUILTINS = (len, sum, dict, list, tuple, enumerate, zip)
 _MODULE_NAMES = {"numpy": "np", "math": "math", "operator": "operator", "builtins": ""}
 
 
+def _numpy_spelling(fn, module: str, name: str) -> str:
+    """``np.sum``, or ``np.fft.fft`` for a function of a public NumPy submodule."""
+    if getattr(np, name, None) is fn:
+        return f"np.{name}"
+    path = [part for part in module.split(".")[1:] if not part.startswith("_")]
+    owner = np
+    for part in path:
+        owner = getattr(owner, part, None)
+    if owner is not None and getattr(owner, name, None) is fn:
+        return ".".join(["np"] + path + [name])
+    return f"np.{name}"
+
+
 def spell(fn) -> str:
     """How generated code names a primitive: ``np.sin``, ``math.exp``, ``abs``."""
     name = getattr(fn, "__name__", None) or repr(fn)
@@ -87,7 +100,7 @@ def spell(fn) -> str:
     if module.startswith("numpy.linalg"):
         return f"np.linalg.{name}"
     if module.startswith("numpy"):
-        return f"np.{name}"
+        return _numpy_spelling(fn, module, name)
     if module in _MODULE_NAMES:
         prefix = _MODULE_NAMES[module]
         return f"{prefix}.{name}" if prefix else name
