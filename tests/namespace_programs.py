@@ -53,3 +53,8 @@ def active_call_without_rule(x):
 
 def spectrum_power(x):
     return np.sum(np.abs(np.fft.fft(x)) ** 2)
+
+
+def lists_of_values(x):
+    """Reductions of a list of numbers (np.sum([a, b])), made an array first as NumPy does."""
+    return np.sum([x[0], x[1] ** 2]) * np.prod([x[1], x[2]]) + np.max([x[0] * x[2], 0.1])

@@ -36,6 +36,7 @@ CASES = [
     ("function-passed", npg.activation, (W, X, npg.half_square)),
     ("inactive-call", npg.inactive_call, (0.7, 3)),
     ("inactive-library-call", npg.inactive_library_call, (X,)),
+    ("lists-of-values", npg.lists_of_values, (X,)),
 ]
 
 

@@ -86,13 +86,24 @@ class Calls:
                 value = self.env.get(a.id) or self.expr(a, None)        # only its shape is read
                 args.append(self.as_operand(value, a) if isinstance(value, (tuple, list)) else value)
                 continue
-            args.append(self.containers.argument(fn, self.expr(a, None), a))
+            args.append(self.array_of_values(prim, i, self.containers.argument(
+                fn, self.expr(a, None), a), a))
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 self.refuse(node, "**kwargs in calls are not supported", "call")
             kwargs[kw.arg] = self.containers.argument(fn, self.expr(kw.value, None), kw.value)
         return self.call(fn, args, kwargs, node, hint)
+
+    def array_of_values(self, prim, i, value, node):
+        """A list or tuple of numbers written where a primitive differentiates an array
+        (``np.max([a, b])``): made an array first, as NumPy does."""
+        rule = prim.vjps.get(i) if prim is not None else None
+        if not (isinstance(value, ir.Seq) and callable(rule) and i not in prim.seq_params and
+                prim.fn not in (np.array, np.asarray) and
+                any(isinstance(v, ir.Var) for v in value.items)):
+            return value
+        return self.call(np.array, [value], {}, node, None)
 
     def method_call(self, node, hint):
         func = node.func
