@@ -429,7 +429,7 @@ def vjp(fn, *primals, jit: bool = False):
         compiled = _jit_compile(t, kinds, wrt, _numba_caches(fn), _trees_key(trees))
     else:
         compiled = t.compile(kinds, wrt, _trees_key(trees))
-    written = [i for i, p in enumerate(compiled.params) if p in compiled.writes]
+    written = [i for i, p in enumerate(compiled.params) if p in pipeline.written(compiled)]
     before = {i: leaves[i].copy() for i in written}
     try:
         out = _call(t, primals)

@@ -255,6 +255,12 @@ def dump(t, stage: str, request: Request) -> str:
 
 
 # --------------------------------------------------------------------------- per function
+def written(compiled) -> list[str]:
+    """The parameters a compiled derivative (in Python or Numba) writes in place: integer
+    or boolean work arrays, scratch arrays outside ``wrt``."""
+    return [p for p in compiled.params if p in compiled.ir.buffer_group]
+
+
 @dataclass
 class Compiled:
     """One specialization: the IR, the generated source, the callable and its namespace."""
@@ -266,11 +272,6 @@ class Compiled:
     namespace: dict
     name: str
     locations: dict          # generated name -> user source location
-
-    @property
-    def writes(self) -> list[str]:
-        """The parameters the function writes in place (integer or boolean work arrays)."""
-        return [p for p in self.params if p in self.ir.buffer_group]
 
 
 class Transformed:
@@ -485,10 +486,10 @@ def _callee_adjoint(fn, args):
     kinds = kinds_key(args)
     wrt = tuple(i for i, k in enumerate(kinds) if differentiable(k))
     compiled = transformed(fn).compile(kinds, wrt) if wrt else None
-    if compiled is not None and compiled.writes:
+    if compiled is not None and written(compiled):
         # its adjoint would run it a second time, on arrays its first run already changed
         raise SrcgradError(f"'{fn.__name__}' calls itself and writes into its argument "
-                           f"'{compiled.writes[0]}' in place, which a derivative cannot replay; "
+                           f"'{written(compiled)[0]}' in place, which a derivative cannot replay; "
                            f"pass it a copy, or write the recursion as a loop")
     return wrt, compiled
 
