@@ -92,6 +92,9 @@ FEATURES: dict[str, bool] = {
     "helper_tuple": True,       # helpers returning a tuple of two scalars
     "helper_arrays": True,      # helpers taking an array argument
     "helper_control": True,     # helpers with branches, loops and early returns
+    "int_work_arrays": True,    # p = np.arange(3) permuted in place and read as indices
+                                # (u[p[k]]); c = np.zeros(3, dtype=int) given floats
+                                # (truncated: no derivative) and read as 0.5 * c[k]
 }
 
 #: How often a statement is drawn relative to the others (1 when not listed): constructs
@@ -130,7 +133,7 @@ def grid_value(k: int) -> float:
 @dataclass
 class Var:
     name: str
-    type: str                   # 'f' 'v' 'm' 'i'
+    type: str                   # 'f' 'v' 'm' 'i', 'p' 'c' (integer work arrays)
     own: int = PARAM            # arrays only
     bound: int | None = None    # ints: exclusive upper bound when known (safe as an index)
 
@@ -294,6 +297,9 @@ class Builder:
         if scope.of("v") or scope.of("m"):
             atoms.append(("index_read", lambda: self.scalar_index(scope)))
             atoms.append(("reduce", lambda: self.scalar_reduce(scope, 0)))
+        if scope.of("c"):
+            atoms.append(("int_work_arrays", lambda: f"0.5 * {self.pick(v.name for v in scope.of('c'))}"
+                                                     f"[{self.index(scope, 'v')}]"))
         if depth <= 0:
             return self.pick_option(atoms)
         compound = [
@@ -345,9 +351,14 @@ class Builder:
     def scalar_index(self, scope: Scope) -> str:
         arrays = scope.of("v") + scope.of("m")
         var = self.pick(arrays)
+        if scope.of("p") and self.feat("int_work_arrays") and self.coin():
+            self.use("int_work_arrays")
+            column = f"{self.pick(v.name for v in scope.of('p'))}[{self.index(scope, 'v')}]"
+        else:
+            column = None
         if var.type == "v":
-            return f"{var.name}[{self.index(scope, 'v')}]"
-        return f"{var.name}[{self.index(scope, 'm')}, {self.pick(('0', '1', '2', '-1'))}]"
+            return f"{var.name}[{column or self.index(scope, 'v')}]"
+        return f"{var.name}[{self.index(scope, 'm')}, {column or self.pick(('0', '1', '2', '-1'))}]"
 
     def scalar_reduce(self, scope: Scope, depth: int) -> str:
         t = self.pick([t for t in "vm" if scope.of(t)] or ["v"])
@@ -512,6 +523,11 @@ class Builder:
         if scope.of("v") or scope.of("m"):
             opts.append(("alias", lambda: self.stmt_alias(scope)))
             opts.append(("views", lambda: self.stmt_view(scope)))
+        opts.append(("int_work_arrays", lambda: self.stmt_int_array(scope)))
+        if scope.of("p"):
+            opts.append(("int_work_arrays", lambda: self.stmt_permute(scope)))
+        if scope.of("c"):
+            opts.append(("int_work_arrays", lambda: self.stmt_truncating_store(scope)))
         if self.feat("helpers") and not ctx.in_helper:
             opts.append(("helpers", lambda: self.stmt_helper_call(scope)))
         if ctx.depth < MAX_DEPTH and (not ctx.in_helper or self.feat("helper_control")):
@@ -683,6 +699,26 @@ class Builder:
         name = self.fresh("b")
         scope.add(Var(name, var.type, var.own))
         return [f"{name} = {var.name}"]
+
+    def stmt_int_array(self, scope: Scope) -> list[str]:
+        if self.coin():
+            name = self.fresh("p")
+            scope.add(Var(name, "p", OWNED))
+            return [f"{name} = {self.pick(('np.arange(3)', 'np.array([2, 0, 1])'))}"]
+        name = self.fresh("c")
+        scope.add(Var(name, "c", OWNED))
+        return [f"{name} = {self.pick(('np.zeros(3, dtype=int)', 'np.ones(3, dtype=np.int64)'))}"]
+
+    def stmt_permute(self, scope: Scope) -> list[str]:
+        p = self.pick(v.name for v in scope.of("p"))
+        a, b = self.index(scope, "v"), self.index(scope, "v")
+        if self.coin():
+            return [f"{p}[{a}], {p}[{b}] = {p}[{b}], {p}[{a}]"]
+        return [f"{p}[{a}] = ({p}[{a}] + 1) % 3"]
+
+    def stmt_truncating_store(self, scope: Scope) -> list[str]:
+        c = self.pick(v.name for v in scope.of("c"))
+        return [f"{c}[{self.index(scope, 'v')}] {self.pick(('=', '+='))} {self.scalar(scope, 1)}"]
 
     def stmt_view(self, scope: Scope) -> list[str]:
         opts = [f"{v.name}[::-1]" for v in scope.of("v")] + \

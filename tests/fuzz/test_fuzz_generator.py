@@ -42,7 +42,8 @@ def test_programs_are_valid_python_that_returns_a_float(program):
 
 @pytest.mark.parametrize("off", [{"while"}, {"helpers"}, {"if", "elif", "else"},
                                  {"for_range", "for_array", "enumerate", "zip", "for_range_len"},
-                                 {"owned_arrays", "store_index", "store_slice"}, {"two_params"}])
+                                 {"owned_arrays", "store_index", "store_slice", "int_work_arrays"},
+                                 {"two_params"}])
 def test_feature_flags_switch_constructs_off(off):
     markers = {"while": r"\bwhile ", "helpers": r"def h", "if": r"\bif ",
                "for_range": r"in range\(\d+(, \d+)?\):", "enumerate": r"enumerate\(",
