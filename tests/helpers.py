@@ -74,6 +74,23 @@ def numeric_grad(f, args, argnum, eps=1e-6):
     return (at(x + eps) - at(x - eps)) / (2 * eps)
 
 
+def fresh_differences(f, args, i, eps=1e-6):
+    """Central differences of ``f`` w.r.t. ``args[i]``, each evaluation on fresh copies of
+    the arrays (for functions that write arrays they are given, as Numba code does)."""
+    x = np.asarray(args[i], dtype=float)
+    out = np.zeros(x.shape)
+    for k in np.ndindex(x.shape):
+        values = []
+        for step in (eps, -eps):
+            trial = [_copy(a) for a in args]
+            xk = x.copy()
+            xk[k] += step
+            trial[i] = xk if x.ndim else float(xk)
+            values.append(f(*trial))
+        out[k] = (values[0] - values[1]) / (2 * eps)
+    return out
+
+
 # --------------------------------------------------------------------------- the assertion
 def _positions(f, wrt):
     params = list(inspect.signature(f).parameters)

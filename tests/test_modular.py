@@ -9,6 +9,7 @@ import pytest
 import modular_programs as mp
 import srcgrad
 from scipy import special as scipy_special
+from tests.helpers import fresh_differences
 
 RNG = np.random.default_rng(7)
 X = np.array([0.3, -0.7, 1.2])
@@ -44,18 +45,8 @@ def _plain(fn):
     return getattr(fn, "py_func", fn)
 
 
-def _numeric_grad(fn, args, i, eps=1e-6):
-    f = _plain(fn)
-    x = np.asarray(args[i], dtype=float)
-    out = np.zeros(x.shape)
-    for k in np.ndindex(x.shape):
-        up, down = [list(args), list(args)]
-        xu, xd = x.copy(), x.copy()
-        xu[k] += eps
-        xd[k] -= eps
-        up[i], down[i] = (xu, xd) if x.ndim else (float(xu), float(xd))
-        out[k] = (f(*up) - f(*down)) / (2 * eps)
-    return out
+def _numeric_grad(fn, args, i):
+    return fresh_differences(_plain(fn), args, i)
 
 
 @pytest.mark.parametrize("jit", [False, True])

@@ -7,22 +7,10 @@ import pytest
 
 import namespace_programs as npg
 import srcgrad
+from tests.helpers import fresh_differences
 
 X = np.array([0.3, -0.7, 1.2])
 W = np.array([1.0, -2.0, 0.5])
-
-
-def _fd(f, args, i, eps=1e-6):
-    x = np.asarray(args[i], dtype=float)
-    out = np.zeros(x.shape)
-    for k in np.ndindex(x.shape):
-        up, down = list(args), list(args)
-        xu, xd = x.copy(), x.copy()
-        xu[k] += eps
-        xd[k] -= eps
-        up[i], down[i] = (xu, xd) if x.ndim else (float(xu), float(xd))
-        out[k] = (f(*up) - f(*down)) / (2 * eps)
-    return out
 
 
 CASES = [
@@ -49,7 +37,7 @@ def test_reverse_and_forward(name, fn, args, jit):
         return
     value, g = srcgrad.value_and_grad(fn, jit=jit)(*args)
     assert value == pytest.approx(fn(*args), rel=1e-12)
-    expected = _fd(fn, args, 0)
+    expected = fresh_differences(fn, args, 0)
     np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
     v = np.linspace(0.5, -0.5, np.size(args[0])).reshape(np.shape(args[0]))
     v = v if np.ndim(v) else float(v)
@@ -62,7 +50,7 @@ def test_reverse_and_forward(name, fn, args, jit):
 def test_each_module_or_function_gets_its_own_derivative():
     df = srcgrad.grad(npg.activation)
     for act in (np.tanh, np.sin, npg.half_square):
-        np.testing.assert_allclose(df(W, X, act), _fd(npg.activation, (W, X, act), 0),
+        np.testing.assert_allclose(df(W, X, act), fresh_differences(npg.activation, (W, X, act), 0),
                                    rtol=1e-6, atol=1e-8)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import srcgrad
+from tests.helpers import fresh_differences
 from srcgrad.errors import SrcgradError
 
 A = np.array([[2.0, -1.0, 0.5, 0.3],
@@ -100,22 +101,6 @@ def scratch_output(x, buf):
     return np.sum(buf * x)
 
 
-def _fd(f, args, i, eps=1e-6):
-    """Central differences of f w.r.t. args[i], each evaluation on fresh copies."""
-    x = np.asarray(args[i], dtype=float)
-    out = np.zeros(x.shape)
-    for k in np.ndindex(x.shape):
-        vals = []
-        for step in (eps, -eps):
-            trial = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-            xk = x.copy()
-            xk[k] += step
-            trial[i] = xk if x.ndim else float(xk)
-            vals.append(f(*trial))
-        out[k] = (vals[0] - vals[1]) / (2 * eps)
-    return out
-
-
 def _copies(args):
     return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
 
@@ -139,7 +124,7 @@ def test_gradient_and_writes_match_the_primal(name, fn, args, jit):
     given = _copies(args)
     value, g = srcgrad.value_and_grad(fn, jit=jit)(*given)
     assert value == pytest.approx(expected, rel=1e-12)
-    np.testing.assert_allclose(g, _fd(fn, args, 0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g, fresh_differences(fn, args, 0), rtol=1e-6, atol=1e-8)
     for seen, want in zip(given, expected_args):       # written once, as by the primal
         np.testing.assert_array_equal(seen, want)
 
@@ -160,7 +145,7 @@ def test_forward_mode(name, fn, args, jit):
         np.zeros(a.shape) if isinstance(a, np.ndarray) else 0.0 for a in args[1:]), jit=jit)
     expected_args = _copies(args)
     assert value == pytest.approx(fn(*expected_args), rel=1e-12)
-    assert tangent == pytest.approx(np.sum(_fd(fn, args, 0) * v), rel=1e-6, abs=1e-8)
+    assert tangent == pytest.approx(np.sum(fresh_differences(fn, args, 0) * v), rel=1e-6, abs=1e-8)
     for seen, want in zip(given, expected_args):
         np.testing.assert_array_equal(seen, want)
 
