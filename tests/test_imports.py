@@ -155,16 +155,6 @@ NO_TWIN = {
     "item": "generated code spells it as a subscript, items[i]",
     "stack": "the untyped stack: Python only; with types known the reverse pass names a "
              "typed constructor (stack_f64()...), and Numba cannot type an empty list",
-    # known gaps: jit=True refuses a derivative calling one of these (Numba's typing error,
-    # reported at the generated line by backends/numba.py), jit=False is unaffected
-    "as_scalar": "gap: no twin yet (the rule of np.trace's helper under jit)",
-    "mT": "gap: no twin yet (rules of np.linalg.det, inv under jit)",
-    "inner_grad_a": "gap: no twin yet (np.inner's rule under jit)",
-    "inner_grad_b": "gap: no twin yet (np.inner's rule under jit)",
-    "inverse_axes": "gap: no twin yet (np.transpose(x, axes)'s rule under jit)",
-    "solve_grad_a": "gap: no twin yet (np.linalg.solve's rule under jit)",
-    "solve_grad_b": "gap: no twin yet (np.linalg.solve's rule under jit)",
-    "solve_jvp_a": "gap: no twin yet (np.linalg.solve's tangent rule under jit)",
 }
 
 #: Runtime helpers generated code calls that have no second-order rule: a derivative of a

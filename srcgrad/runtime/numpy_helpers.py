@@ -874,3 +874,96 @@ def _matmul_grad_b(g, a, b):
     return _dot_grad_b(g, a, b)
 
 
+
+
+# ----------------------------------------------------------------------- linalg
+@numba_twin(mT)
+def _mT(x):
+    if not isinstance(x, types.Array) or x.ndim < 2:
+        return None
+    if x.ndim == 2:
+        return lambda x: x.T
+    return lambda x: np.swapaxes(x, -1, -2)
+
+
+@numba_twin(as_scalar)
+def _as_scalar(v):
+    if isinstance(v, types.Array) and v.ndim == 0:
+        return lambda v: v[()]
+    return lambda v: v
+
+
+@numba_twin(inverse_axes)
+def _inverse_axes(axes, ndim):
+    if no_axis(axes):
+        return lambda axes, ndim: None
+    if not isinstance(axes, types.UniTuple):
+        return None
+    from numba.np.unsafe.ndarray import to_fixed_tuple
+    n = axes.count
+
+    def impl(axes, ndim):
+        out = np.empty(n, np.int64)
+        for k in range(n):
+            out[axes[k] % ndim] = k
+        return to_fixed_tuple(out, n)
+    return impl
+
+
+@numba_twin(inner_grad_a)
+def _inner_grad_a(g, a, b):
+    if is_scalar(a) or is_scalar(b):
+        return lambda g, a, b: unbroadcast(g * b, a)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * b
+    if a.ndim == 2 and b.ndim == 1:          # ans = a @ b
+        return lambda g, a, b: np.outer(g, b)
+    if a.ndim == 2 and b.ndim == 2:          # ans = a @ b.T
+        return lambda g, a, b: g @ b
+    if a.ndim == 1 and b.ndim == 2:          # ans = b @ a
+        return lambda g, a, b: g @ b
+    return None
+
+
+@numba_twin(inner_grad_b)
+def _inner_grad_b(g, a, b):
+    if is_scalar(a) or is_scalar(b):
+        return lambda g, a, b: unbroadcast(g * a, b)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * a
+    if a.ndim == 2 and b.ndim == 1:
+        return lambda g, a, b: a.T @ g
+    if a.ndim == 2 and b.ndim == 2:
+        return lambda g, a, b: g.T @ a
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: np.outer(g, a)
+    return None
+
+
+def _one_matrix(a, b):
+    """Whether ``solve(a, b)`` is one system (a matrix ``a``): Numba's solve has no stacks."""
+    return isinstance(a, types.Array) and a.ndim == 2 and isinstance(b, types.Array) \
+        and b.ndim in (1, 2)
+
+
+@numba_twin(solve_grad_b)
+def _solve_grad_b(g, ans, a, b):
+    if not _one_matrix(a, b):
+        return None
+    return lambda g, ans, a, b: np.linalg.solve(a.T, g)
+
+
+@numba_twin(solve_grad_a)
+def _solve_grad_a(g, ans, a, b):
+    if not _one_matrix(a, b):
+        return None
+    if b.ndim == 1:
+        return lambda g, ans, a, b: -np.outer(np.linalg.solve(a.T, g), ans)
+    return lambda g, ans, a, b: -(np.linalg.solve(a.T, g) @ ans.T)
+
+
+@numba_twin(solve_jvp_a)
+def _solve_jvp_a(t, ans, a, b):
+    if not _one_matrix(a, b):
+        return None
+    return lambda t, ans, a, b: np.linalg.solve(a, -(t @ ans))
