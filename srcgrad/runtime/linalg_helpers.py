@@ -187,7 +187,7 @@ def multi_dot_jvp(t, arrays):
         d = d.T if k == len(arrays) - 1 and np.ndim(x) == 1 else d
         d = d if before[k] is None else before[k] @ d
         total = total + (d if after[k] is None else d @ after[k])
-    return np.reshape(total, np.shape(np.linalg.multi_dot(arrays)))
+    return reshape_as(total, np.linalg.multi_dot(arrays))
 
 
 # --------------------------------------------------------------------------- Frechet derivatives
@@ -223,12 +223,12 @@ def tril_half(x):
     return np.tril(x, -1) + 0.5 * np.tril(np.triu(x))
 
 
-def symmetric_from(t, UPLO="L"):
-    """The symmetric matrix whose lower (``UPLO="L"``) or upper triangle is ``t``'s: what
-    a solver reading one triangle (cholesky, eigvalsh) sees of ``t``."""
+def symmetric_from(x, UPLO="L"):
+    """The symmetric matrix whose lower (``UPLO="L"``) or upper triangle is ``x``'s: what
+    a solver reading one triangle (cholesky, eigvalsh) sees of ``x``."""
     if UPLO == "L":
-        return np.tril(t) + mT(np.tril(t, -1))
-    return np.triu(t) + mT(np.triu(t, 1))
+        return np.tril(x) + mT(np.tril(x, -1))
+    return np.triu(x) + mT(np.triu(x, 1))
 
 
 def symmetric_cotangent(p, UPLO="L"):
