@@ -20,7 +20,7 @@ import numpy as np
 from srcgrad.errors import UnsupportedDerivativeError
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import mT, reshape_as
-from srcgrad.runtime.twins import is_scalar, numba_twin, types
+from srcgrad.runtime.twins import is_scalar, numba, numba_twin, types
 
 __all__ = [
     "kron_grad_a", "kron_grad_b", "tensordot_grad_a", "tensordot_grad_b", "einsum_of",
@@ -342,7 +342,7 @@ def _numba_matmul(a, b):
             n = a.shape[0] if a.ndim == 3 else b.shape[0]
             rows = a.shape[-2]
             cols = b.shape[-1]
-            out = np.empty((n, rows, cols), np.result_type(a.dtype, b.dtype))
+            out = np.empty((n, rows, cols), a.dtype)
             for k in range(n):
                 left = a[k] if a.ndim == 3 else a
                 right = b[k] if b.ndim == 3 else b
@@ -401,3 +401,343 @@ def _np_expand_dims(a, axis):
                 j += 1
         return np.ascontiguousarray(x).reshape(to_fixed_tuple(shape, nd))
     return impl
+
+
+@numba_twin(kron_grad_a)
+def _kron_grad_a(g, a, b):
+    if _matrices(a, b, g):
+        def matrices(g, a, b):
+            p, q = b.shape
+            out = np.zeros(a.shape, g.dtype)
+            for i in range(a.shape[0]):
+                for j in range(a.shape[1]):
+                    out[i, j] = np.sum(g[i * p:(i + 1) * p, j * q:(j + 1) * q] * b)
+            return out
+        return matrices
+    if all(isinstance(x, types.Array) and x.ndim == 1 for x in (g, a, b)):
+        def vectors(g, a, b):
+            p = b.shape[0]
+            out = np.zeros(a.shape, g.dtype)
+            for i in range(a.shape[0]):
+                out[i] = np.dot(g[i * p:(i + 1) * p], b)
+            return out
+        return vectors
+    return None
+
+
+@numba_twin(kron_grad_b)
+def _kron_grad_b(g, a, b):
+    if _matrices(a, b, g):
+        def matrices(g, a, b):
+            p, q = b.shape
+            out = np.zeros(b.shape, g.dtype)
+            for i in range(a.shape[0]):
+                for j in range(a.shape[1]):
+                    out += a[i, j] * g[i * p:(i + 1) * p, j * q:(j + 1) * q]
+            return out
+        return matrices
+    if all(isinstance(x, types.Array) and x.ndim == 1 for x in (g, a, b)):
+        def vectors(g, a, b):
+            p = b.shape[0]
+            out = np.zeros(b.shape, g.dtype)
+            for i in range(a.shape[0]):
+                out += a[i] * g[i * p:(i + 1) * p]
+            return out
+        return vectors
+    return None
+
+
+def _matrix_tuple(arrays) -> bool:
+    return isinstance(arrays, types.UniTuple) and _matrices(arrays.dtype)
+
+
+@numba_twin(np.linalg.multi_dot)
+def _np_multi_dot(arrays):
+    if not _matrix_tuple(arrays):
+        return None
+
+    def impl(arrays):
+        out = np.ascontiguousarray(arrays[0])
+        for k in range(1, len(arrays)):
+            out = out @ np.ascontiguousarray(arrays[k])
+        return out
+    return impl
+
+
+def _chain_products(arrays):
+    """Products of the matrices before and after each one (identity at the ends);
+    compiled by the twins of ``multi_dot_grads`` and ``multi_dot_jvp``."""
+    n = len(arrays)
+    before = [np.eye(arrays[0].shape[0], dtype=arrays[0].dtype)]
+    for k in range(1, n):
+        before.append(before[k - 1] @ np.ascontiguousarray(arrays[k - 1]))
+    after = [np.eye(arrays[n - 1].shape[1], dtype=arrays[0].dtype) for _ in range(n)]
+    for k in range(n - 2, -1, -1):
+        after[k] = np.ascontiguousarray(arrays[k + 1]) @ after[k + 1]
+    return before, after
+
+
+@numba_twin(multi_dot_grads)
+def _multi_dot_grads(g, arrays):
+    if not _matrix_tuple(arrays):
+        return None
+    chain = numba.njit(_chain_products)
+
+    def impl(g, arrays):
+        before, after = chain(arrays)
+        return [before[k].T @ np.ascontiguousarray(g) @ after[k].T for k in range(len(arrays))]
+    return impl
+
+
+@numba_twin(multi_dot_jvp)
+def _multi_dot_jvp(t, arrays):
+    if not _matrix_tuple(arrays):
+        return None
+    chain = numba.njit(_chain_products)
+
+    def impl(t, arrays):
+        before, after = chain(arrays)
+        total = before[0] @ np.ascontiguousarray(t[0]) @ after[0]
+        for k in range(1, len(arrays)):
+            total = total + before[k] @ np.ascontiguousarray(t[k]) @ after[k]
+        return total
+    return impl
+
+
+@numba_twin(frechet_pair)
+def _frechet_pair(a, e):
+    if not _matrices(a, e):
+        return None
+
+    def impl(a, e):
+        n = a.shape[0]
+        out = np.zeros((2 * n, 2 * n), a.dtype)
+        out[:n, :n] = a
+        out[n:, n:] = a
+        out[:n, n:] = e
+        return out
+    return impl
+
+
+@numba_twin(upper_right)
+def _upper_right(m):
+    if not _matrices(m):
+        return None
+    return lambda m: m[:m.shape[0] // 2, m.shape[1] // 2:].copy()
+
+
+@numba_twin(diagonal_blocks)
+def _diagonal_blocks(m):
+    if not _matrices(m):
+        return None
+
+    def impl(m):
+        n = m.shape[0] // 2
+        return m[:n, :n] + m[n:, n:]
+    return impl
+
+
+@numba_twin(tril_half)
+def _tril_half(x):
+    if not _matrices(x):
+        return None
+    return lambda x: np.tril(x, -1) + 0.5 * np.tril(np.triu(x))
+
+
+@numba_twin(symmetric_from)
+def _symmetric_from(x, UPLO="L"):
+    if not _matrices(x):
+        return None
+
+    def impl(x, UPLO="L"):
+        if UPLO == "L":
+            return np.tril(x) + np.ascontiguousarray(np.tril(x, -1).T)
+        return np.triu(x) + np.ascontiguousarray(np.triu(x, 1).T)
+    return impl
+
+
+@numba_twin(symmetric_cotangent)
+def _symmetric_cotangent(p, UPLO="L"):
+    if not _matrices(p):
+        return None
+
+    def impl(p, UPLO="L"):
+        if UPLO == "L":
+            return np.tril(p) + np.tril(np.ascontiguousarray(p.T), -1)
+        return np.triu(p) + np.triu(np.ascontiguousarray(p.T), 1)
+    return impl
+
+
+@numba_twin(eigvecsh)
+def _eigvecsh(a, UPLO="L"):
+    if not _matrices(a):
+        return None
+    return lambda a, UPLO="L": np.linalg.eigh(symmetric_from(a, UPLO))[1]
+
+
+@numba_twin(pair_differences)
+def _pair_differences(w):
+    if not (isinstance(w, types.Array) and w.ndim == 1):
+        return None
+
+    def impl(w):
+        n = w.shape[0]
+        out = np.empty((n, n), w.dtype)
+        for i in range(n):
+            for j in range(n):
+                out[i, j] = w[j] - w[i]
+        return out
+    return impl
+
+
+@numba_twin(inverse_gaps)
+def _inverse_gaps(w):
+    if not (isinstance(w, types.Array) and w.ndim == 1):
+        return None
+
+    def impl(w):
+        n = w.shape[0]
+        out = np.zeros((n, n), w.dtype)
+        for i in range(n):
+            for j in range(n):
+                if i != j:
+                    out[i, j] = 1.0 / (w[j] - w[i])
+        return out
+    return impl
+
+
+@numba_twin(columns_scaled)
+def _columns_scaled(v, w):
+    if not (_matrices(v) and isinstance(w, types.Array) and w.ndim == 1):
+        return None
+    return lambda v, w: v * w
+
+
+@numba_twin(eigen_outer)
+def _eigen_outer(v, w):
+    if not (_matrices(v) and isinstance(w, types.Array) and w.ndim == 1):
+        return None
+    return lambda v, w: (v * w) @ np.ascontiguousarray(v.T)
+
+
+@numba_twin(eigen_diagonal)
+def _eigen_diagonal(v, m):
+    if not _matrices(v, m):
+        return None
+    return lambda v, m: np.sum(v * (np.ascontiguousarray(m) @ np.ascontiguousarray(v)), axis=0)
+
+
+@numba_twin(np.linalg.svdvals)
+def _np_svdvals(x):
+    if not _matrices(x):
+        return None
+    return lambda x: np.linalg.svd(x, full_matrices=False)[1]
+
+
+@numba_twin(svdvals_grad)
+def _svdvals_grad(g, a):
+    if not _matrices(a):
+        return None
+
+    def impl(g, a):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return (u * g) @ vh
+    return impl
+
+
+@numba_twin(svdvals_jvp)
+def _svdvals_jvp(t, a):
+    if not _matrices(a, t):
+        return None
+
+    def impl(t, a):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.sum(u * (np.ascontiguousarray(t) @ np.ascontiguousarray(vh.T)), axis=0)
+    return impl
+
+
+def _triangle_twin(m, lower):
+    return np.tril(m) if lower else np.triu(m)
+
+
+@numba_twin(triangular_outer)
+def _triangular_outer(y, x, trans=0, lower=False):
+    if not (isinstance(x, types.Array) and isinstance(y, types.Array) and x.ndim in (1, 2)):
+        return None
+    tri = numba.njit(_triangle_twin)
+    if x.ndim == 1:
+        product = numba.njit(lambda y, x: np.outer(y, x))
+    else:
+        product = numba.njit(lambda y, x: np.ascontiguousarray(y) @ np.ascontiguousarray(x.T))
+
+    def impl(y, x, trans=0, lower=False):
+        yx = product(y, x)
+        if trans != 0:
+            yx = np.ascontiguousarray(yx.T)
+        return -tri(yx, lower)
+    return impl
+
+
+@numba_twin(triangular_apply)
+def _triangular_apply(c, x, trans=0, lower=False):
+    if not (_matrices(c) and isinstance(x, types.Array) and x.ndim in (1, 2)):
+        return None
+    tri = numba.njit(_triangle_twin)
+
+    def impl(c, x, trans=0, lower=False):
+        m = tri(c, lower)
+        if trans != 0:
+            m = np.ascontiguousarray(m.T)
+        return -(m @ np.ascontiguousarray(x))
+    return impl
+
+
+def _substitute(a, b, transposed, lower):
+    """Solve ``T x = b`` (``T^T x = b`` if ``transposed``) for the lower or upper triangle
+    ``T`` of ``a`` by substitution; ``b`` is a matrix (one column per system)."""
+    n = a.shape[0]
+    x = np.empty(b.shape, b.dtype)
+    forward = lower != transposed          # T^T of a lower triangle is upper
+    for step in range(n):
+        i = step if forward else n - 1 - step
+        row = b[i].copy()
+        for j in range(n):
+            if (j < i) if forward else (j > i):
+                coef = a[j, i] if transposed else a[i, j]
+                row = row - coef * x[j]
+        x[i] = row / a[i, i]
+    return x
+
+
+def _trans_flag(trans):
+    return trans != 0 and trans != "N"
+
+
+def _twin_solve_triangular():
+    """Register the Numba version of ``scipy.linalg.solve_triangular`` (if scipy is there)."""
+    try:
+        from scipy.linalg import solve_triangular
+    except ImportError:                  # pragma: no cover
+        return
+
+    @numba_twin(solve_triangular)
+    def _solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_a=False,
+                          overwrite_b=False, check_finite=True):
+        if not (_matrices(a) and isinstance(b, types.Array) and b.ndim in (1, 2)):
+            return None
+        substitute = numba.njit(_substitute)
+        flag = numba.njit(_trans_flag)
+        if b.ndim == 1:
+            def vector(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_a=False,
+                       overwrite_b=False, check_finite=True):
+                columns = np.ascontiguousarray(b).reshape((b.shape[0], 1))
+                return substitute(a, columns, flag(trans), lower)[:, 0].copy()
+            return vector
+
+        def matrix(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_a=False,
+                   overwrite_b=False, check_finite=True):
+            return substitute(a, b, flag(trans), lower)
+        return matrix
+
+
+_twin_solve_triangular()
