@@ -40,6 +40,18 @@ class Sym:
         return "sym" + "x".join(map(str, self.batch + (self.n, self.n)))
 
 
+class _Inf(float):
+    """Infinity spelled ``np.inf`` by ``repr``: tests/test_rules_end_to_end.py writes the
+    keyword arguments of a case into source with ``repr``."""
+
+    def __repr__(self):
+        return "np.inf" if self > 0 else "-np.inf"
+
+
+INF = _Inf("inf")
+NEG_INF = _Inf("-inf")
+
+
 def spd(n, *batch):
     return Spd(n, tuple(batch))
 
@@ -102,6 +114,27 @@ CASES += [
     Case(np.linalg.svdvals, (arr(3, 4),)),
     Case(np.linalg.svdvals, (arr(4, 3),)),
     Case(np.linalg.svdvals, (arr(2, 3, 3),)),
+]
+
+# norm: the orders and axes beyond the 2-norms and vector 1-norm of tests/rule_cases.py
+CASES += [
+    Case(np.linalg.norm, (arr(5),), dict(ord=INF)),
+    Case(np.linalg.norm, (arr(5),), dict(ord=NEG_INF)),
+    Case(np.linalg.norm, (arr(5),), dict(ord=3)),
+    Case(np.linalg.norm, (pos(5),), dict(ord=0.5)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=INF, axis=1)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=3, axis=0, keepdims=True)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord="nuc")),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=2)),
+    Case(np.linalg.norm, (arr(4, 3),), dict(ord=-2)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=1)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=-1)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=INF)),
+    Case(np.linalg.norm, (arr(3, 4),), dict(ord=NEG_INF)),
+    Case(np.linalg.norm, (arr(2, 3, 4),), dict(ord="nuc", axis=(1, 2))),
+    Case(np.linalg.norm, (arr(3, 2, 4),), dict(ord=2, axis=(2, 0), keepdims=True)),
+    Case(np.linalg.norm, (arr(2, 3, 4),), dict(ord=1, axis=(2, 1))),
+    Case(np.linalg.norm, (arr(2, 3, 4),), dict(ord=INF, axis=(0, 2))),
 ]
 
 # ----------------------------------------------------------------- scipy.linalg
