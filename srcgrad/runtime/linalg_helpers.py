@@ -741,3 +741,11 @@ def _twin_solve_triangular():
 
 
 _twin_solve_triangular()
+
+
+@numba_twin(np.linalg.eigvalsh)
+def _np_eigvalsh(a, UPLO="L"):
+    """``np.linalg.eigvalsh`` naming its triangle (Numba's own reads the lower one)."""
+    if not (_matrices(a) and isinstance(UPLO, (types.UnicodeType, types.StringLiteral))):
+        return None
+    return lambda a, UPLO="L": np.linalg.eigvalsh(symmetric_from(a, UPLO))

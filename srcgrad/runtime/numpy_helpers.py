@@ -1009,3 +1009,44 @@ def _solve_jvp_a(t, ans, a, b):
     if not _one_matrix(a, b):
         return None
     return lambda t, ans, a, b: np.linalg.solve(a, -(t @ ans))
+
+
+def _vector_norm_direction(x, ans, p):
+    """``norm_direction`` of a vector for a numeric order (compiled by its twin)."""
+    if p == 2:
+        return x / ans
+    if p == 1:
+        return np.sign(x)
+    if p == 0:
+        return np.zeros_like(x)
+    if np.isinf(p):
+        hit = (np.abs(x) == ans).astype(x.dtype)
+        return np.sign(x) * hit / np.sum(hit)
+    return np.sign(x) * (np.abs(x) / ans) ** (p - 1)
+
+
+def _matrix_norm_direction_kernel(m, ans, p):
+    """``norm_direction`` of a matrix for a numeric order (compiled by its twin)."""
+    if p == 2 or p == -2:
+        u, s, vh = np.linalg.svd(m, full_matrices=False)
+        k = 0 if p == 2 else s.shape[0] - 1
+        return np.outer(u[:, k], vh[k, :])
+    if p == 1 or p == -1:
+        sums = np.sum(np.abs(m), axis=0)
+        hit = (sums == ans).astype(m.dtype)
+        return np.sign(m) * (hit / np.sum(hit))
+    if np.isinf(p):
+        sums = np.sum(np.abs(m), axis=1)
+        hit = (sums == ans).astype(m.dtype)
+        return np.sign(m) * (hit / np.sum(hit)).reshape((m.shape[0], 1))
+    raise ValueError("invalid norm order for matrices")
+
+
+@numba_twin(norm_direction)
+def _norm_direction_numeric(x, ans, ord=None, axis=None, keepdims=False):
+    """Numeric orders of a whole vector or matrix (``axis=None``)."""
+    if not (isinstance(x, types.Array) and x.ndim in (1, 2) and no_axis(axis)
+            and isinstance(ord, (types.Integer, types.Float))):
+        return None
+    kernel = njit(_vector_norm_direction if x.ndim == 1 else _matrix_norm_direction_kernel)
+    return lambda x, ans, ord=None, axis=None, keepdims=False: kernel(np.ascontiguousarray(x), ans, ord)
