@@ -5,14 +5,16 @@ forms of the new rules on more than the first case of each primitive."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import scipy.linalg
 
 import srcgrad
 from srcgrad.runtime import linalg_helpers
-from tests import rule_cases_linalg
-from tests.rule_cases import CASES
+from tests.rule_cases import CASES  # first: it imports rule_cases_linalg itself
+from tests import rule_cases_linalg  # noqa: I100
 from tests.test_rules_end_to_end import compiled_case, generated  # noqa: F401  (fixture)
 
 EPS = 1e-5
@@ -134,15 +136,45 @@ def test_rules_show_their_math():
     def f(a):
         return np.sum(np.linalg.matrix_power(a, 3))
 
-    text = srcgrad.show(f, file=None) if False else srcgrad.show(f, file=__import__("io").StringIO())
+    text = srcgrad.show(f, file=io.StringIO())
     assert "upper_right(np.linalg.matrix_power(frechet_pair(mT(a), " in text
 
 
 # --------------------------------------------------------------------------- under jit
 
-#: cases whose derivative Numba compiles: matrices and vectors, not stacks (Numba's own
-#: np.linalg takes single matrices), and not the no_jit primitives
-JIT = [k for k in MINE if CASES[k].fn not in (np.einsum, np.tensordot, scipy.linalg.expm)
-       and all(np.ndim(a) <= 2 for a in np.atleast_1d(*[x for x in CASES[k].make_args()
-                                                          if not isinstance(x, (str, list))]))
-       and not CASES[k].kwargs.get("axis") and CASES[k].kwargs.get("ord") in (None, 1, 2, INF := rule_cases_linalg.INF)]
+def _numba_limit(case) -> str | None:
+    """Why Numba cannot compile the derivative of this case, or None if it can."""
+    from srcgrad.rules import registry
+    if registry.lookup(case.fn).no_jit:
+        return registry.lookup(case.fn).no_jit
+    arrays = [a for a in case.make_args() if isinstance(a, np.ndarray)]
+    arrays += [a for x in case.make_args() if isinstance(x, list) for a in x]
+    if any(a.ndim > 2 for a in arrays):
+        return "a stack of matrices: Numba's np.linalg takes one matrix"
+    if case.kwargs.get("axis") is not None or case.kwargs.get("ord") == "nuc":
+        return "Numba's np.linalg.norm takes neither axis nor ord='nuc'"
+    if len({a.ndim for a in arrays}) > 1 and case.fn in (np.kron, np.linalg.multi_dot):
+        return "operands of different ranks"
+    return None
+
+
+JIT = [k for k in MINE if _numba_limit(CASES[k]) is None]
+
+
+@pytest.mark.parametrize("k", JIT, ids=[CASES[k].id for k in JIT])
+def test_case_under_jit(generated, k):  # noqa: F811
+    f, full, wrt = compiled_case(generated, k)
+    wrt = tuple(i for i in wrt if isinstance(full[i], np.ndarray))
+    got = srcgrad.value_and_grad(f, wrt=wrt, jit=True)(*full)
+    want = srcgrad.value_and_grad(f, wrt=wrt)(*full)
+    for g, w in zip(got[1], want[1]):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=CASES[k].id)
+
+
+def test_jit_covers_every_new_primitive_without_no_jit():
+    from srcgrad.rules import registry
+    covered = {CASES[k].fn for k in JIT}
+    for case in rule_cases_linalg.CASES:
+        if not case.fn.__module__.startswith("srcgrad.runtime") and \
+                not registry.lookup(case.fn).no_jit:
+            assert case.fn in covered, case.id
