@@ -155,16 +155,11 @@ NO_TWIN = {
     "item": "generated code spells it as a subscript, items[i]",
     "stack": "the untyped stack: Python only; with types known the reverse pass names a "
              "typed constructor (stack_f64()...), and Numba cannot type an empty list",
-    # known gaps: jit=True refuses a derivative calling one of these (Numba's typing error,
-    # reported at the generated line by backends/numba.py), jit=False is unaffected
-    "as_scalar": "gap: no twin yet (the rule of np.trace's helper under jit)",
-    "mT": "gap: no twin yet (rules of np.linalg.det, inv under jit)",
-    "inner_grad_a": "gap: no twin yet (np.inner's rule under jit)",
-    "inner_grad_b": "gap: no twin yet (np.inner's rule under jit)",
-    "inverse_axes": "gap: no twin yet (np.transpose(x, axes)'s rule under jit)",
-    "solve_grad_a": "gap: no twin yet (np.linalg.solve's rule under jit)",
-    "solve_grad_b": "gap: no twin yet (np.linalg.solve's rule under jit)",
-    "solve_jvp_a": "gap: no twin yet (np.linalg.solve's tangent rule under jit)",
+    "tensordot_grad_a": "np.tensordot's rule: declared no_jit (Numba has no np.tensordot)",
+    "tensordot_grad_b": "np.tensordot's rule: declared no_jit (Numba has no np.tensordot)",
+    "einsum_of": "np.einsum's rule: declared no_jit (Numba has no np.einsum)",
+    "einsum_grad_a": "np.einsum's rule: declared no_jit (Numba has no np.einsum)",
+    "einsum_grad_b": "np.einsum's rule: declared no_jit (Numba has no np.einsum)",
 }
 
 #: Runtime helpers generated code calls that have no second-order rule: a derivative of a
@@ -180,15 +175,22 @@ NO_SECOND_ORDER = {
     "solve_grad_a": "np.linalg.solve's helpers: its second derivative is refused",
     "solve_grad_b": "np.linalg.solve's helpers: its second derivative is refused",
     "solve_jvp_a": "np.linalg.solve's helpers: its second derivative is refused",
+    "multi_dot_grads": "np.linalg.multi_dot's helpers: its second derivative is refused",
+    "multi_dot_jvp": "np.linalg.multi_dot's helpers: its second derivative is refused",
+    "svdvals_grad": "np.linalg.svdvals's helpers: a second derivative needs the singular "
+                    "vectors' derivatives; refused",
+    "svdvals_jvp": "np.linalg.svdvals's helpers: a second derivative needs the singular "
+                   "vectors' derivatives; refused",
+    "numba_matmul": "never in generated code: the Numba backend's stand-in for np.matmul",
 }
 
 
 def _runtime_helpers():
     import inspect
 
-    from srcgrad.runtime import broadcast, lists, numpy_helpers, tape
+    from srcgrad.runtime import broadcast, linalg_helpers, lists, numpy_helpers, tape
     out = {}
-    for module in (tape, lists, broadcast, numpy_helpers):
+    for module in (tape, lists, broadcast, numpy_helpers, linalg_helpers):
         for name, fn in vars(module).items():
             if not name.startswith("_") and inspect.isfunction(fn) \
                     and fn.__module__ == module.__name__:

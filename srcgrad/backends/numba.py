@@ -193,3 +193,37 @@ def _numba_reason(message: str) -> tuple[str, str | None]:
             code = linecache.getline(match.group(1), int(match.group(2))).strip()
             reason += f" (generated line {match.group(2)}: {code})"
     return reason, code
+
+
+# ----------------------------------------------------------------------- np.matmul
+# Numba types np.matmul as a ufunc and rewrites its calls on arrays into elementwise
+# array expressions, which cannot multiply matrices.  Before typing, this rewrite points
+# every np.matmul a function reads at linalg_helpers.numba_matmul (whose twin does).
+from numba.core import ir as _nir  # noqa: E402
+from numba.core.ir_utils import get_definition as _definition, guard as _guard  # noqa: E402
+from numba.core.rewrites import Rewrite as _Rewrite, register_rewrite as _register_rewrite  # noqa: E402
+
+from srcgrad.runtime.linalg_helpers import numba_matmul as _numba_matmul  # noqa: E402
+
+
+def _is_np_matmul(func_ir, value) -> bool:
+    if isinstance(value, (_nir.Global, _nir.FreeVar)):
+        return value.value is np.matmul
+    if isinstance(value, _nir.Expr) and value.op == "getattr" and value.attr == "matmul":
+        base = _guard(_definition, func_ir, value.value)
+        return isinstance(base, (_nir.Global, _nir.FreeVar)) and base.value is np
+    return False
+
+
+@_register_rewrite("before-inference")
+class _MatmulAsMatrixProduct(_Rewrite):
+    def match(self, func_ir, block, typemap, calltypes):
+        self.block = block
+        self.hits = [s for s in block.find_insts(_nir.Assign) if _is_np_matmul(func_ir, s.value)]
+        return bool(self.hits)
+
+    def apply(self):
+        new = self.block.copy()
+        new.body = [_nir.Assign(_nir.Global("numba_matmul", _numba_matmul, s.loc), s.target, s.loc)
+                    if s in self.hits else s for s in new.body]
+        return new

@@ -1,4 +1,4 @@
-"""Derivative rules for ``numpy.linalg``.
+"""Derivative rules for ``numpy.linalg``, ``scipy.linalg`` and NumPy's products.
 
 Same conventions as ``srcgrad/rules/numpy.py``.  All rules accept stacks of matrices
 (leading batch axes), as the NumPy functions do.
@@ -6,10 +6,23 @@ Same conventions as ``srcgrad/rules/numpy.py``.  All rules accept stacks of matr
 
 import numpy as np
 
-from srcgrad.rules.registry import defjvp, defvjp
-from srcgrad.runtime.numpy_helpers import (
-    mT, norm_direction, solve_grad_a, solve_grad_b, solve_jvp_a, unreduce,
+from srcgrad.rules.registry import ZERO, declare, defjvp, defvjp
+from srcgrad.runtime.broadcast import unbroadcast, zeros_like
+from srcgrad.runtime.linalg_helpers import (
+    columns_scaled, diagonal_blocks, eigen_diagonal, eigen_outer, eigvecsh, einsum_grad_a,
+    einsum_grad_b, einsum_of, frechet_pair, inverse_gaps, kron_grad_a, kron_grad_b,
+    multi_dot_grads, multi_dot_jvp, pair_differences, svdvals_grad, svdvals_jvp,
+    symmetric_cotangent, symmetric_from, tensordot_grad_a, tensordot_grad_b, triangular_apply,
+    triangular_outer, tril_half, upper_right,
 )
+from srcgrad.runtime.numpy_helpers import (
+    mT, norm_direction, reshape_as, solve_grad_a, solve_grad_b, solve_jvp_a, unreduce,
+)
+
+try:                                   # scipy is optional (the jit and test extras)
+    import scipy.linalg as _scipy_linalg
+except ImportError:                    # pragma: no cover
+    _scipy_linalg = None
 
 # 2-norm / Frobenius norm (ord None, 'fro', or 2 for vectors) and the vector 1-norm;
 # other orders raise srcgrad's UnsupportedDerivativeError when the gradient runs.  The gradient is NaN at x == 0.
@@ -41,3 +54,274 @@ defvjp(np.linalg.solve,
 defjvp(np.linalg.solve,
        lambda t, ans, a, b: solve_jvp_a(t, ans, a, b),
        lambda t, ans, a, b: np.linalg.solve(a, t))
+
+# ----------------------------------------------------------------- products
+
+# vdot flattens both operands: the cotangent of each is g times the other, reshaped
+defvjp(np.vdot,
+       lambda g, ans, a, b: reshape_as(g * np.ravel(b), a),
+       lambda g, ans, a, b: reshape_as(g * np.ravel(a), b))
+defjvp(np.vdot,
+       lambda t, ans, a, b: np.vdot(t, b),
+       lambda t, ans, a, b: np.vdot(a, t))
+
+# kron(a, b) holds every product a[i] * b[k]
+defvjp(np.kron,
+       lambda g, ans, a, b: kron_grad_a(g, a, b),
+       lambda g, ans, a, b: kron_grad_b(g, a, b))
+defjvp(np.kron,
+       lambda t, ans, a, b: np.kron(t, b),
+       lambda t, ans, a, b: np.kron(a, t))
+
+# <g, a x b> = <b x g, a> = <g x a, b>  (3-vectors along the last axis, stacks broadcast)
+defvjp(np.cross,
+       lambda g, ans, a, b: unbroadcast(np.cross(b, g), a),
+       lambda g, ans, a, b: unbroadcast(np.cross(g, a), b))
+defjvp(np.cross,
+       lambda t, ans, a, b: np.cross(t, b),
+       lambda t, ans, a, b: np.cross(a, t))
+
+defvjp(np.tensordot,
+       lambda g, ans, a, b, axes=2: tensordot_grad_a(g, a, b, axes),
+       lambda g, ans, a, b, axes=2: tensordot_grad_b(g, a, b, axes))
+defjvp(np.tensordot,
+       lambda t, ans, a, b, axes=2: np.tensordot(t, b, axes),
+       lambda t, ans, a, b, axes=2: np.tensordot(a, t, axes))
+
+# One or two operands, constant subscripts without '...': the cotangent of an operand is
+# the einsum of g with the other operand onto that operand's subscripts.
+defvjp(np.einsum,
+       None,
+       lambda g, ans, subscripts, a, b=None: einsum_grad_a(g, subscripts, a, b),
+       lambda g, ans, subscripts, a, b=None: einsum_grad_b(g, subscripts, a, b))
+defjvp(np.einsum,
+       None,
+       lambda t, ans, subscripts, a, b=None: einsum_of(subscripts, t, b),
+       lambda t, ans, subscripts, a, b=None: einsum_of(subscripts, a, t))
+
+# a_1 @ ... @ a_n: d/da_k = (a_1 ... a_{k-1})^T @ g @ (a_{k+1} ... a_n)^T
+defvjp(np.linalg.multi_dot,
+       lambda g, ans, arrays: multi_dot_grads(g, arrays),
+       seq_params=(0,), name="numpy.linalg.multi_dot")
+defjvp(np.linalg.multi_dot,
+       lambda t, ans, arrays: multi_dot_jvp(t, arrays))
+
+# ----------------------------------------------------------------- matrix functions
+
+# d f(a)[e] is the upper right block of f([[a, e], [0, a]]); the adjoint is that at a^T
+defvjp(np.linalg.matrix_power,
+       lambda g, ans, a, n: upper_right(np.linalg.matrix_power(frechet_pair(mT(a), g), n)),
+       None,
+       name="numpy.linalg.matrix_power")
+defjvp(np.linalg.matrix_power,
+       lambda t, ans, a, n: upper_right(np.linalg.matrix_power(frechet_pair(a, t), n)),
+       None)
+
+# d pinv(a) = -X da X + X X^T da^T (I - a X) + (I - X a) da^T X^T X   (X = pinv(a), full rank)
+defvjp(np.linalg.pinv,
+       lambda g, ans, a: -mT(ans) @ g @ mT(ans) + (mT(g) - a @ (ans @ mT(g))) @ ans @ mT(ans) + mT(ans) @ ans @ (mT(g) - mT(g) @ ans @ a),
+       name="numpy.linalg.pinv")
+defjvp(np.linalg.pinv,
+       lambda t, ans, a: -ans @ t @ ans + ans @ mT(ans) @ (mT(t) - mT(t) @ a @ ans) + (mT(t) - ans @ a @ mT(t)) @ mT(ans) @ ans)
+
+# a = L L^T reads a's lower triangle: dL = L tril_half(L^-1 dA L^-T) for the symmetric dA
+defvjp(np.linalg.cholesky,
+       lambda g, ans, a: symmetric_cotangent(mT(np.linalg.inv(ans)) @ tril_half(mT(ans) @ g) @ np.linalg.inv(ans)),
+       name="numpy.linalg.cholesky")
+defjvp(np.linalg.cholesky,
+       lambda t, ans, a: ans @ tril_half(np.linalg.inv(ans) @ symmetric_from(t) @ mT(np.linalg.inv(ans))))
+
+# dw_i = v_i^T dA v_i (distinct eigenvalues; one triangle of a is read, UPLO)
+defvjp(np.linalg.eigvalsh,
+       lambda g, ans, a, UPLO="L": symmetric_cotangent(eigen_outer(eigvecsh(a, UPLO), g), UPLO),
+       name="numpy.linalg.eigvalsh")
+defjvp(np.linalg.eigvalsh,
+       lambda t, ans, a, UPLO="L": eigen_diagonal(eigvecsh(a, UPLO), symmetric_from(t, UPLO)))
+
+# ds_i = u_i^T dA v_i (distinct, nonzero singular values)
+defvjp(np.linalg.svdvals,
+       lambda g, ans, x: svdvals_grad(g, x),
+       name="numpy.linalg.svdvals")
+defjvp(np.linalg.svdvals,
+       lambda t, ans, x: svdvals_jvp(t, x))
+
+# ----------------------------------------------------------------- scipy.linalg
+if _scipy_linalg is not None:
+    solve_triangular, expm = _scipy_linalg.solve_triangular, _scipy_linalg.expm
+
+    # x = T^-1 b (T^-T b for trans=1), T the triangle of a that is read:
+    # db = solve(T^T, g), dT = -db x^T on the triangle
+    defvjp(solve_triangular,
+           lambda g, ans, a, b, trans=0, lower=False: triangular_outer(solve_triangular(a, g, 1 - trans, lower), ans, trans, lower),
+           lambda g, ans, a, b, trans=0, lower=False: solve_triangular(a, g, 1 - trans, lower),
+           None, None, name="scipy.linalg.solve_triangular")
+    defjvp(solve_triangular,
+           lambda t, ans, a, b, trans=0, lower=False: solve_triangular(a, triangular_apply(t, ans, trans, lower), trans, lower),
+           lambda t, ans, a, b, trans=0, lower=False: solve_triangular(a, t, trans, lower),
+           None, None)
+
+    # d expm(A)[E] is the upper right block of expm([[A, E], [0, A]])
+    defvjp(expm,
+           lambda g, ans, A: upper_right(expm(frechet_pair(mT(A), g))),
+           name="scipy.linalg.expm")
+    defjvp(expm,
+           lambda t, ans, A: upper_right(expm(frechet_pair(A, t))))
+
+# ----------------------------------------------------------------- rules of the helpers
+# (grad of grad).  The product helpers are bilinear, as in rules/adjoints.py: for
+# G_a(g, a, b) = d<g, B(a, b)>/da, <c, G_a(g, a, b)> = <g, B(c, b)>.
+
+defvjp(kron_grad_a,
+       lambda g, ans, grad, a, b: reshape_as(np.kron(g, b), grad),
+       ZERO,
+       lambda g, ans, grad, a, b: kron_grad_b(grad, g, b))
+defjvp(kron_grad_a,
+       lambda t, ans, grad, a, b: kron_grad_a(t, a, b),
+       ZERO,
+       lambda t, ans, grad, a, b: kron_grad_a(grad, a, t))
+
+defvjp(kron_grad_b,
+       lambda g, ans, grad, a, b: reshape_as(np.kron(a, g), grad),
+       lambda g, ans, grad, a, b: kron_grad_a(grad, a, g),
+       ZERO)
+defjvp(kron_grad_b,
+       lambda t, ans, grad, a, b: kron_grad_b(t, a, b),
+       lambda t, ans, grad, a, b: kron_grad_b(grad, t, b),
+       ZERO)
+
+defvjp(tensordot_grad_a,
+       lambda g, ans, grad, a, b, axes=2: np.tensordot(g, b, axes),
+       ZERO,
+       lambda g, ans, grad, a, b, axes=2: tensordot_grad_b(grad, g, b, axes))
+defjvp(tensordot_grad_a,
+       lambda t, ans, grad, a, b, axes=2: tensordot_grad_a(t, a, b, axes),
+       ZERO,
+       lambda t, ans, grad, a, b, axes=2: tensordot_grad_a(grad, a, t, axes))
+
+defvjp(tensordot_grad_b,
+       lambda g, ans, grad, a, b, axes=2: np.tensordot(a, g, axes),
+       lambda g, ans, grad, a, b, axes=2: tensordot_grad_a(grad, a, g, axes),
+       ZERO)
+defjvp(tensordot_grad_b,
+       lambda t, ans, grad, a, b, axes=2: tensordot_grad_b(t, a, b, axes),
+       lambda t, ans, grad, a, b, axes=2: tensordot_grad_b(grad, t, b, axes),
+       ZERO)
+
+defvjp(einsum_of,
+       None,
+       lambda g, ans, subscripts, a, b=None: einsum_grad_a(g, subscripts, a, b),
+       lambda g, ans, subscripts, a, b=None: einsum_grad_b(g, subscripts, a, b))
+defjvp(einsum_of,
+       None,
+       lambda t, ans, subscripts, a, b=None: einsum_of(subscripts, t, b),
+       lambda t, ans, subscripts, a, b=None: einsum_of(subscripts, a, t))
+
+defvjp(einsum_grad_a,
+       lambda g, ans, grad, subscripts, a, b=None: einsum_of(subscripts, g, b),
+       None,
+       ZERO,
+       lambda g, ans, grad, subscripts, a, b=None: einsum_grad_b(grad, subscripts, g, b))
+defjvp(einsum_grad_a,
+       lambda t, ans, grad, subscripts, a, b=None: einsum_grad_a(t, subscripts, a, b),
+       None,
+       ZERO,
+       lambda t, ans, grad, subscripts, a, b=None: einsum_grad_a(grad, subscripts, a, t))
+
+defvjp(einsum_grad_b,
+       lambda g, ans, grad, subscripts, a, b: einsum_of(subscripts, a, g),
+       None,
+       lambda g, ans, grad, subscripts, a, b: einsum_grad_a(grad, subscripts, a, g),
+       ZERO)
+defjvp(einsum_grad_b,
+       lambda t, ans, grad, subscripts, a, b: einsum_grad_b(t, subscripts, a, b),
+       None,
+       lambda t, ans, grad, subscripts, a, b: einsum_grad_b(grad, subscripts, t, b),
+       ZERO)
+
+# linear maps between a matrix and its Frechet block matrix
+defvjp(frechet_pair,
+       lambda g, ans, a, e: diagonal_blocks(g),
+       lambda g, ans, a, e: upper_right(g))
+defjvp(frechet_pair,
+       lambda t, ans, a, e: frechet_pair(t, zeros_like(t)),
+       lambda t, ans, a, e: frechet_pair(zeros_like(t), t))
+
+defvjp(upper_right, lambda g, ans, m: frechet_pair(zeros_like(g), g))
+defjvp(upper_right, lambda t, ans, m: upper_right(t))
+
+defvjp(diagonal_blocks, lambda g, ans, m: frechet_pair(g, zeros_like(g)))
+defjvp(diagonal_blocks, lambda t, ans, m: diagonal_blocks(t))
+
+# masks of triangles: tril_half is its own adjoint, symmetric_from and symmetric_cotangent
+# are each other's
+defvjp(tril_half, lambda g, ans, x: tril_half(g))
+defjvp(tril_half, lambda t, ans, x: tril_half(t))
+
+defvjp(symmetric_from, lambda g, ans, x, UPLO="L": symmetric_cotangent(g, UPLO))
+defjvp(symmetric_from, lambda t, ans, x, UPLO="L": symmetric_from(t, UPLO))
+
+defvjp(symmetric_cotangent, lambda g, ans, p, UPLO="L": symmetric_from(g, UPLO))
+defjvp(symmetric_cotangent, lambda t, ans, p, UPLO="L": symmetric_cotangent(t, UPLO))
+
+# eigenvectors of a symmetric matrix (distinct eigenvalues w): V^T dV = F * (V^T dA V),
+# F = inverse_gaps(w)
+defvjp(eigvecsh,
+       lambda g, ans, a, UPLO="L": symmetric_cotangent(ans @ (inverse_gaps(np.linalg.eigvalsh(a, UPLO)) * (mT(ans) @ g)) @ mT(ans), UPLO))
+defjvp(eigvecsh,
+       lambda t, ans, a, UPLO="L": ans @ (inverse_gaps(np.linalg.eigvalsh(a, UPLO)) * (mT(ans) @ symmetric_from(t, UPLO) @ ans)))
+
+# F_ij = 1 / (w_j - w_i):  dF = -F * F * (dw_j - dw_i)
+defvjp(inverse_gaps,
+       lambda g, ans, w: np.sum(ans * ans * g, axis=-1) - np.sum(ans * ans * g, axis=-2))
+defjvp(inverse_gaps,
+       lambda t, ans, w: -ans * ans * pair_differences(t))
+
+defvjp(pair_differences, lambda g, ans, w: np.sum(g, axis=-2) - np.sum(g, axis=-1))
+defjvp(pair_differences, lambda t, ans, w: pair_differences(t))
+
+defvjp(columns_scaled,
+       lambda g, ans, v, w: columns_scaled(g, w),
+       lambda g, ans, v, w: np.sum(g * v, axis=-2))
+defjvp(columns_scaled,
+       lambda t, ans, v, w: columns_scaled(t, w),
+       lambda t, ans, v, w: columns_scaled(v, t))
+
+# V diag(w) V^T and diag(V^T m V) are adjoint in w and m
+defvjp(eigen_outer,
+       lambda g, ans, v, w: (g + mT(g)) @ columns_scaled(v, w),
+       lambda g, ans, v, w: eigen_diagonal(v, g))
+defjvp(eigen_outer,
+       lambda t, ans, v, w: columns_scaled(t, w) @ mT(v) + columns_scaled(v, w) @ mT(t),
+       lambda t, ans, v, w: eigen_outer(v, t))
+
+defvjp(eigen_diagonal,
+       lambda g, ans, v, m: (m + mT(m)) @ columns_scaled(v, g),
+       lambda g, ans, v, m: eigen_outer(v, g))
+defjvp(eigen_diagonal,
+       lambda t, ans, v, m: np.sum(t * ((m + mT(m)) @ v), axis=-2),
+       lambda t, ans, v, m: eigen_diagonal(v, t))
+
+# triangular_outer(y, x) = -tri(y x^T) and triangular_apply(c, x) = -tri(c) x are adjoint
+defvjp(triangular_outer,
+       lambda g, ans, y, x, trans=0, lower=False: triangular_apply(g, x, trans, lower),
+       lambda g, ans, y, x, trans=0, lower=False: triangular_apply(g, y, 1 - trans, lower),
+       None, None)
+defjvp(triangular_outer,
+       lambda t, ans, y, x, trans=0, lower=False: triangular_outer(t, x, trans, lower),
+       lambda t, ans, y, x, trans=0, lower=False: triangular_outer(y, t, trans, lower),
+       None, None)
+
+defvjp(triangular_apply,
+       lambda g, ans, c, x, trans=0, lower=False: triangular_outer(g, x, trans, lower),
+       lambda g, ans, c, x, trans=0, lower=False: triangular_apply(c, g, 1 - trans, lower),
+       None, None)
+defjvp(triangular_apply,
+       lambda t, ans, c, x, trans=0, lower=False: triangular_apply(t, x, trans, lower),
+       lambda t, ans, c, x, trans=0, lower=False: triangular_apply(c, t, trans, lower),
+       None, None)
+
+# ----------------------------------------------------------------- facts the passes use
+declare(np.einsum, no_jit="Numba has no np.einsum")
+declare(np.tensordot, no_jit="Numba has no np.tensordot")
+if _scipy_linalg is not None:
+    declare(expm, no_jit="Numba has no scipy.linalg.expm")

@@ -175,11 +175,18 @@ def prod_others_jvp(t, a, axis=None):
 
 def two_norm_weight(x, ord=None, axis=None):
     """1.0 when ``np.linalg.norm(x, ord, axis)`` is a 2-norm (or Frobenius norm), whose
-    gradient direction ``x / norm`` has a derivative; 0.0 for the vector 1-norm, whose
-    direction ``sign(x)`` is piecewise constant.  Why: the second derivative of norm."""
-    if ord is None or (isinstance(ord, str) and ord == "fro") or (_is_vector_norm(x, axis) and ord == 2):
+    gradient direction ``x / norm`` has a derivative; 0.0 for the norms whose direction is
+    piecewise constant (vector orders 0, 1, inf, -inf; matrix orders 1, -1, inf, -inf).
+    Why: the second derivative of norm.  The other orders (vector p-norms, matrix 2-norm
+    and nuclear norm) have second derivatives these rules do not give: refused."""
+    vector = _is_vector_norm(x, axis)
+    if ord is None or (isinstance(ord, str) and ord == "fro") or (vector and ord == 2):
         return 1.0
-    return 0.0
+    if not isinstance(ord, str) and ord in ((0, 1, np.inf, -np.inf) if vector else (1, -1, np.inf, -np.inf)):
+        return 0.0
+    raise UnsupportedDerivativeError(
+        f"no second derivative rule for np.linalg.norm with ord={ord!r} on a "
+        f"{'vector' if vector else 'matrix'} norm", construct="np.linalg.norm")
 
 
 def extremum_mask(a, ans, axis=None, keepdims=False):
@@ -438,19 +445,54 @@ def norm_direction(x, ans, ord=None, axis=None, keepdims=False):
     """The derivative of ``ans = np.linalg.norm(x, ord, axis, keepdims)`` with respect to
     each entry of ``x`` (``x``'s shape).
 
-    Why: the 2-norm and Frobenius norm (``ord`` None, ``'fro'``, or 2 for vectors) have
-    gradient ``x / ans``; the vector 1-norm has ``sign(x)``.  Other orders are refused with
-    an error rather than given a wrong gradient.  At ``x == 0`` the 2-norm gradient is
-    undefined and comes out NaN.
+    Why: each order has its own gradient.  The 2-norm and Frobenius norm (``ord`` None,
+    ``'fro'``, or 2 for vectors): ``x / ans``; vector p-norms ``sign(x) |x|^(p-1) /
+    ans^(p-1)``, the 1-norm ``sign(x)``, inf (-inf) ``sign(x)`` at the largest (smallest)
+    ``|x|``, ties splitting it evenly, and order 0 (a count) nothing.  Matrix norms are
+    handled by ``_matrix_norm_direction``.  At ``x == 0`` the 2-norm gradient is undefined
+    and comes out NaN.
     """
     vector = _is_vector_norm(x, axis)
     if ord is None or (isinstance(ord, str) and ord == "fro") or (vector and ord == 2):
         return x / unreduce(ans, x, axis, keepdims)
-    if vector and ord == 1:
+    if not vector:
+        return _matrix_norm_direction(x, ans, ord, axis)
+    if isinstance(ord, str):
+        raise ValueError(f"invalid norm order {ord!r} for vectors")
+    if ord == 1:
         return np.sign(x)
-    raise UnsupportedDerivativeError(
-        f"no derivative rule for np.linalg.norm with ord={ord!r} on a "
-        f"{'vector' if vector else 'matrix'} norm", construct="np.linalg.norm")
+    if ord == 0:
+        return zeros_like(x)
+    if ord in (np.inf, -np.inf):
+        size = np.abs(x)
+        hit = (size == unreduce(ans, x, axis, keepdims)).astype(_float_dtype(x))
+        return np.sign(x) * hit / unreduce(np.sum(hit, axis=axis), x, axis)
+    return np.sign(x) * (np.abs(x) / unreduce(ans, x, axis, keepdims)) ** (ord - 1)
+
+
+def _matrix_norm_direction(x, ans, ord, axis):
+    """The gradient of a matrix norm over the axes ``axis`` (the last two of a 2-d ``x``):
+    orders 1 and inf (and -1, -inf) have ``sign(x)`` on the column (row) whose absolute
+    sum is the extremum, 2 and -2 ``u v^T`` for the largest (smallest) singular value,
+    ``'nuc'`` ``U V^T`` (distinct, nonzero singular values)."""
+    rows, cols = (0, 1) if axis is None else (axis[0] % np.ndim(x), axis[1] % np.ndim(x))
+    m = np.moveaxis(x, (rows, cols), (-2, -1))
+    n = np.reshape(ans, m.shape[:-2])
+    if isinstance(ord, str) and ord == "nuc":
+        u, s, vh = np.linalg.svd(m, full_matrices=False)
+        d = u @ vh
+    elif ord in (2, -2):
+        u, s, vh = np.linalg.svd(m, full_matrices=False)
+        k = 0 if ord == 2 else -1
+        d = u[..., :, k:k + 1 or None] @ vh[..., k:k + 1 or None, :]
+    elif ord in (1, -1, np.inf, -np.inf):
+        along = -2 if ord in (1, -1) else -1        # columns sum down the rows
+        hit = (np.sum(np.abs(m), axis=along) == n[..., None]).astype(_float_dtype(x))
+        share = np.expand_dims(hit / np.sum(hit, axis=-1, keepdims=True), along)
+        d = np.sign(m) * share
+    else:
+        raise ValueError(f"invalid norm order {ord!r} for matrices")
+    return np.moveaxis(d, (-2, -1), (rows, cols))
 
 
 def _solve_adjoint(a, g, b):
@@ -874,3 +916,137 @@ def _matmul_grad_b(g, a, b):
     return _dot_grad_b(g, a, b)
 
 
+
+
+# ----------------------------------------------------------------------- linalg
+@numba_twin(mT)
+def _mT(x):
+    if not isinstance(x, types.Array) or x.ndim < 2:
+        return None
+    if x.ndim == 2:
+        return lambda x: x.T
+    return lambda x: np.swapaxes(x, -1, -2)
+
+
+@numba_twin(as_scalar)
+def _as_scalar(v):
+    if isinstance(v, types.Array) and v.ndim == 0:
+        return lambda v: v[()]
+    return lambda v: v
+
+
+@numba_twin(inverse_axes)
+def _inverse_axes(axes, ndim):
+    if no_axis(axes):
+        return lambda axes, ndim: None
+    if not isinstance(axes, types.UniTuple):
+        return None
+    from numba.np.unsafe.ndarray import to_fixed_tuple
+    n = axes.count
+
+    def impl(axes, ndim):
+        out = np.empty(n, np.int64)
+        for k in range(n):
+            out[axes[k] % ndim] = k
+        return to_fixed_tuple(out, n)
+    return impl
+
+
+@numba_twin(inner_grad_a)
+def _inner_grad_a(g, a, b):
+    if is_scalar(a) or is_scalar(b):
+        return lambda g, a, b: unbroadcast(g * b, a)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * b
+    if a.ndim == 2 and b.ndim == 1:          # ans = a @ b
+        return lambda g, a, b: np.outer(g, b)
+    if a.ndim == 2 and b.ndim == 2:          # ans = a @ b.T
+        return lambda g, a, b: g @ b
+    if a.ndim == 1 and b.ndim == 2:          # ans = b @ a
+        return lambda g, a, b: g @ b
+    return None
+
+
+@numba_twin(inner_grad_b)
+def _inner_grad_b(g, a, b):
+    if is_scalar(a) or is_scalar(b):
+        return lambda g, a, b: unbroadcast(g * a, b)
+    if a.ndim == 1 and b.ndim == 1:
+        return lambda g, a, b: g * a
+    if a.ndim == 2 and b.ndim == 1:
+        return lambda g, a, b: a.T @ g
+    if a.ndim == 2 and b.ndim == 2:
+        return lambda g, a, b: g.T @ a
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: np.outer(g, a)
+    return None
+
+
+def _one_matrix(a, b):
+    """Whether ``solve(a, b)`` is one system (a matrix ``a``): Numba's solve has no stacks."""
+    return isinstance(a, types.Array) and a.ndim == 2 and isinstance(b, types.Array) \
+        and b.ndim in (1, 2)
+
+
+@numba_twin(solve_grad_b)
+def _solve_grad_b(g, ans, a, b):
+    if not _one_matrix(a, b):
+        return None
+    return lambda g, ans, a, b: np.linalg.solve(a.T, g)
+
+
+@numba_twin(solve_grad_a)
+def _solve_grad_a(g, ans, a, b):
+    if not _one_matrix(a, b):
+        return None
+    if b.ndim == 1:
+        return lambda g, ans, a, b: -np.outer(np.linalg.solve(a.T, g), ans)
+    return lambda g, ans, a, b: -(np.linalg.solve(a.T, g) @ ans.T)
+
+
+@numba_twin(solve_jvp_a)
+def _solve_jvp_a(t, ans, a, b):
+    if not _one_matrix(a, b):
+        return None
+    return lambda t, ans, a, b: np.linalg.solve(a, -(t @ ans))
+
+
+def _vector_norm_direction(x, ans, p):
+    """``norm_direction`` of a vector for a numeric order (compiled by its twin)."""
+    if p == 2:
+        return x / ans
+    if p == 1:
+        return np.sign(x)
+    if p == 0:
+        return np.zeros_like(x)
+    if np.isinf(p):
+        hit = (np.abs(x) == ans).astype(x.dtype)
+        return np.sign(x) * hit / np.sum(hit)
+    return np.sign(x) * (np.abs(x) / ans) ** (p - 1)
+
+
+def _matrix_norm_direction_kernel(m, ans, p):
+    """``norm_direction`` of a matrix for a numeric order (compiled by its twin)."""
+    if p == 2 or p == -2:
+        u, s, vh = np.linalg.svd(m, full_matrices=False)
+        k = 0 if p == 2 else s.shape[0] - 1
+        return np.outer(u[:, k], vh[k, :])
+    if p == 1 or p == -1:
+        sums = np.sum(np.abs(m), axis=0)
+        hit = (sums == ans).astype(m.dtype)
+        return np.sign(m) * (hit / np.sum(hit))
+    if np.isinf(p):
+        sums = np.sum(np.abs(m), axis=1)
+        hit = (sums == ans).astype(m.dtype)
+        return np.sign(m) * (hit / np.sum(hit)).reshape((m.shape[0], 1))
+    raise ValueError("invalid norm order for matrices")
+
+
+@numba_twin(norm_direction)
+def _norm_direction_numeric(x, ans, ord=None, axis=None, keepdims=False):
+    """Numeric orders of a whole vector or matrix (``axis=None``)."""
+    if not (isinstance(x, types.Array) and x.ndim in (1, 2) and no_axis(axis)
+            and isinstance(ord, (types.Integer, types.Float))):
+        return None
+    kernel = njit(_vector_norm_direction if x.ndim == 1 else _matrix_norm_direction_kernel)
+    return lambda x, ans, ord=None, axis=None, keepdims=False: kernel(np.ascontiguousarray(x), ans, ord)
