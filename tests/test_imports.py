@@ -186,9 +186,9 @@ NO_SECOND_ORDER = {
 def _runtime_helpers():
     import inspect
 
-    from srcgrad.runtime import broadcast, lists, numpy_helpers, tape
+    from srcgrad.runtime import broadcast, lists, numpy_helpers, special_helpers, tape
     out = {}
-    for module in (tape, lists, broadcast, numpy_helpers):
+    for module in (tape, lists, broadcast, numpy_helpers, special_helpers):
         for name, fn in vars(module).items():
             if not name.startswith("_") and inspect.isfunction(fn) \
                     and fn.__module__ == module.__name__:
