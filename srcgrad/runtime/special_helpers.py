@@ -413,9 +413,11 @@ def _literal_flag(value, default):
     return default if no_axis(value) else None
 
 
-@numba_twin(sc.logsumexp)
+@numba_twin(sc.logsumexp, prefer_literal=True)
 def _logsumexp(a, axis=None, b=None, keepdims=False):
-    from numba import literally
+    """Over all axes or one, whose number (and keepdims) must be known at compile time:
+    Numba offers the literal types first (``prefer_literal``), so calls with constants
+    compile; other calls find no implementation."""
     rows = numba.njit(_lse_rows)
     if is_scalar(a):
         if no_axis(b):
@@ -425,7 +427,7 @@ def _logsumexp(a, axis=None, b=None, keepdims=False):
         return None
     keep = _literal_flag(keepdims, False)
     if keep is None:
-        return lambda a, axis=None, b=None, keepdims=False: literally(keepdims)
+        return None
     if not no_axis(b) and not (isinstance(b, types.Array) and b.ndim <= a.ndim) and not is_scalar(b):
         return None
     no_weights = no_axis(b)
@@ -445,10 +447,9 @@ def _logsumexp(a, axis=None, b=None, keepdims=False):
         return impl_all
     k = literal_axis(axis, nd)
     if k is None:
-        if isinstance(axis, types.Integer):
-            return lambda a, axis=None, b=None, keepdims=False: literally(axis)
         return None
-    perm = tuple(j for j in range(nd) if j != k) + (k,)
+    perm = tuple(j for j in range(nd) if j != k) + (k,)       # axis k moved last
+    back = tuple(perm.index(j) for j in range(nd))
 
     if nd == 1 and not keep:
         def impl_scalar(a, axis=None, b=None, keepdims=False):
@@ -457,14 +458,14 @@ def _logsumexp(a, axis=None, b=None, keepdims=False):
         return impl_scalar
 
     def impl_axis(a, axis=None, b=None, keepdims=False):
-        n = a.shape[k]
         moved = np.ascontiguousarray(a.transpose(perm))
+        n = moved.shape[-1]
         m = moved.size // n if n else 0
         w = np.ascontiguousarray(weights(a, b).transpose(perm))
         out = rows(moved.reshape((m, n)), w.reshape((m, n)))
         if keep:
-            return out.reshape(a.shape[:k] + (1,) + a.shape[k + 1:])
-        return out.reshape(a.shape[:k] + a.shape[k + 1:])
+            return np.ascontiguousarray(out.reshape(moved.shape[:-1] + (1,)).transpose(back))
+        return out.reshape(moved.shape[:-1])
     return impl_axis
 
 
