@@ -107,7 +107,8 @@ def _builtin_primitives():
 def _namespace(name: str) -> tuple[str, str]:
     """(group, short name) of a registry name such as ``numpy.linalg.det`` or ``abs``."""
     for prefix, group in (("numpy.linalg.", "NumPy linear algebra (`np.linalg`)"),
-                          ("numpy.", "NumPy (`np.`)"), ("math.", "`math`")):
+                          ("numpy.", "NumPy (`np.`)"), ("math.", "`math`"),
+                          ("scipy.special.", "SciPy (`scipy.special`)")):
         if name.startswith(prefix):
             return group, name[len(prefix):]
     if name.startswith("operator."):

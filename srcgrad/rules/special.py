@@ -301,6 +301,11 @@ defvjp(weights_or_one, lambda g, ans, b: g)
 defjvp(weights_or_one, lambda t, ans, b: t)
 
 # ================================================================= facts the passes use
+# SciPy's ufuncs name themselves without their module (digamma calls itself psi)
+for _fn in (sc.gammaln, sc.loggamma, sc.gamma, sc.digamma, sc.polygamma, sc.betaln, sc.erf,
+            sc.erfc, sc.erfinv, sc.erfcinv, sc.expit, sc.logit, sc.log_expit, sc.xlogy,
+            sc.xlog1py, sc.entr, sc.rel_entr, sc.logsumexp, sc.softmax, sc.log_softmax):
+    declare(_fn, name="scipy.special." + ("digamma" if _fn is sc.digamma else _fn.__name__))
 declare(sc.logsumexp, reduction=True, fresh=True)
 for _fn in (sc.softmax, sc.log_softmax):
     declare(_fn, fresh=True)

@@ -443,8 +443,7 @@ def _logsumexp(a, axis=None, b=None, keepdims=False):
             flat = np.ascontiguousarray(a).reshape((1, a.size))
             value = rows(flat, np.ascontiguousarray(weights(a, b)).reshape((1, a.size)))[0]
             return np.full(ones, value) if keep else value
-        impl_all = impl
-        return impl_all
+        return impl
     k = literal_axis(axis, nd)
     if k is None:
         return None
