@@ -188,9 +188,10 @@ NO_SECOND_ORDER = {
 def _runtime_helpers():
     import inspect
 
-    from srcgrad.runtime import broadcast, linalg_helpers, lists, numpy_helpers, tape
+    from srcgrad.runtime import (broadcast, linalg_helpers, lists, numpy_helpers,
+                                 special_helpers, tape)
     out = {}
-    for module in (tape, lists, broadcast, numpy_helpers, linalg_helpers):
+    for module in (tape, lists, broadcast, numpy_helpers, linalg_helpers, special_helpers):
         for name, fn in vars(module).items():
             if not name.startswith("_") and inspect.isfunction(fn) \
                     and fn.__module__ == module.__name__:

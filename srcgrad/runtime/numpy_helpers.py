@@ -565,6 +565,9 @@ def _unreduce(g, a, axis=None, keepdims=False):
     if is_scalar(a):
         return lambda g, a, axis=None, keepdims=False: g
     if isinstance(axis, (types.NoneType, types.Omitted)) or axis is None:
+        if isinstance(g, types.Array):           # keepdims=True: g holds the one total
+            return lambda g, a, axis=None, keepdims=False: np.full(a.shape, g.ravel()[0])
+
         def impl(g, a, axis=None, keepdims=False):
             return np.full(a.shape, g)
         return impl
