@@ -21,7 +21,7 @@ JIT_CASES = [k for k, c in enumerate(CASES) if id(c) in MINE or any(c.fn is f fo
 
 #: case ids Numba cannot compile, and why
 REFUSED = {
-    "np.squeeze(1x3x1)": "without axis= the rank of the result depends on the lengths",
+    "np.squeeze(1x3x1)": "without axis= the rank of the result depends on the lengths of the axes",
 }
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from srcgrad.runtime.twins import literal_axis, no_axis, numba_twin, types
+from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extremum_mask, prod_others,
+                                           reduced_count, reverse_cumsum, unreduce)
+from srcgrad.runtime.twins import literal_axis, njit, no_axis, numba_twin, types
 
 __all__: list = []
 
@@ -111,3 +113,168 @@ def _atleast(ndim):
 numba_twin(np.atleast_1d)(_atleast(1))
 numba_twin(np.atleast_2d)(_atleast(2))
 numba_twin(np.atleast_3d)(_atleast(3))
+
+
+# ----------------------------------------------------------------------- reductions
+# Numba reduces over every axis (and np.sum over one); with an axis, a tuple of axes,
+# keepdims or ddof the twins below regroup the array as rows, one per output entry
+# (kept axes first, reduced axes last, as a 2-d C array), and reduce each row.
+def _bool_literal(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, types.Omitted):
+        return bool(value.value)
+    if isinstance(value, types.BooleanLiteral):
+        return value.literal_value
+    return None
+
+
+def _form(a, axis, keepdims):
+    """(axes, keepdims) of a reduction of ``a`` written with constants, or None."""
+    keep = _bool_literal(keepdims)
+    if not isinstance(a, types.Array) or keep is None:
+        return None
+    axes = tuple(range(a.ndim)) if no_axis(axis) else _literal_axes(axis, a.ndim)
+    return None if axes is None else (axes, keep)
+
+
+def _shape(ndim, axes, keepdims, src="a"):
+    """Code for the shape of a reduction's result (1 at reduced axes with keepdims)."""
+    dims = ["1" if d in axes else f"{src}.shape[{d}]" for d in range(ndim)
+            if keepdims or d not in axes]
+    return "(" + "".join(d + ", " for d in dims) + ")"
+
+
+def _rows(ndim, axes, src="a"):
+    """Code setting ``b``: ``src`` as rows, one per reduction group."""
+    kept = [d for d in range(ndim) if d not in axes]
+    lead = "*".join(f"{src}.shape[{d}]" for d in kept) or "1"
+    perm = tuple(kept + list(axes))
+    return f"b = np.ascontiguousarray({src}.transpose({perm})).reshape(({lead}, -1))"
+
+
+def _float(dtype, always):
+    from numba.np.numpy_support import as_dtype
+    if always and not isinstance(dtype, types.Float):
+        return np.float64
+    return as_dtype(dtype).type
+
+
+def _reduce(a, axes, keepdims, row, params, always_float=False):
+    """A twin body reducing each row ``r`` of ``a`` with the expression ``row``."""
+    out = "out[0]" if not keepdims and len(axes) == a.ndim else \
+        f"out.reshape({_shape(a.ndim, axes, keepdims)})"
+    body = "\n".join([_rows(a.ndim, axes), "out = np.empty(b.shape[0], DT)",
+                      "for i in range(b.shape[0]):\n    r = b[i]\n    out[i] = " + row, out])
+    return _build(params, body, DT=_float(a.dtype, always_float))
+
+
+def _reduction_twin(fn, row, always_float=False, native_axis=False):
+    def twin(a, axis=None, keepdims=False):
+        omitted = isinstance(keepdims, types.Omitted)
+        if omitted and (isinstance(axis, types.Omitted) or (native_axis and isinstance(axis, types.Integer))):
+            return None                 # Numba's own
+        form = _form(a, axis, keepdims)
+        return form and _reduce(a, *form, row, "a, axis=None, keepdims=False", always_float)
+    numba_twin(fn)(twin)
+
+
+_reduction_twin(np.sum, "np.sum(r)", native_axis=True)
+_reduction_twin(np.mean, "np.mean(r)", always_float=True)
+_reduction_twin(np.prod, "np.prod(r)")
+for _fn in (np.max, np.amax):
+    _reduction_twin(_fn, "np.max(r)")
+for _fn in (np.min, np.amin):
+    _reduction_twin(_fn, "np.min(r)")
+
+_SQUARES = "np.sum((r - np.mean(r)) ** 2) / (r.size - ddof)"
+
+
+def _spread_twin(fn, row):
+    def twin(a, axis=None, ddof=0, keepdims=False):
+        if all(isinstance(p, types.Omitted) for p in (axis, ddof, keepdims)):
+            return None                 # Numba's own
+        form = _form(a, axis, keepdims)
+        return form and _reduce(a, *form, row, "a, axis=None, ddof=0, keepdims=False", True)
+    numba_twin(fn)(twin)
+
+
+_spread_twin(np.var, _SQUARES)
+_spread_twin(np.std, f"np.sqrt({_SQUARES})")
+
+
+# ------------------------------------------------- the reductions' rule helpers, any axes
+def _axes_text(axes):
+    return "(" + "".join(f"{d}, " for d in axes) + ")"
+
+
+@numba_twin(unreduce)
+def _unreduce_axes(g, a, axis=None, keepdims=False):
+    """``g`` spread back over the reduced axes, for a tuple of axes or keepdims."""
+    if not (isinstance(axis, (types.BaseTuple, types.NoneType)) or _bool_literal(keepdims)):
+        return None                     # numpy_helpers' twins (one int axis)
+    form = _form(a, axis, keepdims)
+    if form is None:
+        return None
+    params = "g, a, axis=None, keepdims=False"
+    if isinstance(g, (types.Number, types.Boolean)):
+        return _build(params, "np.full(a.shape, g)")
+    return _build(params, f"np.broadcast_to(np.ascontiguousarray(g).reshape("
+                          f"{_shape(a.ndim, form[0], True)}), a.shape).copy()")
+
+
+@numba_twin(reduced_count)
+def _reduced_count_axes(a, axis=None):
+    if no_axis(axis) or not isinstance(a, types.Array):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    return axes and _build("a, axis=None", "*".join(f"a.shape[{d}]" for d in axes))
+
+
+@numba_twin(centered)
+def _centered_axes(a, axis=None):
+    if no_axis(axis) or not isinstance(a, types.Array):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    return axes and _build("a, axis=None", f"a - np.mean(a, axis={_axes_text(axes)}, keepdims=True)")
+
+
+@numba_twin(extremum_mask)
+def _extremum_mask_axes(a, ans, axis=None, keepdims=False):
+    if no_axis(axis) and not _bool_literal(keepdims):
+        return None                     # numpy_helpers' twin
+    form = _form(a, axis, keepdims)
+    if form is None:
+        return None
+    axes = _axes_text(form[0])
+    body = f"hit = (a == unreduce(ans, a, {axes}, {form[1]})).astype(a.dtype)\n" \
+           f"hit / np.sum(hit, axis={axes}, keepdims=True)"
+    return _build("a, ans, axis=None, keepdims=False", body, unreduce=unreduce)
+
+
+@numba_twin(prod_others)
+def _prod_others_axes(a, axis=None):
+    if no_axis(axis) or not isinstance(a, types.Array):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    if axes is None:
+        return None
+    kept = [d for d in range(a.ndim) if d not in axes]
+    perm = tuple(kept + list(axes))
+    moved = "(" + "".join(f"a.shape[{d}], " for d in perm) + ")"
+    back = tuple(perm.index(d) for d in range(a.ndim))
+    body = "\n".join([_rows(a.ndim, axes), "out = np.empty_like(b)",
+                      "for i in range(b.shape[0]):\n    out[i] = kernel(b[i], np.zeros_like(b[i]))[0]",
+                      f"np.ascontiguousarray(out.reshape({moved}).transpose({back}))"])
+    return _build("a, axis=None", body, kernel=njit(_exclusive_products))
+
+
+@numba_twin(reverse_cumsum)
+def _reverse_cumsum_axis(g, axis=None):
+    if no_axis(axis) or not isinstance(g, types.Array) or g.ndim == 1:
+        return None                     # numpy_helpers' twin
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    return _build("g, axis=None", f"np.ascontiguousarray(np.flip(np.cumsum(np.flip(g, {k}), "
+                                  f"axis={k}), {k}))")
