@@ -52,3 +52,35 @@ CASES += [
     Case(np.tril, (arr(2, 3, 3),), dict(k=1)),
     Case(np.tril, (arr(4),), dict(k=1)),
 ]
+
+# ----------------------------------------------------------------- differences, shifts, order
+_ORDER = np.array([[2, 0, 0], [1, 1, 2]])        # repeated indices add up
+CASES += [
+    Case(np.diff, (arr(5),)),
+    Case(np.diff, (arr(3, 5),), dict(n=2)),
+    Case(np.diff, (arr(4, 3),), dict(axis=0)),
+    Case(np.diff, (arr(2, 4, 3),), dict(n=2, axis=-2)),
+    Case(np.roll, (arr(5), const(2))),
+    Case(np.roll, (arr(3, 4), const(-1))),
+    Case(np.roll, (arr(3, 4), const(1)), dict(axis=1)),
+    Case(np.roll, (arr(2, 3, 4), const(5)), dict(axis=-2)),
+    Case(np.take_along_axis, (arr(2, 3), const(_ORDER)), dict(axis=1)),
+    Case(np.take_along_axis, (arr(3, 2), const(_ORDER.T.copy())), dict(axis=0)),
+    Case(np.take_along_axis, (arr(5), const(np.array([4, 0, 0, 2])))),
+    Case(np.take_along_axis, (arr(2, 3), const(np.array([5, 0, 3]))), dict(axis=None)),
+    Case(np.sort, (arr(6),)),
+    Case(np.sort, (arr(3, 4),)),
+    Case(np.sort, (arr(3, 4),), dict(axis=0)),
+    Case(np.sort, (arr(2, 3, 4),), dict(axis=1)),
+    Case(np.sort, (arr(3, 4),), dict(axis=None)),
+]
+
+# helpers of the rules above (differentiated again by second-order derivatives)
+from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
+
+CASES += [
+    Case(_sh.undiff, (arr(4),)),
+    Case(_sh.undiff, (arr(2, 3), const(2), const(0))),
+    Case(_sh.untake_along, (arr(2, 3), arr(2, 3), const(_ORDER), const(1))),
+    Case(_sh.untake_along, (arr(3), arr(4), const(np.array([3, 3, 0])), const(None))),
+]

@@ -9,10 +9,11 @@ Numba twin (``srcgrad.runtime.twins``) so that it runs under ``jit=True``, or de
 
 import numpy as np
 
-from srcgrad.rules.registry import declare, defjvp, defvjp
+from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import reshape_as
+from srcgrad.runtime.shape_helpers import sort_order, undiff, untake_along
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -64,4 +65,33 @@ for _fn in (np.moveaxis, np.swapaxes, np.flip, np.fliplr, np.flipud, np.rot90, n
     declare(_fn, view=True)
 for _fn in (np.triu, np.tril):
     declare(_fn, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- differences, shifts, order
+# np.diff is linear; its adjoint gives entry j the cotangents g[j-1] - g[j] (n times).
+defvjp(np.diff, lambda g, ans, a, n=1, axis=-1: undiff(g, n, axis))
+defjvp(np.diff, lambda t, ans, a, n=1, axis=-1: np.diff(t, n, axis))
+
+defvjp(undiff, lambda g, ans, grad, n=1, axis=-1: np.diff(g, n, axis))
+defjvp(undiff, lambda t, ans, grad, n=1, axis=-1: undiff(t, n, axis))
+
+# out[i] = a[i - shift]: the cotangent rolls back by -shift (an int shift).
+defvjp(np.roll, lambda g, ans, a, shift, axis=None: np.roll(g, -shift, axis))
+defjvp(np.roll, lambda t, ans, a, shift, axis=None: np.roll(t, shift, axis))
+
+# out = arr[indices] along axis: the cotangent is added back where each entry was read.
+defvjp(np.take_along_axis, lambda g, ans, arr, indices, axis=-1: untake_along(g, arr, indices, axis))
+defjvp(np.take_along_axis, lambda t, ans, arr, indices, axis=-1: np.take_along_axis(t, indices, axis))
+
+defvjp(untake_along, lambda g, ans, grad, arr, indices, axis: np.take_along_axis(g, indices, axis), ZERO)
+defjvp(untake_along, lambda t, ans, grad, arr, indices, axis: untake_along(t, arr, indices, axis), ZERO)
+
+# Values follow their permutation (argsort): the cotangent is scattered back through it.
+defvjp(np.sort, lambda g, ans, a, axis=-1: untake_along(g, a, sort_order(a, axis), axis))
+defjvp(np.sort, lambda t, ans, a, axis=-1: np.take_along_axis(t, sort_order(a, axis), axis))
+
+defnondiff(sort_order)
+for _fn in (np.roll, np.sort, np.take_along_axis):
+    declare(_fn, fresh=True)
+declare(undiff, fresh=True)
 del _fn

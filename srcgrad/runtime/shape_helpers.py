@@ -17,7 +17,7 @@ from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extrem
                                            reduced_count, reverse_cumsum, unreduce)
 from srcgrad.runtime.twins import literal_axis, njit, no_axis, numba_twin, types
 
-__all__: list = []
+__all__ = ["undiff", "sort_order", "untake_along"]
 
 _BUILT: dict = {}
 
@@ -37,6 +37,11 @@ def _build(params: str, body: str, **names):
     return fn
 
 
+def _omitted(value) -> bool:
+    """An argument the call left out (the typing function sees its default value)."""
+    return isinstance(value, types.Omitted) or not isinstance(value, types.Type)
+
+
 def _literal_axes(axis, ndim):
     """A literal int or tuple of ints as sorted non-negative axes, or None."""
     if isinstance(axis, (types.Tuple, types.UniTuple)):
@@ -50,6 +55,36 @@ def _literal_axes(axis, ndim):
 def _index(ndim, at: dict) -> str:
     """An index expression ``[:, 0, ::-1]``: ``at[d]`` on axis ``d``, ``:`` elsewhere."""
     return "[" + ", ".join(at.get(d, ":") for d in range(ndim)) + "]"
+
+
+# ----------------------------------------------------------------------- helpers
+def undiff(g, n=1, axis=-1):
+    """The adjoint of ``np.diff(a, n, axis)``: for n = 1 entry ``j`` receives
+    ``g[j-1] - g[j]`` (zero beyond the ends), applied ``n`` times."""
+    g = np.asarray(g)
+    for _ in range(n):
+        pad = [(0, 0)] * g.ndim
+        pad[axis] = (1, 1)
+        g = -np.diff(np.pad(g, pad), axis=axis)
+    return g
+
+
+def sort_order(a, axis=-1):
+    """The permutation ``np.sort`` applies (``np.argsort``; the flattened one for None)."""
+    return np.argsort(a, axis=axis)
+
+
+def untake_along(g, arr, indices, axis):
+    """The adjoint of ``np.take_along_axis(arr, indices, axis)``: ``g`` added back at the
+    entries it was read from (repeated indices add up), in ``arr``'s shape."""
+    out = np.zeros(np.shape(arr), np.result_type(g))
+    if axis is None:
+        np.add.at(out.reshape(-1), indices, g)
+        return out
+    grid = list(np.indices(np.shape(indices), sparse=True))
+    grid[axis] = indices
+    np.add.at(out, tuple(grid), g)
+    return out
 
 
 # ----------------------------------------------------------------------- NumPy gaps
@@ -74,7 +109,7 @@ def _np_squeeze(a, axis=None):
 @numba_twin(np.flip)
 def _np_flip(m, axis=None):
     """``np.flip(m, axis)`` with a constant axis, tuple or None (Numba has ``np.flip(m)``)."""
-    if not isinstance(m, types.Array) or isinstance(axis, types.Omitted):
+    if not isinstance(m, types.Array) or _omitted(axis):
         return None
     axes = tuple(range(m.ndim)) if no_axis(axis) else _literal_axes(axis, m.ndim)
     if axes is None:
@@ -86,7 +121,7 @@ def _np_flip(m, axis=None):
 def _np_rot90(m, k=1, axes=(0, 1)):
     """``np.rot90(m, k, axes)`` with the plane given (Numba has ``np.rot90(m, k)``): flips
     and a swap of the plane's two axes, as NumPy does it."""
-    if not isinstance(m, types.Array) or isinstance(axes, types.Omitted):
+    if not isinstance(m, types.Array) or _omitted(axes):
         return None
     turns, plane = literal_axis(k, 4), _literal_axes(axes, m.ndim)
     if turns is None or plane is None:
@@ -171,8 +206,8 @@ def _reduce(a, axes, keepdims, row, params, always_float=False):
 
 def _reduction_twin(fn, row, always_float=False, native_axis=False):
     def twin(a, axis=None, keepdims=False):
-        omitted = isinstance(keepdims, types.Omitted)
-        if omitted and (isinstance(axis, types.Omitted) or (native_axis and isinstance(axis, types.Integer))):
+        omitted = _omitted(keepdims)
+        if omitted and (_omitted(axis) or (native_axis and isinstance(axis, types.Integer))):
             return None                 # Numba's own
         form = _form(a, axis, keepdims)
         return form and _reduce(a, *form, row, "a, axis=None, keepdims=False", always_float)
@@ -192,7 +227,7 @@ _SQUARES = "np.sum((r - np.mean(r)) ** 2) / (r.size - ddof)"
 
 def _spread_twin(fn, row):
     def twin(a, axis=None, ddof=0, keepdims=False):
-        if all(isinstance(p, types.Omitted) for p in (axis, ddof, keepdims)):
+        if all(_omitted(p) for p in (axis, ddof, keepdims)):
             return None                 # Numba's own
         form = _form(a, axis, keepdims)
         return form and _reduce(a, *form, row, "a, axis=None, ddof=0, keepdims=False", True)
@@ -278,3 +313,121 @@ def _reverse_cumsum_axis(g, axis=None):
         return None
     return _build("g, axis=None", f"np.ascontiguousarray(np.flip(np.cumsum(np.flip(g, {k}), "
                                   f"axis={k}), {k}))")
+
+
+# ------------------------------------------------- differences, shifts and orders, any axis
+def _last(ndim, k, src, at):
+    """``src`` indexed with ``at`` on axis ``k``: ``g[:, 1:]``."""
+    return src + _index(ndim, {k: at})
+
+
+@numba_twin(np.diff)
+def _np_diff_axis(a, n=1, axis=-1):
+    if not isinstance(a, types.Array) or _omitted(axis):
+        return None                     # Numba's own (the last axis)
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    step = f"{_last(a.ndim, k, 'out', '1:')} - {_last(a.ndim, k, 'out', ':-1')}"
+    return _build("a, n=1, axis=-1", f"out = np.ascontiguousarray(a)\nfor _ in range(n):\n"
+                                     f"    out = np.ascontiguousarray({step})\nout")
+
+
+@numba_twin(undiff)
+def _undiff(g, n=1, axis=-1):
+    if not isinstance(g, types.Array):
+        return None
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    grown = "(" + "".join(f"out.shape[{d}]{' + 1' if d == k else ''}, " for d in range(g.ndim)) + ")"
+    loop = (f"for _ in range(n):\n    p = np.zeros({grown}, out.dtype)\n"
+            f"    {_last(g.ndim, k, 'p', '1:')} += out\n    {_last(g.ndim, k, 'p', ':-1')} -= out\n"
+            f"    out = p")
+    return _build("g, n=1, axis=-1", f"out = np.ascontiguousarray(g)\n{loop}\nout")
+
+
+@numba_twin(np.roll)
+def _np_roll_axis(a, shift, axis=None):
+    if not isinstance(a, types.Array) or _omitted(axis) \
+            or not isinstance(shift, types.Integer):
+        return None                     # Numba's own (flattened)
+    if no_axis(axis):
+        return _build("a, shift, axis=None", "np.roll(a, shift)")
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    parts = f"({_last(a.ndim, k, 'a', 's:')}, {_last(a.ndim, k, 'a', ':s')})"
+    return _build("a, shift, axis=None", f"n = a.shape[{k}]\ns = (n - shift % n) % n\n"
+                                         f"np.concatenate({parts}, axis={k})")
+
+
+def _as_rows(ndim, k, src):
+    """Code: ``src`` with axis ``k`` moved last, as C rows (``_rows`` of one axis)."""
+    return _rows(ndim, (k,), src).replace("b = ", "")
+
+
+def _from_rows(ndim, k, rows, like):
+    """Code: rows laid back out in ``like``'s shape, axis ``k`` back in place."""
+    perm = [d for d in range(ndim) if d != k] + [k]
+    moved = "(" + "".join(f"{like}.shape[{d}], " for d in perm) + ")"
+    back = tuple(perm.index(d) for d in range(ndim))
+    return f"np.ascontiguousarray({rows}.reshape({moved}).transpose({back}))"
+
+
+@numba_twin(sort_order)
+def _sort_order(a, axis=-1):
+    if not isinstance(a, types.Array):
+        return None
+    if no_axis(axis):
+        return _build("a, axis=-1", "np.argsort(np.ravel(a))")
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    body = [f"b = {_as_rows(a.ndim, k, 'a')}", "out = np.empty(b.shape, np.int64)",
+            "for i in range(b.shape[0]):\n    out[i] = np.argsort(b[i])", _from_rows(a.ndim, k, "out", "a")]
+    return _build("a, axis=-1", "\n".join(body))
+
+
+@numba_twin(untake_along)
+def _untake_along(g, arr, indices, axis):
+    if not isinstance(g, types.Array):
+        return None
+    if no_axis(axis):
+        body = ["out = np.zeros(arr.size, g.dtype)", "flat, at = np.ravel(g), np.ravel(indices)",
+                "for j in range(flat.size):\n    out[at[j]] += flat[j]", "out.reshape(arr.shape)"]
+        return _build("g, arr, indices, axis", "\n".join(body))
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    body = [f"rows, at = {_as_rows(g.ndim, k, 'g')}, {_as_rows(g.ndim, k, 'indices')}",
+            f"out = np.zeros({_as_rows(g.ndim, k, 'arr')}.shape, g.dtype)",
+            "for i in range(rows.shape[0]):\n    for j in range(rows.shape[1]):\n"
+            "        out[i, at[i, j]] += rows[i, j]", _from_rows(g.ndim, k, "out", "arr")]
+    return _build("g, arr, indices, axis", "\n".join(body))
+
+
+@numba_twin(np.sort)
+def _np_sort_axis(a, axis=-1):
+    if not isinstance(a, types.Array) or _omitted(axis):
+        return None                     # Numba's own (the last axis)
+    if no_axis(axis):
+        return _build("a, axis=-1", "np.sort(np.ravel(a))")
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    body = [f"b = {_as_rows(a.ndim, k, 'a')}", "out = np.empty_like(b)",
+            "for i in range(b.shape[0]):\n    out[i] = np.sort(b[i])", _from_rows(a.ndim, k, "out", "a")]
+    return _build("a, axis=-1", "\n".join(body))
+
+
+@numba_twin(np.take_along_axis)
+def _np_take_along_default(arr, indices, axis=-1):
+    """The default axis (-1, NumPy 2.3) and None (the flattened array); Numba needs an int."""
+    if not isinstance(arr, types.Array):
+        return None
+    if _omitted(axis):
+        return _build("arr, indices, axis=-1", f"np.take_along_axis(arr, indices, {arr.ndim - 1})")
+    if isinstance(axis, types.NoneType):
+        return _build("arr, indices, axis=-1", "np.ravel(arr)[indices]")
+    return None
