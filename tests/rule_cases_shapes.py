@@ -1,5 +1,86 @@
 """Rule cases for `srcgrad/rules/shapes.py` (see tests/rule_cases.py for the format)."""
 
+import numpy as np
+
 from tests.rule_cases import (Case, arr, const, mask, mat, npscal, pos, scal, seq)  # noqa: F401
 
 CASES: list = []
+
+# ----------------------------------------------------------------- moving axes
+CASES += [
+    Case(np.moveaxis, (arr(2, 3, 4), const(0), const(-1))),
+    Case(np.moveaxis, (arr(2, 3, 4), const((0, 1)), const((2, 0)))),
+    Case(np.moveaxis, (arr(3, 4), const(1), const(0))),
+    Case(np.swapaxes, (arr(2, 3, 4), const(0), const(2))),
+    Case(np.swapaxes, (arr(3, 4), const(-1), const(0))),
+    Case(np.flip, (arr(2, 3),), dict(axis=1)),
+    Case(np.flip, (arr(5),)),
+    Case(np.flip, (arr(2, 3, 4),)),
+    Case(np.flip, (arr(2, 3, 4),), dict(axis=(0, 2))),
+    Case(np.flip, (arr(2, 3, 4),), dict(axis=-2)),
+    Case(np.fliplr, (arr(3, 4),)),
+    Case(np.fliplr, (arr(2, 3, 4),)),
+    Case(np.flipud, (arr(3, 4),)),
+    Case(np.flipud, (arr(5),)),
+    Case(np.rot90, (arr(3, 4),)),
+    Case(np.rot90, (arr(3, 4),), dict(k=2)),
+    Case(np.rot90, (arr(3, 4),), dict(k=-1)),
+    Case(np.rot90, (arr(2, 3, 4),), dict(k=3, axes=(1, 2))),
+    Case(np.rot90, (arr(2, 3, 4),), dict(k=1, axes=(2, 0))),
+    Case(np.atleast_1d, (arr(3),)),
+    Case(np.atleast_1d, (scal(),)),
+    Case(np.atleast_1d, (arr(2, 3),)),
+    Case(np.atleast_2d, (arr(3),)),
+    Case(np.atleast_2d, (scal(),)),
+    Case(np.atleast_2d, (arr(2, 3),)),
+    Case(np.atleast_3d, (arr(3),)),
+    Case(np.atleast_3d, (arr(2, 3),)),
+    Case(np.atleast_3d, (npscal(),)),
+    Case(np.broadcast_to, (arr(3), const((2, 3)))),
+    Case(np.broadcast_to, (arr(2, 1), const((4, 2, 3)))),
+    Case(np.broadcast_to, (scal(), const((2, 2)))),
+]
+
+# ----------------------------------------------------------------- masks of a matrix
+CASES += [
+    Case(np.triu, (arr(3, 4),)),
+    Case(np.triu, (arr(4, 3),), dict(k=1)),
+    Case(np.triu, (arr(2, 3, 3),), dict(k=-1)),
+    Case(np.triu, (arr(3),)),
+    Case(np.tril, (arr(3, 4),)),
+    Case(np.tril, (arr(4, 3),), dict(k=-1)),
+    Case(np.tril, (arr(2, 3, 3),), dict(k=1)),
+    Case(np.tril, (arr(4),), dict(k=1)),
+]
+
+# ----------------------------------------------------------------- differences, shifts, order
+_ORDER = np.array([[2, 0, 0], [1, 1, 2]])        # repeated indices add up
+CASES += [
+    Case(np.diff, (arr(5),)),
+    Case(np.diff, (arr(3, 5),), dict(n=2)),
+    Case(np.diff, (arr(4, 3),), dict(axis=0)),
+    Case(np.diff, (arr(2, 4, 3),), dict(n=2, axis=-2)),
+    Case(np.roll, (arr(5), const(2))),
+    Case(np.roll, (arr(3, 4), const(-1))),
+    Case(np.roll, (arr(3, 4), const(1)), dict(axis=1)),
+    Case(np.roll, (arr(2, 3, 4), const(5)), dict(axis=-2)),
+    Case(np.take_along_axis, (arr(2, 3), const(_ORDER)), dict(axis=1)),
+    Case(np.take_along_axis, (arr(3, 2), const(_ORDER.T.copy())), dict(axis=0)),
+    Case(np.take_along_axis, (arr(5), const(np.array([4, 0, 0, 2])))),
+    Case(np.take_along_axis, (arr(2, 3), const(np.array([5, 0, 3]))), dict(axis=None)),
+    Case(np.sort, (arr(6),)),
+    Case(np.sort, (arr(3, 4),)),
+    Case(np.sort, (arr(3, 4),), dict(axis=0)),
+    Case(np.sort, (arr(2, 3, 4),), dict(axis=1)),
+    Case(np.sort, (arr(3, 4),), dict(axis=None)),
+]
+
+# helpers of the rules above (differentiated again by second-order derivatives)
+from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
+
+CASES += [
+    Case(_sh.undiff, (arr(4),)),
+    Case(_sh.undiff, (arr(2, 3), const(2), const(0))),
+    Case(_sh.untake_along, (arr(2, 3), arr(2, 3), const(_ORDER), const(1))),
+    Case(_sh.untake_along, (arr(3), arr(4), const(np.array([3, 3, 0])), const(None))),
+]

@@ -70,7 +70,9 @@ def test_fresh_results_share_no_memory_with_operands(prim):
             args[0] = x > 0.5
         if prim.fn in (np.dot, np.outer) or prim.fn.__name__ == "matmul":
             args = [x, x.T]
-        out = _call(prim.fn, *args)
+        extra = {"roll": [1], "take_along_axis": [np.array([[1, 0, 0], [2, 2, 1]]), 1],
+                 "undiff": [1, 0]}.get(prim.fn.__name__, [])
+        out = _call(prim.fn, *args, *extra)
     for a in args:
         assert not np.shares_memory(out, a)
 
@@ -104,7 +106,8 @@ def test_declared_result_kinds(prim):
 def test_views_may_share_memory_and_keep_values(prim):
     x = np.linspace(0.1, 0.9, 6).reshape(2, 3)
     extra = {"reshape": [(3, 2)], "reshape_as": [np.ones((3, 2))], "broadcast_like": [np.ones((2, 3))],
-             "unbroadcast": [np.ones((2, 3))], "expand_dims": [0]}.get(prim.fn.__name__, [])
+             "unbroadcast": [np.ones((2, 3))], "expand_dims": [0], "moveaxis": [0, 1],
+             "swapaxes": [0, 1], "broadcast_to": [(2, 3)]}.get(prim.fn.__name__, [])
     out = prim.fn(x, *extra)
     assert np.allclose(np.sort(np.ravel(out)), np.sort(np.ravel(x)))
 

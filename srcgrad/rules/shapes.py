@@ -6,3 +6,92 @@ Same conventions as ``srcgrad/rules/numpy.py``.  A function Numba cannot compile
 Numba twin (``srcgrad.runtime.twins``) so that it runs under ``jit=True``, or declares
 ``no_jit`` with the reason.
 """
+
+import numpy as np
+
+from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
+from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twins)
+from srcgrad.runtime.broadcast import unbroadcast
+from srcgrad.runtime.numpy_helpers import reshape_as
+from srcgrad.runtime.shape_helpers import sort_order, undiff, untake_along
+
+# ----------------------------------------------------------------- moving axes (views)
+# Permutations: the cotangent moves back by the inverse permutation.
+defvjp(np.moveaxis, lambda g, ans, a, source, destination: np.moveaxis(g, destination, source))
+defjvp(np.moveaxis, lambda t, ans, a, source, destination: np.moveaxis(t, source, destination))
+
+defvjp(np.swapaxes, lambda g, ans, a, axis1, axis2: np.swapaxes(g, axis1, axis2))
+defjvp(np.swapaxes, lambda t, ans, a, axis1, axis2: np.swapaxes(t, axis1, axis2))
+
+# Reversals are their own inverse (and their own adjoint).
+defvjp(np.flip, lambda g, ans, m, axis=None: np.flip(g, axis))
+defjvp(np.flip, lambda t, ans, m, axis=None: np.flip(t, axis))
+
+defvjp(np.fliplr, lambda g, ans, m: np.fliplr(g))
+defjvp(np.fliplr, lambda t, ans, m: np.fliplr(t))
+
+defvjp(np.flipud, lambda g, ans, m: np.flipud(g))
+defjvp(np.flipud, lambda t, ans, m: np.flipud(t))
+
+# rot90 by k is undone by rot90 by -k in the same plane.
+defvjp(np.rot90, lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes))
+defjvp(np.rot90, lambda t, ans, m, k=1, axes=(0, 1): np.rot90(t, k, axes))
+
+# Adding length-1 axes keeps every entry: the cotangent is reshaped back.
+defvjp(np.atleast_1d, lambda g, ans, ary: reshape_as(g, ary))
+defjvp(np.atleast_1d, lambda t, ans, ary: reshape_as(t, ans))
+
+defvjp(np.atleast_2d, lambda g, ans, ary: reshape_as(g, ary))
+defjvp(np.atleast_2d, lambda t, ans, ary: reshape_as(t, ans))
+
+defvjp(np.atleast_3d, lambda g, ans, ary: reshape_as(g, ary))
+defjvp(np.atleast_3d, lambda t, ans, ary: reshape_as(t, ans))
+
+# Every copy of an entry receives its own cotangent: they are summed back.
+defvjp(np.broadcast_to, lambda g, ans, array, shape: unbroadcast(g, array))
+defjvp(np.broadcast_to, lambda t, ans, array, shape: np.broadcast_to(t, shape))
+
+# ----------------------------------------------------------------- masks of a matrix
+# Linear masks: the cotangent is masked the same way (a 1-d input was broadcast to rows).
+defvjp(np.triu, lambda g, ans, m, k=0: unbroadcast(np.triu(g, k), m))
+defjvp(np.triu, lambda t, ans, m, k=0: np.triu(t, k))
+
+defvjp(np.tril, lambda g, ans, m, k=0: unbroadcast(np.tril(g, k), m))
+defjvp(np.tril, lambda t, ans, m, k=0: np.tril(t, k))
+
+# ----------------------------------------------------------------- facts
+for _fn in (np.moveaxis, np.swapaxes, np.flip, np.fliplr, np.flipud, np.rot90, np.atleast_1d,
+            np.atleast_2d, np.atleast_3d, np.broadcast_to):
+    declare(_fn, view=True)
+for _fn in (np.triu, np.tril):
+    declare(_fn, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- differences, shifts, order
+# np.diff is linear; its adjoint gives entry j the cotangents g[j-1] - g[j] (n times).
+defvjp(np.diff, lambda g, ans, a, n=1, axis=-1: undiff(g, n, axis))
+defjvp(np.diff, lambda t, ans, a, n=1, axis=-1: np.diff(t, n, axis))
+
+defvjp(undiff, lambda g, ans, grad, n=1, axis=-1: np.diff(g, n, axis))
+defjvp(undiff, lambda t, ans, grad, n=1, axis=-1: undiff(t, n, axis))
+
+# out[i] = a[i - shift]: the cotangent rolls back by -shift (an int shift).
+defvjp(np.roll, lambda g, ans, a, shift, axis=None: np.roll(g, -shift, axis))
+defjvp(np.roll, lambda t, ans, a, shift, axis=None: np.roll(t, shift, axis))
+
+# out = arr[indices] along axis: the cotangent is added back where each entry was read.
+defvjp(np.take_along_axis, lambda g, ans, arr, indices, axis=-1: untake_along(g, arr, indices, axis))
+defjvp(np.take_along_axis, lambda t, ans, arr, indices, axis=-1: np.take_along_axis(t, indices, axis))
+
+defvjp(untake_along, lambda g, ans, grad, arr, indices, axis: np.take_along_axis(g, indices, axis), ZERO)
+defjvp(untake_along, lambda t, ans, grad, arr, indices, axis: untake_along(t, arr, indices, axis), ZERO)
+
+# Values follow their permutation (argsort): the cotangent is scattered back through it.
+defvjp(np.sort, lambda g, ans, a, axis=-1: untake_along(g, a, sort_order(a, axis), axis))
+defjvp(np.sort, lambda t, ans, a, axis=-1: np.take_along_axis(t, sort_order(a, axis), axis))
+
+defnondiff(sort_order)
+for _fn in (np.roll, np.sort, np.take_along_axis):
+    declare(_fn, fresh=True)
+declare(undiff, fresh=True)
+del _fn

@@ -1,0 +1,433 @@
+"""Runtime helpers for the rules of ``srcgrad/rules/shapes.py``, and Numba twins for the
+forms of NumPy shape functions that Numba lacks (``np.squeeze``, ``np.flip`` with an
+axis...).
+
+A twin of a NumPy function only handles the forms Numba does not: it returns None for
+every other form, so Numba's own implementation is used there.  Axes must be constants
+in the code (Numba then types them as literals): a twin builds, once per literal form, a
+small function by indexing (``a[:, ::-1]``), so every layout works and nothing is copied
+that NumPy would not copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extremum_mask, prod_others,
+                                           reduced_count, reverse_cumsum, unreduce)
+from srcgrad.runtime.twins import literal_axis, njit, no_axis, numba_twin, types
+
+__all__ = ["undiff", "sort_order", "untake_along"]
+
+_BUILT: dict = {}
+
+
+def _build(params: str, body: str, **names):
+    """A function ``def impl(<params>): <body>`` (one expression or several lines),
+    made once per text."""
+    key = (params, body, tuple(sorted((k, id(v)) for k, v in names.items())))
+    fn = _BUILT.get(key)
+    if fn is None:
+        lines = body.split("\n")
+        lines[-1] = "return " + lines[-1]
+        src = f"def impl({params}):\n" + "".join(f"    {ln}\n" for ln in lines)
+        scope = {"np": np, **names}
+        exec(src, scope)
+        fn = _BUILT[key] = scope["impl"]
+    return fn
+
+
+def _omitted(value) -> bool:
+    """An argument the call left out (the typing function sees its default value)."""
+    return isinstance(value, types.Omitted) or not isinstance(value, types.Type)
+
+
+def _literal_axes(axis, ndim):
+    """A literal int or tuple of ints as sorted non-negative axes, or None."""
+    if isinstance(axis, (types.Tuple, types.UniTuple)):
+        items = getattr(axis, "types", None) or [axis.dtype] * axis.count
+        out = [literal_axis(t, ndim) for t in items]
+        return None if None in out else tuple(sorted(out))
+    one = literal_axis(axis, ndim)
+    return None if one is None else (one,)
+
+
+def _index(ndim, at: dict) -> str:
+    """An index expression ``[:, 0, ::-1]``: ``at[d]`` on axis ``d``, ``:`` elsewhere."""
+    return "[" + ", ".join(at.get(d, ":") for d in range(ndim)) + "]"
+
+
+# ----------------------------------------------------------------------- helpers
+def undiff(g, n=1, axis=-1):
+    """The adjoint of ``np.diff(a, n, axis)``: for n = 1 entry ``j`` receives
+    ``g[j-1] - g[j]`` (zero beyond the ends), applied ``n`` times."""
+    g = np.asarray(g)
+    for _ in range(n):
+        pad = [(0, 0)] * g.ndim
+        pad[axis] = (1, 1)
+        g = -np.diff(np.pad(g, pad), axis=axis)
+    return g
+
+
+def sort_order(a, axis=-1):
+    """The permutation ``np.sort`` applies (``np.argsort``; the flattened one for None)."""
+    return np.argsort(a, axis=axis)
+
+
+def untake_along(g, arr, indices, axis):
+    """The adjoint of ``np.take_along_axis(arr, indices, axis)``: ``g`` added back at the
+    entries it was read from (repeated indices add up), in ``arr``'s shape."""
+    out = np.zeros(np.shape(arr), np.result_type(g))
+    if axis is None:
+        np.add.at(out.reshape(-1), indices, g)
+        return out
+    grid = list(np.indices(np.shape(indices), sparse=True))
+    grid[axis] = indices
+    np.add.at(out, tuple(grid), g)
+    return out
+
+
+# ----------------------------------------------------------------------- NumPy gaps
+@numba_twin(np.squeeze)
+def _np_squeeze(a, axis=None):
+    """``np.squeeze(a, axis)`` with a constant axis (or tuple); without an axis the
+    result's rank depends on the lengths, which Numba does not know when it compiles."""
+    if not isinstance(a, types.Array):
+        return None
+    if no_axis(axis):
+        from numba.core.errors import TypingError
+        raise TypingError("np.squeeze without axis= under jit: the rank of its result "
+                          "depends on the lengths of the axes; give axis=")
+    axes = _literal_axes(axis, a.ndim)
+    if axes is None:
+        return None
+    check = "".join(f"if a.shape[{d}] != 1:\n    raise ValueError('cannot select an axis "
+                    f"to squeeze out which has size not equal to one')\n" for d in axes)
+    return _build("a, axis=None", check + "a" + _index(a.ndim, {d: "0" for d in axes}))
+
+
+@numba_twin(np.flip)
+def _np_flip(m, axis=None):
+    """``np.flip(m, axis)`` with a constant axis, tuple or None (Numba has ``np.flip(m)``)."""
+    if not isinstance(m, types.Array) or _omitted(axis):
+        return None
+    axes = tuple(range(m.ndim)) if no_axis(axis) else _literal_axes(axis, m.ndim)
+    if axes is None:
+        return None
+    return _build("m, axis=None", "m" + _index(m.ndim, {d: "::-1" for d in axes}))
+
+
+@numba_twin(np.rot90)
+def _np_rot90(m, k=1, axes=(0, 1)):
+    """``np.rot90(m, k, axes)`` with the plane given (Numba has ``np.rot90(m, k)``): flips
+    and a swap of the plane's two axes, as NumPy does it."""
+    if not isinstance(m, types.Array) or _omitted(axes):
+        return None
+    turns, plane = literal_axis(k, 4), _literal_axes(axes, m.ndim)
+    if turns is None or plane is None:
+        return None
+    a0, a1 = (literal_axis(t, m.ndim) for t in axes.types)
+    turns %= 4
+    swap = list(range(m.ndim))
+    swap[a0], swap[a1] = a1, a0
+    swap = tuple(swap)
+    body = {0: "m", 2: "m" + _index(m.ndim, {a0: "::-1", a1: "::-1"}),
+            1: f"m{_index(m.ndim, {a1: '::-1'})}.transpose({swap})",
+            3: f"m.transpose({swap}){_index(m.ndim, {a1: '::-1'})}"}[turns]
+    return _build("m, k=1, axes=(0, 1)", body)
+
+
+def _atleast(ndim):
+    def twin(ary):
+        if isinstance(ary, (types.Number, types.Boolean)):
+            return _build("ary", f"np.full({(1,) * ndim}, ary)")
+        return None
+    return twin
+
+
+numba_twin(np.atleast_1d)(_atleast(1))
+numba_twin(np.atleast_2d)(_atleast(2))
+numba_twin(np.atleast_3d)(_atleast(3))
+
+
+# ----------------------------------------------------------------------- reductions
+# Numba reduces over every axis (and np.sum over one); with an axis, a tuple of axes,
+# keepdims or ddof the twins below regroup the array as rows, one per output entry
+# (kept axes first, reduced axes last, as a 2-d C array), and reduce each row.
+def _bool_literal(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, types.Omitted):
+        return bool(value.value)
+    if isinstance(value, types.BooleanLiteral):
+        return value.literal_value
+    return None
+
+
+def _form(a, axis, keepdims):
+    """(axes, keepdims) of a reduction of ``a`` written with constants, or None."""
+    keep = _bool_literal(keepdims)
+    if not isinstance(a, types.Array) or keep is None:
+        return None
+    axes = tuple(range(a.ndim)) if no_axis(axis) else _literal_axes(axis, a.ndim)
+    return None if axes is None else (axes, keep)
+
+
+def _shape(ndim, axes, keepdims, src="a"):
+    """Code for the shape of a reduction's result (1 at reduced axes with keepdims)."""
+    dims = ["1" if d in axes else f"{src}.shape[{d}]" for d in range(ndim)
+            if keepdims or d not in axes]
+    return "(" + "".join(d + ", " for d in dims) + ")"
+
+
+def _rows(ndim, axes, src="a"):
+    """Code setting ``b``: ``src`` as rows, one per reduction group."""
+    kept = [d for d in range(ndim) if d not in axes]
+    lead = "*".join(f"{src}.shape[{d}]" for d in kept) or "1"
+    perm = tuple(kept + list(axes))
+    return f"b = np.ascontiguousarray({src}.transpose({perm})).reshape(({lead}, -1))"
+
+
+def _float(dtype, always):
+    from numba.np.numpy_support import as_dtype
+    if always and not isinstance(dtype, types.Float):
+        return np.float64
+    return as_dtype(dtype).type
+
+
+def _reduce(a, axes, keepdims, row, params, always_float=False):
+    """A twin body reducing each row ``r`` of ``a`` with the expression ``row``."""
+    out = "out[0]" if not keepdims and len(axes) == a.ndim else \
+        f"out.reshape({_shape(a.ndim, axes, keepdims)})"
+    body = "\n".join([_rows(a.ndim, axes), "out = np.empty(b.shape[0], DT)",
+                      "for i in range(b.shape[0]):\n    r = b[i]\n    out[i] = " + row, out])
+    return _build(params, body, DT=_float(a.dtype, always_float))
+
+
+def _reduction_twin(fn, row, always_float=False, native_axis=False):
+    def twin(a, axis=None, keepdims=False):
+        omitted = _omitted(keepdims)
+        if omitted and (_omitted(axis) or (native_axis and isinstance(axis, types.Integer))):
+            return None                 # Numba's own
+        form = _form(a, axis, keepdims)
+        return form and _reduce(a, *form, row, "a, axis=None, keepdims=False", always_float)
+    numba_twin(fn)(twin)
+
+
+_reduction_twin(np.sum, "np.sum(r)", native_axis=True)
+_reduction_twin(np.mean, "np.mean(r)", always_float=True)
+_reduction_twin(np.prod, "np.prod(r)")
+for _fn in (np.max, np.amax):
+    _reduction_twin(_fn, "np.max(r)")
+for _fn in (np.min, np.amin):
+    _reduction_twin(_fn, "np.min(r)")
+
+_SQUARES = "np.sum((r - np.mean(r)) ** 2) / (r.size - ddof)"
+
+
+def _spread_twin(fn, row):
+    def twin(a, axis=None, ddof=0, keepdims=False):
+        if all(_omitted(p) for p in (axis, ddof, keepdims)):
+            return None                 # Numba's own
+        form = _form(a, axis, keepdims)
+        return form and _reduce(a, *form, row, "a, axis=None, ddof=0, keepdims=False", True)
+    numba_twin(fn)(twin)
+
+
+_spread_twin(np.var, _SQUARES)
+_spread_twin(np.std, f"np.sqrt({_SQUARES})")
+
+
+# ------------------------------------------------- the reductions' rule helpers, any axes
+def _axes_text(axes):
+    return "(" + "".join(f"{d}, " for d in axes) + ")"
+
+
+@numba_twin(unreduce)
+def _unreduce_axes(g, a, axis=None, keepdims=False):
+    """``g`` spread back over the reduced axes, for a tuple of axes or keepdims."""
+    if not (isinstance(axis, (types.BaseTuple, types.NoneType)) or _bool_literal(keepdims)):
+        return None                     # numpy_helpers' twins (one int axis)
+    form = _form(a, axis, keepdims)
+    if form is None:
+        return None
+    params = "g, a, axis=None, keepdims=False"
+    if isinstance(g, (types.Number, types.Boolean)):
+        return _build(params, "np.full(a.shape, g)")
+    return _build(params, f"np.broadcast_to(np.ascontiguousarray(g).reshape("
+                          f"{_shape(a.ndim, form[0], True)}), a.shape).copy()")
+
+
+@numba_twin(reduced_count)
+def _reduced_count_axes(a, axis=None):
+    if no_axis(axis) or not isinstance(a, types.Array):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    return axes and _build("a, axis=None", "*".join(f"a.shape[{d}]" for d in axes))
+
+
+@numba_twin(centered)
+def _centered_axes(a, axis=None):
+    if no_axis(axis) or not isinstance(a, types.Array):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    return axes and _build("a, axis=None", f"a - np.mean(a, axis={_axes_text(axes)}, keepdims=True)")
+
+
+@numba_twin(extremum_mask)
+def _extremum_mask_axes(a, ans, axis=None, keepdims=False):
+    if no_axis(axis) and not _bool_literal(keepdims):
+        return None                     # numpy_helpers' twin
+    form = _form(a, axis, keepdims)
+    if form is None:
+        return None
+    axes = _axes_text(form[0])
+    body = f"hit = (a == unreduce(ans, a, {axes}, {form[1]})).astype(a.dtype)\n" \
+           f"hit / np.sum(hit, axis={axes}, keepdims=True)"
+    return _build("a, ans, axis=None, keepdims=False", body, unreduce=unreduce)
+
+
+@numba_twin(prod_others)
+def _prod_others_axes(a, axis=None):
+    if no_axis(axis) or not isinstance(a, types.Array):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    if axes is None:
+        return None
+    kept = [d for d in range(a.ndim) if d not in axes]
+    perm = tuple(kept + list(axes))
+    moved = "(" + "".join(f"a.shape[{d}], " for d in perm) + ")"
+    back = tuple(perm.index(d) for d in range(a.ndim))
+    body = "\n".join([_rows(a.ndim, axes), "out = np.empty_like(b)",
+                      "for i in range(b.shape[0]):\n    out[i] = kernel(b[i], np.zeros_like(b[i]))[0]",
+                      f"np.ascontiguousarray(out.reshape({moved}).transpose({back}))"])
+    return _build("a, axis=None", body, kernel=njit(_exclusive_products))
+
+
+@numba_twin(reverse_cumsum)
+def _reverse_cumsum_axis(g, axis=None):
+    if no_axis(axis) or not isinstance(g, types.Array) or g.ndim == 1:
+        return None                     # numpy_helpers' twin
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    return _build("g, axis=None", f"np.ascontiguousarray(np.flip(np.cumsum(np.flip(g, {k}), "
+                                  f"axis={k}), {k}))")
+
+
+# ------------------------------------------------- differences, shifts and orders, any axis
+def _last(ndim, k, src, at):
+    """``src`` indexed with ``at`` on axis ``k``: ``g[:, 1:]``."""
+    return src + _index(ndim, {k: at})
+
+
+@numba_twin(np.diff)
+def _np_diff_axis(a, n=1, axis=-1):
+    if not isinstance(a, types.Array) or _omitted(axis):
+        return None                     # Numba's own (the last axis)
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    step = f"{_last(a.ndim, k, 'out', '1:')} - {_last(a.ndim, k, 'out', ':-1')}"
+    return _build("a, n=1, axis=-1", f"out = np.ascontiguousarray(a)\nfor _ in range(n):\n"
+                                     f"    out = np.ascontiguousarray({step})\nout")
+
+
+@numba_twin(undiff)
+def _undiff(g, n=1, axis=-1):
+    if not isinstance(g, types.Array):
+        return None
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    grown = "(" + "".join(f"out.shape[{d}]{' + 1' if d == k else ''}, " for d in range(g.ndim)) + ")"
+    loop = (f"for _ in range(n):\n    p = np.zeros({grown}, out.dtype)\n"
+            f"    {_last(g.ndim, k, 'p', '1:')} += out\n    {_last(g.ndim, k, 'p', ':-1')} -= out\n"
+            f"    out = p")
+    return _build("g, n=1, axis=-1", f"out = np.ascontiguousarray(g)\n{loop}\nout")
+
+
+@numba_twin(np.roll)
+def _np_roll_axis(a, shift, axis=None):
+    if not isinstance(a, types.Array) or _omitted(axis) \
+            or not isinstance(shift, types.Integer):
+        return None                     # Numba's own (flattened)
+    if no_axis(axis):
+        return _build("a, shift, axis=None", "np.roll(a, shift)")
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    parts = f"({_last(a.ndim, k, 'a', 's:')}, {_last(a.ndim, k, 'a', ':s')})"
+    return _build("a, shift, axis=None", f"n = a.shape[{k}]\ns = (n - shift % n) % n\n"
+                                         f"np.concatenate({parts}, axis={k})")
+
+
+def _as_rows(ndim, k, src):
+    """Code: ``src`` with axis ``k`` moved last, as C rows (``_rows`` of one axis)."""
+    return _rows(ndim, (k,), src).replace("b = ", "")
+
+
+def _from_rows(ndim, k, rows, like):
+    """Code: rows laid back out in ``like``'s shape, axis ``k`` back in place."""
+    perm = [d for d in range(ndim) if d != k] + [k]
+    moved = "(" + "".join(f"{like}.shape[{d}], " for d in perm) + ")"
+    back = tuple(perm.index(d) for d in range(ndim))
+    return f"np.ascontiguousarray({rows}.reshape({moved}).transpose({back}))"
+
+
+@numba_twin(sort_order)
+def _sort_order(a, axis=-1):
+    if not isinstance(a, types.Array):
+        return None
+    if no_axis(axis):
+        return _build("a, axis=-1", "np.argsort(np.ravel(a))")
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    body = [f"b = {_as_rows(a.ndim, k, 'a')}", "out = np.empty(b.shape, np.int64)",
+            "for i in range(b.shape[0]):\n    out[i] = np.argsort(b[i])", _from_rows(a.ndim, k, "out", "a")]
+    return _build("a, axis=-1", "\n".join(body))
+
+
+@numba_twin(untake_along)
+def _untake_along(g, arr, indices, axis):
+    if not isinstance(g, types.Array):
+        return None
+    if no_axis(axis):
+        body = ["out = np.zeros(arr.size, g.dtype)", "flat, at = np.ravel(g), np.ravel(indices)",
+                "for j in range(flat.size):\n    out[at[j]] += flat[j]", "out.reshape(arr.shape)"]
+        return _build("g, arr, indices, axis", "\n".join(body))
+    k = literal_axis(axis, g.ndim)
+    if k is None:
+        return None
+    body = [f"rows, at = {_as_rows(g.ndim, k, 'g')}, {_as_rows(g.ndim, k, 'indices')}",
+            f"out = np.zeros({_as_rows(g.ndim, k, 'arr')}.shape, g.dtype)",
+            "for i in range(rows.shape[0]):\n    for j in range(rows.shape[1]):\n"
+            "        out[i, at[i, j]] += rows[i, j]", _from_rows(g.ndim, k, "out", "arr")]
+    return _build("g, arr, indices, axis", "\n".join(body))
+
+
+@numba_twin(np.sort)
+def _np_sort_axis(a, axis=-1):
+    if not isinstance(a, types.Array) or _omitted(axis):
+        return None                     # Numba's own (the last axis)
+    if no_axis(axis):
+        return _build("a, axis=-1", "np.sort(np.ravel(a))")
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    body = [f"b = {_as_rows(a.ndim, k, 'a')}", "out = np.empty_like(b)",
+            "for i in range(b.shape[0]):\n    out[i] = np.sort(b[i])", _from_rows(a.ndim, k, "out", "a")]
+    return _build("a, axis=-1", "\n".join(body))
+
+
+@numba_twin(np.take_along_axis)
+def _np_take_along_default(arr, indices, axis=-1):
+    """The default axis (-1, NumPy 2.3) and None (the flattened array); Numba needs an int."""
+    if not isinstance(arr, types.Array):
+        return None
+    if _omitted(axis):
+        return _build("arr, indices, axis=-1", f"np.take_along_axis(arr, indices, {arr.ndim - 1})")
+    if isinstance(axis, types.NoneType):
+        return _build("arr, indices, axis=-1", "np.ravel(arr)[indices]")
+    return None
