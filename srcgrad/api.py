@@ -560,9 +560,7 @@ def jacfwd(fn, wrt=0, *, jit: bool = False):
     """
     def jac(*args):
         position = _normalize_wrt(wrt, _transformed(fn).param_names)[0][0]
-        zero = [pytree.unflatten(tr, [np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0
-                                      for v in pytree.flatten(a)[0]])
-                for a, tr in ((a, pytree.flatten(a)[1]) for a in args)]
+        zero = [_zeros_like_tree(a) for a in args]
         xs, tree = pytree.flatten(args[position])
         replay = _replayer(args)
         blocks = []
@@ -628,6 +626,13 @@ def hvp(fn, wrt=0, *, jit: bool = False):
     return HessianVectorProduct(fn, wrt, jit)
 
 
+def _zeros_like_tree(value):
+    """A zero tangent shaped like ``value`` (containers included)."""
+    leaves, tree = pytree.flatten(value)
+    return pytree.unflatten(tree, [np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0
+                                   for v in leaves])
+
+
 class HessianVectorProduct:
     """``hvp(f)``: called as ``(*args, v)``.  An object rather than a closure, so that a
     function calling it can itself be differentiated (``higher.hvp_function``)."""
@@ -644,7 +649,7 @@ class HessianVectorProduct:
             raise SrcgradError("hvp(f)(*args, v) needs the arguments of f and a vector v")
         *primals, v = args
         primals = _complete(_transformed(self.fn), primals)
-        tangents = [np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0 for a in primals]
+        tangents = [_zeros_like_tree(a) for a in primals]
         tangents[self.position()] = v
         return jvp(self.gradient, primals, tangents, jit=self.jit)[1]
 

@@ -23,8 +23,9 @@ def _tangents(args, seed):
             out.append(rng.standard_normal(a.shape).astype(a.dtype))
         elif isinstance(a, (float, np.floating)):
             out.append(type(a)(rng.standard_normal()))
-        elif isinstance(a, list):        # read for its structure only (a helper's argument)
-            out.append([np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0 for v in a])
+        elif isinstance(a, (list, tuple)):   # read for its structure only (a helper's
+            # argument, the weights of a tuple of results)
+            out.append(type(a)(np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0 for v in a))
         else:
             out.append(0.0)
     return out

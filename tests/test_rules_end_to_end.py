@@ -35,6 +35,12 @@ def _module_source(cases) -> str:
             call_args = ["[" + ", ".join(params) + "]"]
         kwargs = ", ".join(f"{key}={value!r}" for key, value in case.kwargs.items())
         call = ", ".join(call_args + ([kwargs] if kwargs else []))
+        arity = prim.arity if prim is not None else None
+        if arity:                          # a tuple of results, one weight array each
+            total = " + ".join(f"np.sum(out[{j}] * w{j})" for j in range(arity))
+            lines += [f"def f{k}({', '.join(params + [f'w{j}' for j in range(arity)])}):",
+                      f"    out = prim{k}({call})", f"    return {total}", ""]
+            continue
         lines += [f"def f{k}({', '.join(params + ['w'])}):",
                   f"    return np.sum(prim{k}({call}) * w)", ""]
     return "\n".join(lines)
@@ -73,8 +79,12 @@ def compiled_case(generated, k):
     args, wrt = _flat_args(case)
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
     out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)
-    w = np.random.default_rng(k).uniform(0.5, 1.5, size=np.shape(out))
-    return getattr(generated, f"f{k}"), args + [w], wrt
+    rng = np.random.default_rng(k)
+    if registry.lookup(case.fn).arity:      # one weight array per result
+        weights = [rng.uniform(0.5, 1.5, size=np.shape(o)) for o in out]
+    else:
+        weights = [rng.uniform(0.5, 1.5, size=np.shape(out))]
+    return getattr(generated, f"f{k}"), args + weights, wrt
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=[c.id for c in CASES])

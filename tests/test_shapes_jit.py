@@ -14,6 +14,8 @@ from tests.rule_cases import CASES
 from tests import rule_cases_shapes  # noqa: E402  (after rule_cases, which imports it)
 from tests.test_rules_end_to_end import compiled_case, generated  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow      # about 11 minutes of Numba compiles: opt in with -m slow
+
 CORE = (np.sum, np.mean, np.prod, np.max, np.amax, np.min, np.amin, np.var, np.std, np.cumsum,
         np.squeeze)
 MINE = {id(c) for c in rule_cases_shapes.CASES}

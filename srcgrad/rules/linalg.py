@@ -138,6 +138,23 @@ defvjp(np.linalg.eigvalsh,
 defjvp(np.linalg.eigvalsh,
        lambda t, ans, a, UPLO="L": eigen_diagonal(eigvecsh(a, UPLO), symmetric_from(t, UPLO)))
 
+# (sign, log|det a|): the sign is piecewise constant; d log|det a| = trace(inv(a) @ da)
+defvjp(np.linalg.slogdet,
+       lambda g, ans, a: np.expand_dims(g[1], (-2, -1)) * mT(np.linalg.inv(a)),
+       name="numpy.linalg.slogdet")
+defjvp(np.linalg.slogdet,
+       lambda t, ans, a: (zeros_like(ans[0]), np.trace(np.linalg.solve(a, t), axis1=-2, axis2=-1)))
+declare(np.linalg.slogdet, arity=2)
+
+# (w, V) = eigh(a), distinct eigenvalues: dw = diag(V^T dS V), V^T dV = F * (V^T dS V),
+# with dS the symmetric matrix the triangle UPLO of da stands for
+defvjp(np.linalg.eigh,
+       lambda g, ans, a, UPLO="L": symmetric_cotangent(eigen_outer(ans[1], g[0]) + ans[1] @ (inverse_gaps(ans[0]) * (mT(ans[1]) @ g[1])) @ mT(ans[1]), UPLO),
+       name="numpy.linalg.eigh")
+defjvp(np.linalg.eigh,
+       lambda t, ans, a, UPLO="L": (eigen_diagonal(ans[1], symmetric_from(t, UPLO)), ans[1] @ (inverse_gaps(ans[0]) * (mT(ans[1]) @ symmetric_from(t, UPLO) @ ans[1]))))
+declare(np.linalg.eigh, arity=2)
+
 # ds_i = u_i^T dA v_i (distinct, nonzero singular values)
 defvjp(np.linalg.svdvals,
        lambda g, ans, x: svdvals_grad(g, x),

@@ -49,6 +49,8 @@ class Primitive:
                                        # of a sequence of arrays (np.stack -> stack_items)
     abstract: Callable | None = None  # (operand types, args, kwargs) -> type or None
     no_jit: str | None = None    # why it cannot run under jit=True (None: it can)
+    arity: int | None = None     # returns a tuple of this many values (rules get and give
+                                 # a tuple of their cotangents or tangents)
 
     def has_rules(self) -> bool:
         return bool(self.vjps or self.jvps or self.nondiff or self.structural or self.joint)
@@ -235,7 +237,7 @@ def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
 
 FACTS = ("elementwise", "reduction", "fresh", "allocator", "view", "cheap", "int_preserving",
          "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract",
-         "no_jit")
+         "no_jit", "arity")
 
 
 def declare(fn, name: str | None = None, **facts):

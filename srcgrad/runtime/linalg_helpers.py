@@ -749,3 +749,4 @@ def _np_eigvalsh(a, UPLO="L"):
     if not (_matrices(a) and isinstance(UPLO, (types.UnicodeType, types.StringLiteral))):
         return None
     return lambda a, UPLO="L": np.linalg.eigvalsh(symmetric_from(a, UPLO))
+

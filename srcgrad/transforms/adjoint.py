@@ -207,6 +207,8 @@ class Adjoint:
         if prim.joint is not None:
             self.joint(s, prim, block, out)
             return
+        if t in self.fn.arity:          # a tuple of results: the tuple of their cotangents
+            out.append(E.assign(self.d(t), self._cotangent(t, block)))
         exprs = {"g": E.name(self.d(t)), "ans": E.name(self.names.var(t))}
         params, bound = bind_operands(prim, s, self.names, exprs)
         for pos, pname in enumerate(params):

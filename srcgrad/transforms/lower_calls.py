@@ -190,12 +190,13 @@ class Calls:
         target = self.fresh(hint or short_name(fn), hint)
         self.emit(ir.Call(target, fn, spelled, list(args), dict(kwargs), self.loc(node)))
         self.kinds[target] = self.result_kind(fn, args)
-        if isinstance(fn, calls.CalleePrimitive) and fn.arity is not None:
+        arity = fn.arity if isinstance(fn, calls.CalleePrimitive) else facts(fn).arity
+        if arity is not None:
             self.kinds[target] = "tuple"
-            self.arity[target] = fn.arity
+            self.arity[target] = arity
             # its items, known to be a tuple now: they flow through branches and loops
             return tuple(self.getitem(ir.Var(target), ir.Index((ir.Const(i),)), node, None)
-                         for i in range(fn.arity))
+                         for i in range(arity))
         self.record_rank(target, fn, args, kwargs)
         self.record_memory(target, fn, args, kwargs)
         return ir.Var(target)
