@@ -157,9 +157,6 @@ NO_TWIN = {
              "typed constructor (stack_f64()...), and Numba cannot type an empty list",
     "tensordot_grad_a": "np.tensordot's rule: declared no_jit (Numba has no np.tensordot)",
     "tensordot_grad_b": "np.tensordot's rule: declared no_jit (Numba has no np.tensordot)",
-    "einsum_of": "np.einsum's rule: declared no_jit (Numba has no np.einsum)",
-    "einsum_grad_a": "np.einsum's rule: declared no_jit (Numba has no np.einsum)",
-    "einsum_grad_b": "np.einsum's rule: declared no_jit (Numba has no np.einsum)",
 }
 
 #: Runtime helpers generated code calls that have no second-order rule: a derivative of a

@@ -29,6 +29,7 @@ from srcgrad import calls, custom, ir
 from srcgrad import rules as _rules  # noqa: F401  (rules/casts.py records twins)
 from srcgrad.backends import cache as disk
 from srcgrad.errors import SrcgradError
+from srcgrad.rules.registry import facts
 from srcgrad.runtime import broadcast, lists, numpy_helpers, tape, twins  # noqa: F401
 
 
@@ -102,6 +103,10 @@ def _refuse_python_objects(fn_ir):
                 f"be (without jit its own adjoint runs at each level). Use jit=False, write the "
                 f"recursion as a loop, or register an njit-compatible rule with srcgrad.defvjp",
                 stmt.loc, "jit")
+        reason = isinstance(stmt, ir.Call) and facts(stmt.fn).no_jit
+        if reason:
+            raise SrcgradError(f"{facts(stmt.fn).name} cannot run under jit=True: {reason}. "
+                               f"Use jit=False for this function", stmt.loc, "jit")
         if isinstance(stmt, ir.Call) and isinstance(stmt.fn, custom.FunctionPrimitive):
             raise SrcgradError(
                 f"{stmt.fn.cls.__name__} is a srcgrad.Function: its ctx holds Python objects, "

@@ -750,3 +750,103 @@ def _np_eigvalsh(a, UPLO="L"):
         return None
     return lambda a, UPLO="L": np.linalg.eigvalsh(symmetric_from(a, UPLO))
 
+
+
+# --------------------------------------------------------------------------- einsum in loops
+# Numba has no np.einsum.  With its subscripts known when compiling, an einsum and each
+# cotangent of one is a loop nest over every letter: out[result] += product of the factors
+# at their letters (a repeated letter is a diagonal, a letter of one operand only a sum).
+
+def _einsum_loop_source(result, factors, sizes):
+    """Body of a kernel: ``factors`` are (name, letters) pairs, ``sizes`` maps each letter
+    to the expression of its length, ``result`` the letters of the returned array."""
+    letters = list(dict.fromkeys(result + "".join(lets for _, lets in factors)))
+    lines = [f"n_{c} = {sizes[c]}" for c in letters]
+    lines.append(f"out = np.zeros(({''.join(f'n_{c}, ' for c in result)}))" if result
+                 else "out = 0.0")
+    for depth, c in enumerate(letters):
+        lines.append("    " * depth + f"for i_{c} in range(n_{c}):")
+    product = " * ".join(name if not lets else f"{name}[{', '.join('i_' + c for c in lets)}]"
+                         for name, lets in factors)
+    target = f"out[{', '.join('i_' + c for c in result)}]" if result else "out"
+    lines.append("    " * len(letters) + f"{target} += {product}")
+    lines.append("out")
+    return "\n".join(lines)
+
+
+_KERNELS: dict = {}
+
+
+def _kernel(params, result, factors, shapes):
+    """The compiled-by-Numba implementation ``def impl(<params>)`` of one loop nest;
+    ``shapes`` are (array name, letters) pairs the lengths are read from."""
+    sizes = {}
+    for name, lets in shapes:
+        for axis, c in enumerate(lets):
+            sizes.setdefault(c, f"{name}.shape[{axis}]")
+    body = _einsum_loop_source(result, factors, sizes)
+    key = (params, body)
+    if key not in _KERNELS:
+        lines = body.split("\n")
+        lines[-1] = "return " + lines[-1]
+        scope = {"np": np}
+        exec(f"def impl({params}):\n" + "".join(f"    {ln}\n" for ln in lines), scope)
+        _KERNELS[key] = scope["impl"]
+    return _KERNELS[key]
+
+
+def _literal(subscripts):
+    """The subscripts' text when Numba knows it, else None (then ask for the literal)."""
+    return subscripts.literal_value if isinstance(subscripts, types.StringLiteral) else None
+
+
+def _absent(b) -> bool:
+    return b is None or isinstance(b, (types.NoneType, types.Omitted))
+
+
+def _retyped(params):
+    """An implementation asking Numba to type the call again with the subscripts' value."""
+    from numba import literally
+    scope = {"literally": literally}
+    exec(f"def impl({params}):\n    return literally(subscripts)\n", scope)
+    return scope["impl"]
+
+
+def _einsum_twin(subscripts, a, b=None):
+    params = "subscripts, a, b=None"
+    text = _literal(subscripts)
+    if text is None:
+        return _retyped(params) if isinstance(subscripts, types.UnicodeType) else None
+    if "." in text or not isinstance(a, types.Array) or not (
+            _absent(b) or isinstance(b, types.Array)):
+        return None
+    inputs, output = _einsum_parts(text, 1 if _absent(b) else 2)
+    operands = [("a", inputs[0])] + ([] if _absent(b) else [("b", inputs[1])])
+    return _kernel(params, output, operands, operands)
+
+
+def _einsum_cotangent_kernel(k, params, g, subscripts, b):
+    """The kernel of the cotangent of operand ``k`` (``einsum_grad_a`` or ``_b``)."""
+    text = _literal(subscripts)
+    if text is None:
+        return _retyped(params) if isinstance(subscripts, types.UnicodeType) else None
+    if "." in text:
+        return None
+    inputs, output = _einsum_parts(text, 1 if _absent(b) else 2)
+    names = ["a", "b"][:len(inputs)]
+    others = [(n, s) for j, (n, s) in enumerate(zip(names, inputs)) if j != k]
+    factors = [("g", output if isinstance(g, types.Array) else "")] + others
+    return _kernel(params, inputs[k], factors, list(zip(names, inputs)) + [("g", output)])
+
+
+numba_twin(np.einsum, einsum_of)(_einsum_twin)
+
+
+@numba_twin(einsum_grad_a)
+def _einsum_grad_a(g, subscripts, a, b=None):
+    return _einsum_cotangent_kernel(0, "g, subscripts, a, b=None", g, subscripts, b)
+
+
+@numba_twin(einsum_grad_b)
+def _einsum_grad_b(g, subscripts, a, b):
+    return _einsum_cotangent_kernel(1, "g, subscripts, a, b", g, subscripts, b)
