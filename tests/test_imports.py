@@ -155,8 +155,6 @@ NO_TWIN = {
     "item": "generated code spells it as a subscript, items[i]",
     "stack": "the untyped stack: Python only; with types known the reverse pass names a "
              "typed constructor (stack_f64()...), and Numba cannot type an empty list",
-    "tensordot_grad_a": "np.tensordot's rule: declared no_jit (Numba has no np.tensordot)",
-    "tensordot_grad_b": "np.tensordot's rule: declared no_jit (Numba has no np.tensordot)",
 }
 
 #: Runtime helpers generated code calls that have no second-order rule: a derivative of a

@@ -155,6 +155,8 @@ def _numba_limit(case) -> str | None:
         return "Numba's np.linalg.norm takes neither axis nor ord='nuc'"
     if len({a.ndim for a in arrays}) > 1 and case.fn in (np.kron, np.linalg.multi_dot):
         return "operands of different ranks"
+    if case.fn is np.tensordot and isinstance(case.kwargs.get("axes"), tuple):
+        return "np.tensordot under jit takes an integer axes"
     if case.fn is np.linalg.eigh and len(case.args) > 1:
         return ("Numba's eigh takes no UPLO (and eigenvectors of the upper triangle may "
                 "differ in sign from NumPy's)")

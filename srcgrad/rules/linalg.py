@@ -338,6 +338,5 @@ defjvp(triangular_apply,
        None, None)
 
 # ----------------------------------------------------------------- facts the passes use
-declare(np.tensordot, no_jit="Numba has no np.tensordot")
 if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")

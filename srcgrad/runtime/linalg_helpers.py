@@ -850,3 +850,60 @@ def _einsum_grad_a(g, subscripts, a, b=None):
 @numba_twin(einsum_grad_b)
 def _einsum_grad_b(g, subscripts, a, b):
     return _einsum_cotangent_kernel(1, "g, subscripts, a, b", g, subscripts, b)
+
+
+# --------------------------------------------------------------------------- tensordot in loops
+def _int_axes(axes):
+    """An integer ``axes`` of np.tensordot known when compiling, or None."""
+    if isinstance(axes, int):
+        return axes
+    if isinstance(axes, types.Omitted):
+        return axes.value
+    if isinstance(axes, types.IntegerLiteral):
+        return axes.literal_value
+    return None
+
+
+def _tensordot_letters(a_nd, b_nd, k):
+    """The einsum letters of np.tensordot(a, b, k): a's, b's and the result's."""
+    a = "abcdefghijklm"[:a_nd]
+    b = a[a_nd - k:] + "nopqrstuvwxyz"[:b_nd - k]
+    return a, b, a[:a_nd - k] + b[k:]
+
+
+def _tensordot_kernel(params, k_operand, a, b, axes):
+    """The loop kernel of np.tensordot (``k_operand`` None) or of the cotangent of one of
+    its operands, for integer ``axes``; asks for the literal when Numba has only the type."""
+    if isinstance(axes, types.Integer) and not isinstance(axes, types.IntegerLiteral):
+        return _retyped_axes(params)
+    k = _int_axes(axes)
+    if k is None or not (isinstance(a, types.Array) and isinstance(b, types.Array)):
+        return None
+    la, lb, out = _tensordot_letters(a.ndim, b.ndim, k)
+    shapes = [("a", la), ("b", lb)]
+    if k_operand is None:
+        return _kernel(params, out, shapes, shapes)
+    other = shapes[1 - k_operand]
+    return _kernel(params, (la, lb)[k_operand], [("g", out), other], shapes + [("g", out)])
+
+
+def _retyped_axes(params):
+    from numba import literally
+    scope = {"literally": literally}
+    exec(f"def impl({params}):\n    return literally(axes)\n", scope)
+    return scope["impl"]
+
+
+@numba_twin(np.tensordot)
+def _np_tensordot(a, b, axes=2):
+    return _tensordot_kernel("a, b, axes=2", None, a, b, axes)
+
+
+@numba_twin(tensordot_grad_a)
+def _tensordot_grad_a(g, a, b, axes=2):
+    return _tensordot_kernel("g, a, b, axes=2", 0, a, b, axes)
+
+
+@numba_twin(tensordot_grad_b)
+def _tensordot_grad_b(g, a, b, axes=2):
+    return _tensordot_kernel("g, a, b, axes=2", 1, a, b, axes)
