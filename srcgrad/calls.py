@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 
 import gast
+import numpy as np
 
 from srcgrad.rules import registry
 from srcgrad.transforms.parse import parse_function
@@ -109,12 +110,23 @@ class CalleePrimitive:
 _PRIMITIVES: dict = {}
 
 
+#: Packages whose functions are library calls, never lowered from their source: they have
+#: rules, run as they are where no derivative reaches them, or are refused.
+LIBRARIES = ("numpy", "scipy")
+
+
+def is_library(fn) -> bool:
+    module = getattr(fn, "__module__", None) or ""
+    return module.split(".")[0] in LIBRARIES or isinstance(fn, np.ufunc)
+
+
 def is_user_function(fn) -> bool:
     """A plain Python function (with code), or a method bound to an instance such as
-    ``self.predict`` (not a classmethod such as ``Op.apply``), that has no registered rule."""
+    ``self.predict`` (not a classmethod such as ``Op.apply``), that has no registered rule
+    and is not a library's."""
     plain = inspect.isfunction(fn) or (inspect.ismethod(fn) and inspect.isfunction(fn.__func__)
                                        and not isinstance(fn.__self__, type))
-    return plain and registry.lookup(fn) is None
+    return plain and registry.lookup(fn) is None and not is_library(fn)
 
 
 def callee_primitive(fn) -> CalleePrimitive:

@@ -133,7 +133,7 @@ def test_a_library_function_without_rule_inside_a_callee_is_named_fully():
     with pytest.raises(srcgrad.SrcgradError) as info:
         srcgrad.grad(caller)(0.5)
     text = str(info.value)
-    assert "'scipy.special.erfcx' has no source srcgrad can read and no derivative rule" in text
+    assert "'scipy.special.erfcx' is a library function and has no derivative rule" in text
     assert "in '_uses_erfcx', called at" in text
 
 

@@ -340,3 +340,17 @@ defjvp(triangular_apply,
 # ----------------------------------------------------------------- facts the passes use
 if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")
+
+# ----------------------------------------------------------------- known, without rules
+declare(np.linalg.svd, why_no_rule="the singular vectors' derivative needs distinct "
+        "singular values and full_matrices=False; np.linalg.svdvals has rules")
+declare(np.linalg.qr, why_no_rule="not derived yet; for least squares use np.linalg.solve "
+        "on the normal equations or np.linalg.pinv")
+declare(np.linalg.lstsq, why_no_rule="it returns residuals, rank and singular values too; "
+        "np.linalg.pinv(a) @ b or np.linalg.solve(a.T @ a, a.T @ b) have rules")
+declare(np.linalg.eig, why_no_rule="eigenvalues of a general matrix may be complex; "
+        "np.linalg.eigh and eigvalsh have rules for symmetric matrices")
+if _scipy_linalg is not None:
+    for _fn in (_scipy_linalg.cho_factor, _scipy_linalg.cho_solve):
+        declare(_fn, why_no_rule="the factor travels in a (c, lower) tuple; "
+                "np.linalg.cholesky with scipy.linalg.solve_triangular have rules")

@@ -49,6 +49,7 @@ class Primitive:
                                        # of a sequence of arrays (np.stack -> stack_items)
     abstract: Callable | None = None  # (operand types, args, kwargs) -> type or None
     no_jit: str | None = None    # why it cannot run under jit=True (None: it can)
+    why_no_rule: str | None = None  # a known function without rules: why (said when refused)
     arity: int | None = None     # returns a tuple of this many values (rules get and give
                                  # a tuple of their cotangents or tangents)
 
@@ -237,7 +238,7 @@ def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
 
 FACTS = ("elementwise", "reduction", "fresh", "allocator", "view", "cheap", "int_preserving",
          "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract",
-         "no_jit", "arity")
+         "no_jit", "arity", "why_no_rule")
 
 
 def declare(fn, name: str | None = None, **facts):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import sys
 
 import gast
 import numpy as np
@@ -171,11 +172,14 @@ class Calls:
             if fn is float and len(args) == 1:
                 return args[0]
             name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+            why = facts(fn).why_no_rule
+            source = "is a library function" if calls.is_library(fn) else \
+                "has no source srcgrad can read"
             refusal = UnknownCalleeError(
-                f"'{_full_name(fn) if callable(fn) else name}' has no source srcgrad can read "
-                f"and no derivative rule, so it cannot be differentiated through; register a "
-                f"rule with srcgrad.defvjp({name}, ...), or keep differentiated values out of "
-                f"its arguments", self.loc(node), "unknown function")
+                f"'{_full_name(fn) if callable(fn) else name}' {source} and has no derivative "
+                f"rule{f' ({why})' if why else ''}, so it cannot be differentiated through; "
+                f"register a rule with srcgrad.defvjp({name}, ...), or keep differentiated "
+                f"values out of its arguments", self.loc(node), "unknown function")
             if not callable(fn) or isinstance(fn, type):
                 raise refusal
             return self.call_without_rule(fn, args, kwargs, hint, self.located(refusal))
@@ -350,5 +354,9 @@ def _full_name(fn) -> str:
             return name
         return f"scipy.special.{name}" if getattr(special, name, None) is fn else name
     module = getattr(fn, "__module__", None)
-    return spell(fn) if module in (None, "builtins") or module.startswith("numpy") else \
-        f"{module}.{getattr(fn, '__qualname__', name)}"
+    if module in (None, "builtins") or module.startswith("numpy"):
+        return spell(fn)
+    public = ".".join(p for p in module.split(".") if not p.startswith("_"))
+    if public != module and getattr(sys.modules.get(public), name, None) is fn:
+        module = public                  # scipy.linalg.cho_factor, not its private module
+    return f"{module}.{getattr(fn, '__qualname__', name)}"

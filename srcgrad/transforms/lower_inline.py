@@ -42,7 +42,7 @@ def inlinable(fn):
         first = next(iter(inspect.signature(fn.__func__).parameters), None)
         fn, bound = fn.__func__, {first: fn.__self__}
     if not inspect.isfunction(fn) or registry.lookup(fn) is not None or \
-            (fn.__module__ or "").startswith("srcgrad."):
+            (fn.__module__ or "").startswith("srcgrad.") or calls.is_library(fn):
         return None
     return fn, bound
 
