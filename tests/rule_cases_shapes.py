@@ -104,6 +104,18 @@ CASES += _nan_reduction(np.nansum) + _nan_reduction(np.nanmean) + _nan_reduction
     + _nan_reduction(np.nanmin) + _reduction(np.ptp)
 CASES += [Case(np.nansum, (arr(3, 4),), dict(axis=1)), Case(np.nanmax, (arr(5),))]
 
+# ----------------------------------------------------------------- joining a sequence
+CASES += [
+    Case(np.hstack, (seq(arr(3), arr(2)),)),
+    Case(np.hstack, (seq(arr(2, 3), arr(2, 1), arr(2, 2)),)),
+    Case(np.hstack, (seq(scal(), arr(2), npscal()),)),
+    Case(np.vstack, (seq(arr(3), arr(3)),)),
+    Case(np.vstack, (seq(arr(2, 3), arr(3), arr(1, 3)),)),
+    Case(np.vstack, (seq(arr(2, 2, 3), arr(1, 2, 3)),)),
+    Case(np.column_stack, (seq(arr(4), arr(4)),)),
+    Case(np.column_stack, (seq(arr(3), arr(3, 2), arr(3)),)),
+]
+
 # helpers of the rules above (differentiated again by second-order derivatives)
 from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
 
@@ -135,4 +147,11 @@ CASES += [
     Case(_sh.cumprod_jvp, (arr(3, 4), const(_ZEROS), const(1)), wrt=(0, 1)),
     Case(_sh.cumprod_jvp, (arr(2, 3), arr(2, 3)), wrt=(0, 1)),
     Case(_sh.cumprod_jvp, (arr(4), const(_ZEROS[1].copy())), wrt=(0, 1)),
+]
+# (pieces of one shape: the checker subtracts the outputs as one array)
+CASES += [
+    Case(_sh.unhstack, (arr(4), seq(arr(2), arr(2)))),
+    Case(_sh.unhstack, (arr(2, 4), seq(arr(2, 2), arr(2, 2)))),
+    Case(_sh.unvstack, (arr(2, 3), seq(arr(3), arr(3)))),
+    Case(_sh.uncolumn_stack, (arr(3, 2), seq(arr(3), arr(3)))),
 ]

@@ -14,7 +14,8 @@ from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twin
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import extremum_mask, reshape_as, unarray, unreduce
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
-                                           not_nan, sort_order, undiff, untake_along)
+                                           not_nan, sort_order, uncolumn_stack, undiff, unhstack,
+                                           untake_along, unvstack)
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -157,4 +158,29 @@ defjvp(np.ptp,
 defnondiff(not_nan)
 for _fn in (np.nansum, np.nanmean, np.nanmax, np.nanmin, np.ptp):
     declare(_fn, reduction=True, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- joining a sequence
+# Sequence parameters, as np.concatenate's: one cotangent per array, cut at the widths the
+# inputs had once promoted (to 1-d, to rows, to columns).
+defvjp(np.hstack, lambda g, ans, tup: unhstack(g, tup), seq_params=(0,))
+defjvp(np.hstack, lambda t, ans, tup: np.hstack(t))
+
+defvjp(np.vstack, lambda g, ans, tup: unvstack(g, tup), seq_params=(0,))
+defjvp(np.vstack, lambda t, ans, tup: np.vstack(t))
+
+defvjp(np.column_stack, lambda g, ans, tup: uncolumn_stack(g, tup), seq_params=(0,))
+defjvp(np.column_stack, lambda t, ans, tup: np.column_stack(t))
+
+defvjp(unhstack, lambda g, ans, grad, tup: reshape_as(np.hstack(g), grad), ZERO)
+defjvp(unhstack, lambda t, ans, grad, tup: unhstack(t, tup), ZERO)
+
+defvjp(unvstack, lambda g, ans, grad, tup: reshape_as(np.vstack(g), grad), ZERO)
+defjvp(unvstack, lambda t, ans, grad, tup: unvstack(t, tup), ZERO)
+
+defvjp(uncolumn_stack, lambda g, ans, grad, tup: reshape_as(np.column_stack(g), grad), ZERO)
+defjvp(uncolumn_stack, lambda t, ans, grad, tup: uncolumn_stack(t, tup), ZERO)
+
+for _fn in (np.hstack, np.vstack, np.column_stack):
+    declare(_fn, fresh=True)
 del _fn

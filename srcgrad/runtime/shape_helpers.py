@@ -22,10 +22,12 @@ import numpy as np
 from srcgrad.runtime.broadcast import as_scalar
 from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extremum_mask, prod_others,
                                            reduced_count, reshape_as, reverse_cumsum, unreduce)
-from srcgrad.runtime.twins import literal_axis, njit, no_axis, numba_twin, types
+from srcgrad.runtime.twins import (cut, from_front, literal_axis, njit, no_axis, numba_twin, to_front,
+                                   types)
 
 __all__ = ["undiff", "sort_order", "untake_along", "cumprod_grad", "cumprod_jvp",
-           "cumprod_jvp2", "cumprod_hvp", "not_nan"]
+           "cumprod_jvp2", "cumprod_hvp", "not_nan", "unhstack", "unvstack",
+           "uncolumn_stack"]
 
 _BUILT: dict = {}
 
@@ -210,6 +212,43 @@ def cumprod_hvp(g, t, a, axis=None):
     the derivative of ``cumprod_grad(g, a)`` along ``t``, and the cotangent of ``a`` in
     ``cumprod_jvp(t, a)`` (and in ``cumprod_grad(t, a)``) for the cotangent ``g``."""
     return _rowwise(_cumprod_hvp_rows, a, axis, False, g, t)
+
+
+# np.hstack, np.vstack and np.column_stack promote their inputs (to 1-d, rows, columns)
+# and concatenate them; the cotangent is cut at the promoted widths and laid back out in
+# each input's shape.
+def _hstack_width(x, axis):
+    return 1 if np.ndim(x) == 0 else np.shape(x)[axis]
+
+
+def _vstack_width(x, axis):
+    return 1 if np.ndim(x) < 2 else np.shape(x)[0]
+
+
+def _column_width(x, axis):
+    return 1 if np.ndim(x) < 2 else np.shape(x)[1]
+
+
+def _unjoin(g, arrays, axis, width):
+    sizes = [width(x, axis) for x in arrays]
+    pieces = np.split(g, np.cumsum(sizes)[:-1], axis=axis)
+    return tuple(reshape_as(p, x) for p, x in zip(pieces, arrays))
+
+
+def unhstack(g, tup):
+    """The cotangent of ``np.hstack(tup)``, one piece per input in its shape (a tuple):
+    joined along axis 0 when every input has at most one axis, else along axis 1."""
+    return _unjoin(g, tup, 0 if np.ndim(g) == 1 else 1, _hstack_width)
+
+
+def unvstack(g, tup):
+    """The cotangent of ``np.vstack(tup)`` (inputs of fewer than 2 axes were one row)."""
+    return _unjoin(g, tup, 0, _vstack_width)
+
+
+def uncolumn_stack(g, tup):
+    """The cotangent of ``np.column_stack(tup)`` (inputs of fewer than 2 axes were one column)."""
+    return _unjoin(g, tup, 1, _column_width)
 
 
 def not_nan(a):
@@ -638,3 +677,68 @@ def _np_asarray_of_arrays(a, dtype=None):
     if isinstance(a, types.UniTuple) and isinstance(a.dtype, types.Array) and no_axis(dtype):
         return _build("a, dtype=None", "np.stack(a)")
     return None
+
+
+
+def _join_twin(g, tup, name, axis, width):
+    """Numba form of ``_unjoin`` for a tuple of inputs: widths known per item type."""
+    if not isinstance(g, types.Array) or not isinstance(tup, types.BaseTuple):
+        return None
+    items = list(tup.types) if hasattr(tup, "types") else [tup.dtype] * tup.count
+    widths = ", ".join(width(j, getattr(t, "ndim", 0), axis) for j, t in enumerate(items))
+    pieces = "".join(f"np.ascontiguousarray(p[{j}]).reshape(tup[{j}].shape), "
+                     if isinstance(t, types.Array) else f"np.ravel(p[{j}])[0], "
+                     for j, t in enumerate(items))
+    front, back = to_front(axis, g.ndim), from_front(axis, g.ndim)
+    body = f"p = cut(g, np.array([{widths}], np.int64), {front}, {back})\n({pieces})"
+    return _build("g, tup", body, cut=njit(cut))
+
+
+@numba_twin(unhstack)
+def _unhstack(g, tup):
+    axis = 0 if getattr(g, "ndim", 0) == 1 else 1
+    return _join_twin(g, tup, "unhstack", axis,
+                      lambda j, nd, k: "1" if nd == 0 else f"tup[{j}].shape[{k}]")
+
+
+@numba_twin(unvstack)
+def _unvstack(g, tup):
+    return _join_twin(g, tup, "unvstack", 0, lambda j, nd, k: "1" if nd < 2 else f"tup[{j}].shape[0]")
+
+
+@numba_twin(uncolumn_stack)
+def _uncolumn_stack(g, tup):
+    return _join_twin(g, tup, "uncolumn_stack", 1, lambda j, nd, k: "1" if nd < 2 else f"tup[{j}].shape[1]")
+
+
+def _promoted_join(tup, promote, axis):
+    """``np.concatenate`` of the tuple's items once promoted (``promote(j, item type)`` is
+    the code of item ``j``), for the mixed forms Numba's own functions refuse."""
+    if not isinstance(tup, types.BaseTuple):
+        return None
+    items = list(tup.types) if hasattr(tup, "types") else [tup.dtype] * tup.count
+    if all(isinstance(t, types.Array) for t in items) and len({t.ndim for t in items}) == 1:
+        return None                     # Numba's own
+    parts = "".join(promote(j, t) + ", " for j, t in enumerate(items))
+    return _build("tup", f"np.concatenate(({parts}), axis={axis})")
+
+
+def _as_row(j, t):
+    if not isinstance(t, types.Array):
+        return f"np.full((1, 1), tup[{j}])"
+    return f"np.ascontiguousarray(tup[{j}]).reshape((1, -1))" if t.ndim == 1 else f"tup[{j}]"
+
+
+@numba_twin(np.hstack)
+def _np_hstack_mixed(tup):
+    if not isinstance(tup, types.BaseTuple):
+        return None
+    items = list(tup.types) if hasattr(tup, "types") else [tup.dtype] * tup.count
+    flat = all(getattr(t, "ndim", 0) <= 1 for t in items)
+    return _promoted_join(tup, lambda j, t: f"tup[{j}]" if isinstance(t, types.Array)
+                          else f"np.full(1, tup[{j}])", 0 if flat else 1)
+
+
+@numba_twin(np.vstack)
+def _np_vstack_mixed(tup):
+    return _promoted_join(tup, _as_row, 0)
