@@ -1,8 +1,32 @@
 """Rule cases for `srcgrad/rules/shapes.py` (see tests/rule_cases.py for the format)."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from tests.rule_cases import (Case, arr, const, mask, mat, npscal, pos, scal, seq)  # noqa: F401
+from tests.rule_cases import (Case, _reduction, arr, const, mask, mat, npscal, pos, scal,  # noqa: F401
+                              seq)
+
+
+@dataclass(frozen=True)
+class NanArr:
+    """A float64 array of ``shape``, uniform in [-1, 1), NaN at every flat index k with
+    k % 5 == 1 (never a whole row of the reductions below)."""
+
+    shape: tuple
+
+    def __call__(self, rng):
+        out = rng.uniform(-1.0, 1.0, size=self.shape)
+        out.reshape(-1)[1::5] = np.nan
+        return out
+
+    def __repr__(self):
+        return "nan" + "x".join(map(str, self.shape))
+
+
+def _nan_reduction(fn):
+    """``_reduction``'s axis forms on arrays holding NaNs."""
+    return [Case(c.fn, (NanArr(c.args[0].shape),), c.kwargs) for c in _reduction(fn)]
 
 CASES: list = []
 
@@ -75,6 +99,23 @@ CASES += [
     Case(np.sort, (arr(3, 4),), dict(axis=None)),
 ]
 
+# ----------------------------------------------------------------- reductions ignoring NaN
+CASES += _nan_reduction(np.nansum) + _nan_reduction(np.nanmean) + _nan_reduction(np.nanmax) \
+    + _nan_reduction(np.nanmin) + _reduction(np.ptp)
+CASES += [Case(np.nansum, (arr(3, 4),), dict(axis=1)), Case(np.nanmax, (arr(5),))]
+
+# ----------------------------------------------------------------- joining a sequence
+CASES += [
+    Case(np.hstack, (seq(arr(3), arr(2)),)),
+    Case(np.hstack, (seq(arr(2, 3), arr(2, 1), arr(2, 2)),)),
+    Case(np.hstack, (seq(scal(), arr(2), npscal()),)),
+    Case(np.vstack, (seq(arr(3), arr(3)),)),
+    Case(np.vstack, (seq(arr(2, 3), arr(3), arr(1, 3)),)),
+    Case(np.vstack, (seq(arr(2, 2, 3), arr(1, 2, 3)),)),
+    Case(np.column_stack, (seq(arr(4), arr(4)),)),
+    Case(np.column_stack, (seq(arr(3), arr(3, 2), arr(3)),)),
+]
+
 # helpers of the rules above (differentiated again by second-order derivatives)
 from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
 
@@ -83,4 +124,34 @@ CASES += [
     Case(_sh.undiff, (arr(2, 3), const(2), const(0))),
     Case(_sh.untake_along, (arr(2, 3), arr(2, 3), const(_ORDER), const(1))),
     Case(_sh.untake_along, (arr(3), arr(4), const(np.array([3, 3, 0])), const(None))),
+]
+
+# ----------------------------------------------------------------- products along an axis
+_ZEROS = np.array([[0.7, 0.0, -1.3, 0.0], [1.1, -0.4, 0.0, 0.9], [0.5, 1.6, -0.8, 1.2]])
+CASES += [
+    Case(np.cumprod, (arr(5),)),
+    Case(np.cumprod, (arr(3, 4),)),
+    Case(np.cumprod, (arr(3, 4),), dict(axis=1)),
+    Case(np.cumprod, (arr(2, 3, 4),), dict(axis=-3)),
+    Case(np.cumprod, (const(_ZEROS),), dict(axis=1)),
+    Case(np.cumprod, (const(_ZEROS),), dict(axis=0)),
+    Case(np.cumprod, (const(_ZEROS[0].copy()),)),
+    Case(np.asarray, (arr(2, 3),)),
+    Case(np.asarray, (seq(scal(), scal(), npscal()),)),
+    Case(np.asarray, (seq(arr(3), arr(3)),)),
+]
+CASES += [
+    Case(_sh.cumprod_grad, (arr(5), arr(5)), wrt=(0, 1)),
+    Case(_sh.cumprod_grad, (arr(12), const(_ZEROS)), wrt=(0, 1)),
+    Case(_sh.cumprod_grad, (arr(3, 4), const(_ZEROS), const(0)), wrt=(0, 1)),
+    Case(_sh.cumprod_jvp, (arr(3, 4), const(_ZEROS), const(1)), wrt=(0, 1)),
+    Case(_sh.cumprod_jvp, (arr(2, 3), arr(2, 3)), wrt=(0, 1)),
+    Case(_sh.cumprod_jvp, (arr(4), const(_ZEROS[1].copy())), wrt=(0, 1)),
+]
+# (pieces of one shape: the checker subtracts the outputs as one array)
+CASES += [
+    Case(_sh.unhstack, (arr(4), seq(arr(2), arr(2)))),
+    Case(_sh.unhstack, (arr(2, 4), seq(arr(2, 2), arr(2, 2)))),
+    Case(_sh.unvstack, (arr(2, 3), seq(arr(3), arr(3)))),
+    Case(_sh.uncolumn_stack, (arr(3, 2), seq(arr(3), arr(3)))),
 ]

@@ -176,6 +176,10 @@ NO_SECOND_ORDER = {
                     "vectors' derivatives; refused",
     "svdvals_jvp": "np.linalg.svdvals's helpers: a second derivative needs the singular "
                    "vectors' derivatives; refused",
+    "cumprod_jvp2": "inside np.cumprod's helpers' rules: a third derivative of np.cumprod "
+                    "is refused",
+    "cumprod_hvp": "inside np.cumprod's helpers' rules: a third derivative of np.cumprod "
+                   "is refused",
     "numba_matmul": "never in generated code: the Numba backend's stand-in for np.matmul",
 }
 
@@ -184,9 +188,10 @@ def _runtime_helpers():
     import inspect
 
     from srcgrad.runtime import (broadcast, linalg_helpers, lists, numpy_helpers,
-                                 special_helpers, tape)
+                                 shape_helpers, special_helpers, tape)
     out = {}
-    for module in (tape, lists, broadcast, numpy_helpers, linalg_helpers, special_helpers):
+    for module in (tape, lists, broadcast, numpy_helpers, linalg_helpers, special_helpers,
+                   shape_helpers):
         for name, fn in vars(module).items():
             if not name.startswith("_") and inspect.isfunction(fn) \
                     and fn.__module__ == module.__name__:

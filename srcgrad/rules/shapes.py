@@ -12,8 +12,10 @@ import numpy as np
 from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
-from srcgrad.runtime.numpy_helpers import reshape_as
-from srcgrad.runtime.shape_helpers import sort_order, undiff, untake_along
+from srcgrad.runtime.numpy_helpers import extremum_mask, reshape_as, unarray, unreduce
+from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
+                                           not_nan, sort_order, uncolumn_stack, undiff, unhstack,
+                                           untake_along, unvstack)
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -94,4 +96,91 @@ defnondiff(sort_order)
 for _fn in (np.roll, np.sort, np.take_along_axis):
     declare(_fn, fresh=True)
 declare(undiff, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- products along an axis
+# np.cumprod: helpers exact where entries are zero (nothing is divided by ``a``); with
+# axis=None the result is flat and the cotangent is laid back out in a's shape.
+defvjp(np.cumprod, lambda g, ans, a, axis=None: cumprod_grad(g, a, axis))
+defjvp(np.cumprod, lambda t, ans, a, axis=None: cumprod_jvp(t, a, axis))
+
+# Helpers: cumprod_grad and cumprod_jvp are linear in their first argument and each
+# other's transpose; their derivatives along ``a`` are the second derivative of cumprod,
+# cumprod_jvp2 (symmetric in its two directions) and its adjoint cumprod_hvp.  Those two
+# have no rules: a third derivative through np.cumprod is refused.
+defvjp(cumprod_grad,
+       lambda g, ans, grad, a, axis=None: cumprod_jvp(g, a, axis),
+       lambda g, ans, grad, a, axis=None: cumprod_hvp(grad, g, a, axis))
+defjvp(cumprod_grad,
+       lambda t, ans, grad, a, axis=None: cumprod_grad(t, a, axis),
+       lambda t, ans, grad, a, axis=None: cumprod_hvp(grad, t, a, axis))
+
+defvjp(cumprod_jvp,
+       lambda g, ans, tangent, a, axis=None: cumprod_grad(g, a, axis),
+       lambda g, ans, tangent, a, axis=None: cumprod_hvp(g, tangent, a, axis))
+defjvp(cumprod_jvp,
+       lambda t, ans, tangent, a, axis=None: cumprod_jvp(t, a, axis),
+       lambda t, ans, tangent, a, axis=None: cumprod_jvp2(tangent, t, a, axis))
+for _fn in (cumprod_grad, cumprod_jvp, cumprod_jvp2, cumprod_hvp):
+    declare(_fn, fresh=True)
+del _fn
+
+# np.asarray is np.array without the copy: a sequence of scalars/arrays is stacked.
+defvjp(np.asarray, lambda g, ans, a, dtype=None: unarray(g, a), seq_params=(0,))
+defjvp(np.asarray, lambda t, ans, a, dtype=None: np.asarray(t, dtype=dtype))
+
+# ----------------------------------------------------------------- reductions ignoring NaN
+# NaN entries are left out of the result, so they get a zero derivative (not_nan is 0
+# there); the others are treated as np.sum/np.mean/np.max/np.min treat theirs.
+defvjp(np.nansum,
+       lambda g, ans, a, axis=None, *, keepdims=False: unreduce(g, a, axis, keepdims) * not_nan(a))
+defjvp(np.nansum,
+       lambda t, ans, a, axis=None, *, keepdims=False: np.sum(t * not_nan(a), axis=axis, keepdims=keepdims))
+
+defvjp(np.nanmean,
+       lambda g, ans, a, axis=None, *, keepdims=False: unreduce(g, a, axis, keepdims) * not_nan(a) / np.sum(not_nan(a), axis=axis, keepdims=True))
+defjvp(np.nanmean,
+       lambda t, ans, a, axis=None, *, keepdims=False: np.sum(t * not_nan(a), axis=axis, keepdims=keepdims) / np.sum(not_nan(a), axis=axis, keepdims=keepdims))
+
+# NaN never equals the extremum, so extremum_mask already leaves it out (ties split evenly).
+for _fn in (np.nanmax, np.nanmin):
+    defvjp(_fn,
+           lambda g, ans, a, axis=None, *, keepdims=False: unreduce(g, a, axis, keepdims) * extremum_mask(a, ans, axis, keepdims))
+    defjvp(_fn,
+           lambda t, ans, a, axis=None, *, keepdims=False: np.sum(t * extremum_mask(a, ans, axis, keepdims), axis=axis, keepdims=keepdims))
+
+# max - min: the cotangent goes to the maximal entries and, negated, to the minimal ones.
+defvjp(np.ptp,
+       lambda g, ans, a, axis=None, *, keepdims=False: unreduce(g, a, axis, keepdims) * (extremum_mask(a, np.max(a, axis=axis, keepdims=keepdims), axis, keepdims) - extremum_mask(a, np.min(a, axis=axis, keepdims=keepdims), axis, keepdims)))
+defjvp(np.ptp,
+       lambda t, ans, a, axis=None, *, keepdims=False: np.sum(t * (extremum_mask(a, np.max(a, axis=axis, keepdims=keepdims), axis, keepdims) - extremum_mask(a, np.min(a, axis=axis, keepdims=keepdims), axis, keepdims)), axis=axis, keepdims=keepdims))
+
+defnondiff(not_nan)
+for _fn in (np.nansum, np.nanmean, np.nanmax, np.nanmin, np.ptp):
+    declare(_fn, reduction=True, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- joining a sequence
+# Sequence parameters, as np.concatenate's: one cotangent per array, cut at the widths the
+# inputs had once promoted (to 1-d, to rows, to columns).
+defvjp(np.hstack, lambda g, ans, tup: unhstack(g, tup), seq_params=(0,))
+defjvp(np.hstack, lambda t, ans, tup: np.hstack(t))
+
+defvjp(np.vstack, lambda g, ans, tup: unvstack(g, tup), seq_params=(0,))
+defjvp(np.vstack, lambda t, ans, tup: np.vstack(t))
+
+defvjp(np.column_stack, lambda g, ans, tup: uncolumn_stack(g, tup), seq_params=(0,))
+defjvp(np.column_stack, lambda t, ans, tup: np.column_stack(t))
+
+defvjp(unhstack, lambda g, ans, grad, tup: reshape_as(np.hstack(g), grad), ZERO)
+defjvp(unhstack, lambda t, ans, grad, tup: unhstack(t, tup), ZERO)
+
+defvjp(unvstack, lambda g, ans, grad, tup: reshape_as(np.vstack(g), grad), ZERO)
+defjvp(unvstack, lambda t, ans, grad, tup: unvstack(t, tup), ZERO)
+
+defvjp(uncolumn_stack, lambda g, ans, grad, tup: reshape_as(np.column_stack(g), grad), ZERO)
+defjvp(uncolumn_stack, lambda t, ans, grad, tup: uncolumn_stack(t, tup), ZERO)
+
+for _fn in (np.hstack, np.vstack, np.column_stack):
+    declare(_fn, fresh=True)
 del _fn

@@ -7,17 +7,27 @@ every other form, so Numba's own implementation is used there.  Axes must be con
 in the code (Numba then types them as literals): a twin builds, once per literal form, a
 small function by indexing (``a[:, ::-1]``), so every layout works and nothing is copied
 that NumPy would not copy.
+
+Each helper's twin is kept in this module beside the helper (as in ``numpy_helpers``),
+so that a change to one is seen next to the other; that is why the module runs past
+500 lines.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from srcgrad.runtime.broadcast import as_scalar
 from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extremum_mask, prod_others,
-                                           reduced_count, reverse_cumsum, unreduce)
-from srcgrad.runtime.twins import literal_axis, njit, no_axis, numba_twin, types
+                                           reduced_count, reshape_as, reverse_cumsum, unreduce)
+from srcgrad.runtime.twins import (cut, from_front, literal_axis, njit, no_axis, numba_twin, to_front,
+                                   types)
 
-__all__ = ["undiff", "sort_order", "untake_along"]
+__all__ = ["undiff", "sort_order", "untake_along", "cumprod_grad", "cumprod_jvp",
+           "cumprod_jvp2", "cumprod_hvp", "not_nan", "unhstack", "unvstack",
+           "uncolumn_stack"]
 
 _BUILT: dict = {}
 
@@ -85,6 +95,168 @@ def untake_along(g, arr, indices, axis):
     grid[axis] = indices
     np.add.at(out, tuple(grid), g)
     return out
+
+
+# np.cumprod's derivatives, exact where entries are zero: dividing ``ans`` by ``a`` is
+# wrong there, so the products are carried along each row with their derivatives (dual
+# numbers), p_k = p_{k-1} a_k and dp_k = dp_{k-1} a_k + p_{k-1} t_k, and the adjoint runs
+# the same recurrence backwards.  The kernels take 2-d rows (one row per cumulative
+# product) and loop over the row, vectorised over the rows; the Numba twins compile them.
+def _cumprod_grad_rows(b, gb):
+    """Adjoint: entry j gets left_j * s_j, left_j = prod_{i<j} a_i, s_j = g_j + a_{j+1} s_{j+1}."""
+    out = b * gb                        # (every entry is written below)
+    n = b.shape[1]
+    s = np.zeros(b.shape[0], out.dtype)
+    for j in range(n - 1, -1, -1):
+        s = gb[:, j] + b[:, j + 1] * s if j + 1 < n else gb[:, j] + s
+        out[:, j] = s
+    left = np.ones(b.shape[0], out.dtype)
+    for j in range(n):
+        out[:, j] = out[:, j] * left
+        left = left * b[:, j]
+    return out
+
+
+def _cumprod_jvp_rows(b, tb):
+    out = b * tb
+    p = np.ones(b.shape[0], out.dtype)
+    dp = np.zeros(b.shape[0], out.dtype)
+    for j in range(b.shape[1]):
+        dp = dp * b[:, j] + p * tb[:, j]
+        p = p * b[:, j]
+        out[:, j] = dp
+    return out
+
+
+def _cumprod_jvp2_rows(b, tb, sb):
+    """Second derivative in the directions t and s (hyper-dual numbers)."""
+    out = b * tb * sb
+    p = np.ones(b.shape[0], out.dtype)
+    dt = np.zeros(b.shape[0], out.dtype)
+    ds = np.zeros(b.shape[0], out.dtype)
+    dd = np.zeros(b.shape[0], out.dtype)
+    for j in range(b.shape[1]):
+        dd = dd * b[:, j] + dt * sb[:, j] + ds * tb[:, j]
+        dt = dt * b[:, j] + p * tb[:, j]
+        ds = ds * b[:, j] + p * sb[:, j]
+        p = p * b[:, j]
+        out[:, j] = dd
+    return out
+
+
+def _cumprod_hvp_rows(b, gb, tb):
+    """The adjoint of the s-recurrence of ``_cumprod_jvp2_rows``: w with
+    <w, s> = <g, jvp2(t, s)>, from the exclusive products p and their slopes dp."""
+    out = b * gb * tb
+    m, n = b.shape
+    before = b * tb                     # p_{k-1}, then dp_{k-1} below
+    slope = b * tb
+    p = np.ones(m, out.dtype)
+    dp = np.zeros(m, out.dtype)
+    for k in range(n):
+        before[:, k] = p
+        slope[:, k] = dp
+        dp = dp * b[:, k] + p * tb[:, k]
+        p = p * b[:, k]
+    lam = np.zeros(m, out.dtype)
+    mu = np.zeros(m, out.dtype)
+    for k in range(n - 1, -1, -1):
+        if k + 1 < n:
+            mu = b[:, k + 1] * mu + tb[:, k + 1] * lam
+            lam = gb[:, k] + b[:, k + 1] * lam
+        else:
+            lam = gb[:, k] + lam
+        out[:, k] = lam * slope[:, k] + mu * before[:, k]
+    return out
+
+
+def _rows_along(x, axis, shape):
+    """``x`` (``shape``, or flat for ``axis=None``) as 2-d rows along ``axis``."""
+    x = np.asarray(x)
+    if axis is None:
+        return x.reshape(1, -1)
+    moved = np.moveaxis(x.reshape(shape), axis, -1)
+    return moved.reshape(-1, moved.shape[-1])
+
+
+def _rowwise(kernel, a, axis, flat, *xs):
+    """``kernel`` over the rows of ``a`` and ``xs`` along ``axis``; the result flat for
+    ``axis=None`` if ``flat`` (cumprod's shape), else in ``a``'s shape."""
+    shape = np.shape(a)
+    out = kernel(_rows_along(a, axis, shape), *[_rows_along(x, axis, shape) for x in xs])
+    if axis is None:
+        return out.reshape(-1) if flat else reshape_as(out, a)
+    moved = np.moveaxis(np.empty(shape, out.dtype), axis, -1).shape
+    return np.moveaxis(out.reshape(moved), -1, axis)
+
+
+def cumprod_grad(g, a, axis=None):
+    """The cotangent of ``a`` in ``np.cumprod(a, axis)`` for the output cotangent ``g``:
+    entry ``j`` receives ``sum_{k >= j} g_k prod_{i <= k, i != j} a_i``."""
+    return _rowwise(_cumprod_grad_rows, a, axis, False, g)
+
+
+def cumprod_jvp(t, a, axis=None):
+    """The derivative of ``np.cumprod(a, axis)`` in the direction ``t`` (``a``'s shape)."""
+    return _rowwise(_cumprod_jvp_rows, a, axis, True, t)
+
+
+def cumprod_jvp2(t, s, a, axis=None):
+    """The second derivative of ``np.cumprod(a, axis)`` in the directions ``t`` and ``s``
+    (symmetric in them): the derivative of ``cumprod_jvp(t, a)`` along ``s``."""
+    return _rowwise(_cumprod_jvp2_rows, a, axis, True, t, s)
+
+
+def cumprod_hvp(g, t, a, axis=None):
+    """``w`` in ``a``'s shape with ``<w, s> = <g, cumprod_jvp2(t, s, a)>`` for every ``s``:
+    the derivative of ``cumprod_grad(g, a)`` along ``t``, and the cotangent of ``a`` in
+    ``cumprod_jvp(t, a)`` (and in ``cumprod_grad(t, a)``) for the cotangent ``g``."""
+    return _rowwise(_cumprod_hvp_rows, a, axis, False, g, t)
+
+
+# np.hstack, np.vstack and np.column_stack promote their inputs (to 1-d, rows, columns)
+# and concatenate them; the cotangent is cut at the promoted widths and laid back out in
+# each input's shape.
+def _hstack_width(x, axis):
+    return 1 if np.ndim(x) == 0 else np.shape(x)[axis]
+
+
+def _vstack_width(x, axis):
+    return 1 if np.ndim(x) < 2 else np.shape(x)[0]
+
+
+def _column_width(x, axis):
+    return 1 if np.ndim(x) < 2 else np.shape(x)[1]
+
+
+def _unjoin(g, arrays, axis, width):
+    sizes = [width(x, axis) for x in arrays]
+    pieces = np.split(g, np.cumsum(sizes)[:-1], axis=axis)
+    return tuple(reshape_as(p, x) for p, x in zip(pieces, arrays))
+
+
+def unhstack(g, tup):
+    """The cotangent of ``np.hstack(tup)``, one piece per input in its shape (a tuple):
+    joined along axis 0 when every input has at most one axis, else along axis 1."""
+    return _unjoin(g, tup, 0 if np.ndim(g) == 1 else 1, _hstack_width)
+
+
+def unvstack(g, tup):
+    """The cotangent of ``np.vstack(tup)`` (inputs of fewer than 2 axes were one row)."""
+    return _unjoin(g, tup, 0, _vstack_width)
+
+
+def uncolumn_stack(g, tup):
+    """The cotangent of ``np.column_stack(tup)`` (inputs of fewer than 2 axes were one column)."""
+    return _unjoin(g, tup, 1, _column_width)
+
+
+def not_nan(a):
+    """1.0 where ``a`` is a number, 0.0 where it is NaN (``a``'s shape and floating type):
+    the entries NaN-ignoring reductions (``np.nansum``...) read."""
+    if not isinstance(a, (np.ndarray, np.generic)):
+        return 0.0 if math.isnan(a) else 1.0
+    return as_scalar((~np.isnan(a)).astype(np.result_type(a, 1.0)))
 
 
 # ----------------------------------------------------------------------- NumPy gaps
@@ -221,6 +393,11 @@ for _fn in (np.max, np.amax):
     _reduction_twin(_fn, "np.max(r)")
 for _fn in (np.min, np.amin):
     _reduction_twin(_fn, "np.min(r)")
+_reduction_twin(np.nansum, "np.nansum(r)")
+_reduction_twin(np.nanmean, "np.nanmean(r)", always_float=True)
+_reduction_twin(np.nanmax, "np.nanmax(r)")
+_reduction_twin(np.nanmin, "np.nanmin(r)")
+_reduction_twin(np.ptp, "np.ptp(r)")
 
 _SQUARES = "np.sum((r - np.mean(r)) ** 2) / (r.size - ddof)"
 
@@ -431,3 +608,137 @@ def _np_take_along_default(arr, indices, axis=-1):
     if isinstance(axis, types.NoneType):
         return _build("arr, indices, axis=-1", "np.ravel(arr)[indices]")
     return None
+
+
+# ------------------------------------------------- np.cumprod's helpers, any axis
+def _rowwise_twin(kernel, a, axis, flat, params, operands):
+    """The Numba form of ``_rowwise``: the ``operands`` (arrays of ``a``'s shape, or flat
+    for ``axis=None``) as rows along a constant axis, through the compiled kernel."""
+    params += ", axis=None"
+    if not isinstance(a, types.Array):
+        return None
+    if no_axis(axis):
+        args = ", ".join(f"np.ascontiguousarray({n}).reshape((1, -1))" for n in operands)
+        back = "np.ravel(out)" if flat else "out.reshape(a.shape)"
+        return _build(params, f"out = kernel(np.ascontiguousarray(a).reshape((1, -1)), {args})\n"
+                              f"{back}", kernel=njit(kernel))
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    rows = ", ".join(_as_rows(a.ndim, k, n) for n in operands)
+    body = [f"out = kernel({_as_rows(a.ndim, k, 'a')}, {rows})", _from_rows(a.ndim, k, "out", "a")]
+    return _build(params, "\n".join(body), kernel=njit(kernel))
+
+
+@numba_twin(cumprod_grad)
+def _cumprod_grad(g, a, axis=None):
+    return _rowwise_twin(_cumprod_grad_rows, a, axis, False, "g, a", ("g",))
+
+
+@numba_twin(cumprod_jvp)
+def _cumprod_jvp(t, a, axis=None):
+    return _rowwise_twin(_cumprod_jvp_rows, a, axis, True, "t, a", ("t",))
+
+
+@numba_twin(cumprod_jvp2)
+def _cumprod_jvp2(t, s, a, axis=None):
+    return _rowwise_twin(_cumprod_jvp2_rows, a, axis, True, "t, s, a", ("t", "s"))
+
+
+@numba_twin(cumprod_hvp)
+def _cumprod_hvp(g, t, a, axis=None):
+    return _rowwise_twin(_cumprod_hvp_rows, a, axis, False, "g, t, a", ("g", "t"))
+
+
+@numba_twin(np.cumprod)
+def _np_cumprod_axis(a, axis=None):
+    if not isinstance(a, types.Array) or no_axis(axis):
+        return None                     # Numba's own (flattened)
+    k = literal_axis(axis, a.ndim)
+    if k is None:
+        return None
+    body = [f"b = {_as_rows(a.ndim, k, 'a')}", "out = np.empty_like(b)",
+            "for i in range(b.shape[0]):\n    out[i] = np.cumprod(b[i])", _from_rows(a.ndim, k, "out", "a")]
+    return _build("a, axis=None", "\n".join(body))
+
+
+@numba_twin(not_nan)
+def _not_nan(a):
+    if isinstance(a, types.Array):
+        return _build("a", "(~np.isnan(a)).astype(DT)", DT=_float(a.dtype, True))
+    if isinstance(a, types.Number):
+        return _build("a", "0.0 if np.isnan(a) else 1.0")
+    return None
+
+
+@numba_twin(np.asarray)
+def _np_asarray_of_arrays(a, dtype=None):
+    """``np.asarray`` of a tuple of same-shaped arrays stacks them (Numba's takes numbers)."""
+    if isinstance(a, types.UniTuple) and isinstance(a.dtype, types.Array) and no_axis(dtype):
+        return _build("a, dtype=None", "np.stack(a)")
+    return None
+
+
+
+def _join_twin(g, tup, name, axis, width):
+    """Numba form of ``_unjoin`` for a tuple of inputs: widths known per item type."""
+    if not isinstance(g, types.Array) or not isinstance(tup, types.BaseTuple):
+        return None
+    items = list(tup.types) if hasattr(tup, "types") else [tup.dtype] * tup.count
+    widths = ", ".join(width(j, getattr(t, "ndim", 0), axis) for j, t in enumerate(items))
+    pieces = "".join(f"np.ascontiguousarray(p[{j}]).reshape(tup[{j}].shape), "
+                     if isinstance(t, types.Array) else f"np.ravel(p[{j}])[0], "
+                     for j, t in enumerate(items))
+    front, back = to_front(axis, g.ndim), from_front(axis, g.ndim)
+    body = f"p = cut(g, np.array([{widths}], np.int64), {front}, {back})\n({pieces})"
+    return _build("g, tup", body, cut=njit(cut))
+
+
+@numba_twin(unhstack)
+def _unhstack(g, tup):
+    axis = 0 if getattr(g, "ndim", 0) == 1 else 1
+    return _join_twin(g, tup, "unhstack", axis,
+                      lambda j, nd, k: "1" if nd == 0 else f"tup[{j}].shape[{k}]")
+
+
+@numba_twin(unvstack)
+def _unvstack(g, tup):
+    return _join_twin(g, tup, "unvstack", 0, lambda j, nd, k: "1" if nd < 2 else f"tup[{j}].shape[0]")
+
+
+@numba_twin(uncolumn_stack)
+def _uncolumn_stack(g, tup):
+    return _join_twin(g, tup, "uncolumn_stack", 1, lambda j, nd, k: "1" if nd < 2 else f"tup[{j}].shape[1]")
+
+
+def _promoted_join(tup, promote, axis):
+    """``np.concatenate`` of the tuple's items once promoted (``promote(j, item type)`` is
+    the code of item ``j``), for the mixed forms Numba's own functions refuse."""
+    if not isinstance(tup, types.BaseTuple):
+        return None
+    items = list(tup.types) if hasattr(tup, "types") else [tup.dtype] * tup.count
+    if all(isinstance(t, types.Array) for t in items) and len({t.ndim for t in items}) == 1:
+        return None                     # Numba's own
+    parts = "".join(promote(j, t) + ", " for j, t in enumerate(items))
+    return _build("tup", f"np.concatenate(({parts}), axis={axis})")
+
+
+def _as_row(j, t):
+    if not isinstance(t, types.Array):
+        return f"np.full((1, 1), tup[{j}])"
+    return f"np.ascontiguousarray(tup[{j}]).reshape((1, -1))" if t.ndim == 1 else f"tup[{j}]"
+
+
+@numba_twin(np.hstack)
+def _np_hstack_mixed(tup):
+    if not isinstance(tup, types.BaseTuple):
+        return None
+    items = list(tup.types) if hasattr(tup, "types") else [tup.dtype] * tup.count
+    flat = all(getattr(t, "ndim", 0) <= 1 for t in items)
+    return _promoted_join(tup, lambda j, t: f"tup[{j}]" if isinstance(t, types.Array)
+                          else f"np.full(1, tup[{j}])", 0 if flat else 1)
+
+
+@numba_twin(np.vstack)
+def _np_vstack_mixed(tup):
+    return _promoted_join(tup, _as_row, 0)
