@@ -80,6 +80,10 @@ CASES += [
 # ----------------------------------------------------------------- differences, shifts, order
 _ORDER = np.array([[2, 0, 0], [1, 1, 2]])        # repeated indices add up
 CASES += [
+    Case(np.repeat, (arr(4), const(3))),
+    Case(np.repeat, (arr(2, 3), const(2))),
+    Case(np.repeat, (arr(2, 3), const(2)), dict(axis=1)),
+    Case(np.repeat, (arr(2, 3), const(3)), dict(axis=-2)),
     Case(np.diff, (arr(5),)),
     Case(np.diff, (arr(3, 5),), dict(n=2)),
     Case(np.diff, (arr(4, 3),), dict(axis=0)),
@@ -120,6 +124,8 @@ CASES += [
 from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
 
 CASES += [
+    Case(_sh.unrepeat, (arr(12), arr(4), const(3))),
+    Case(_sh.unrepeat, (arr(2, 6), arr(2, 3), const(2), const(1))),
     Case(_sh.undiff, (arr(4),)),
     Case(_sh.undiff, (arr(2, 3), const(2), const(0))),
     Case(_sh.untake_along, (arr(2, 3), arr(2, 3), const(_ORDER), const(1))),

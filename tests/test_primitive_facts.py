@@ -70,7 +70,7 @@ def test_fresh_results_share_no_memory_with_operands(prim):
             args[0] = x > 0.5
         if prim.fn in (np.dot, np.outer) or prim.fn.__name__ == "matmul":
             args = [x, x.T]
-        extra = {"roll": [1], "take_along_axis": [np.array([[1, 0, 0], [2, 2, 1]]), 1],
+        extra = {"roll": [1], "repeat": [2], "take_along_axis": [np.array([[1, 0, 0], [2, 2, 1]]), 1],
                  "undiff": [1, 0], "cumprod_grad": [x], "cumprod_jvp": [x],
                  "cumprod_jvp2": [x, x], "cumprod_hvp": [x, x]}.get(prim.fn.__name__, [])
         out = _call(prim.fn, *args, *extra)

@@ -25,6 +25,8 @@ JIT_CASES = [k for k, c in enumerate(CASES) if (id(c) in MINE or any(c.fn is f f
 #: case ids Numba cannot compile, and why
 REFUSED = {
     "np.squeeze(1x3x1)": "without axis= the rank of the result depends on the lengths of the axes",
+    "np.repeat(2x3,2,axis=1)": "Numba's np.repeat takes no axis",
+    "np.repeat(2x3,3,axis=-2)": "Numba's np.repeat takes no axis",
 }
 
 

@@ -15,7 +15,7 @@ from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import extremum_mask, reshape_as, unarray, unreduce
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
                                            not_nan, sort_order, uncolumn_stack, undiff, unhstack,
-                                           untake_along, unvstack)
+                                           unrepeat, untake_along, unvstack)
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -70,6 +70,15 @@ for _fn in (np.triu, np.tril):
 del _fn
 
 # ----------------------------------------------------------------- differences, shifts, order
+# np.repeat copies each entry repeats times: its adjoint sums the copies' cotangents
+defvjp(np.repeat, lambda g, ans, a, repeats, axis=None: unrepeat(g, a, repeats, axis))
+defjvp(np.repeat, lambda t, ans, a, repeats, axis=None: np.repeat(t, repeats, axis))
+declare(np.repeat, fresh=True)
+defvjp(unrepeat, lambda g, ans, grad, a, repeats, axis=None: np.repeat(g, repeats, axis),
+       ZERO)
+defjvp(unrepeat, lambda t, ans, grad, a, repeats, axis=None: unrepeat(t, a, repeats, axis),
+       ZERO)
+
 # np.diff is linear; its adjoint gives entry j the cotangents g[j-1] - g[j] (n times).
 defvjp(np.diff, lambda g, ans, a, n=1, axis=-1: undiff(g, n, axis))
 defjvp(np.diff, lambda t, ans, a, n=1, axis=-1: np.diff(t, n, axis))

@@ -25,7 +25,7 @@ from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extrem
 from srcgrad.runtime.twins import (cut, from_front, literal_axis, njit, no_axis, numba_twin, to_front,
                                    types)
 
-__all__ = ["undiff", "sort_order", "untake_along", "cumprod_grad", "cumprod_jvp",
+__all__ = ["unrepeat", "undiff", "sort_order", "untake_along", "cumprod_grad", "cumprod_jvp",
            "cumprod_jvp2", "cumprod_hvp", "not_nan", "unhstack", "unvstack",
            "uncolumn_stack"]
 
@@ -742,3 +742,32 @@ def _np_hstack_mixed(tup):
 @numba_twin(np.vstack)
 def _np_vstack_mixed(tup):
     return _promoted_join(tup, _as_row, 0)
+
+
+# ----------------------------------------------------------------------- np.repeat
+def unrepeat(g, a, repeats, axis=None):
+    """The adjoint of ``np.repeat(a, repeats, axis)`` for an integer ``repeats``: each
+    entry of ``a`` receives the sum of the cotangents of its copies."""
+    if axis is None:
+        return np.sum(np.reshape(g, (np.size(a), repeats)), axis=1).reshape(np.shape(a))
+    axis = axis % np.ndim(a)
+    shape = np.shape(a)
+    return np.sum(np.reshape(g, shape[:axis] + (shape[axis], repeats) + shape[axis + 1:]),
+                  axis=axis + 1)
+
+
+@numba_twin(unrepeat)
+def _unrepeat(g, a, repeats, axis=None):
+    if not (no_axis(axis) and isinstance(a, types.Array) and isinstance(g, types.Array)):
+        return None                      # Numba's np.repeat takes no axis either
+    return lambda g, a, repeats, axis=None: np.sum(
+        np.ascontiguousarray(g).reshape((a.size, repeats)), axis=1).reshape(a.shape)
+
+
+@numba_twin(np.repeat)
+def _np_repeat(a, repeats, axis=None):
+    """``np.repeat(a, repeats, None)`` as generated tangent code writes it (Numba's own
+    takes no third argument); a given axis stays refused."""
+    if isinstance(axis, types.NoneType):
+        return lambda a, repeats, axis=None: np.repeat(a, repeats)
+    return None
