@@ -80,6 +80,8 @@ CASES += [
 # ----------------------------------------------------------------- differences, shifts, order
 _ORDER = np.array([[2, 0, 0], [1, 1, 2]])        # repeated indices add up
 CASES += [
+    Case(np.matrix_transpose, (arr(2, 3),)),
+    Case(np.matrix_transpose, (arr(4, 2, 3),)),
     Case(np.repeat, (arr(4), const(3))),
     Case(np.repeat, (arr(2, 3), const(2))),
     Case(np.repeat, (arr(2, 3), const(2)), dict(axis=1)),

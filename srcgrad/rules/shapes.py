@@ -12,7 +12,7 @@ import numpy as np
 from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
-from srcgrad.runtime.numpy_helpers import extremum_mask, reshape_as, unarray, unreduce
+from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
                                            not_nan, sort_order, uncolumn_stack, undiff, unhstack,
                                            unrepeat, untake_along, unvstack)
@@ -21,6 +21,11 @@ from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jv
 # Permutations: the cotangent moves back by the inverse permutation.
 defvjp(np.moveaxis, lambda g, ans, a, source, destination: np.moveaxis(g, destination, source))
 defjvp(np.moveaxis, lambda t, ans, a, source, destination: np.moveaxis(t, source, destination))
+
+# the array API's matrix transpose (NumPy 2): the last two axes swapped
+defvjp(np.matrix_transpose, lambda g, ans, x: mT(g))
+defjvp(np.matrix_transpose, lambda t, ans, x: mT(t))
+declare(np.matrix_transpose, view=True)
 
 defvjp(np.swapaxes, lambda g, ans, a, axis1, axis2: np.swapaxes(g, axis1, axis2))
 defjvp(np.swapaxes, lambda t, ans, a, axis1, axis2: np.swapaxes(t, axis1, axis2))

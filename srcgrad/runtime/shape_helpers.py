@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from srcgrad.runtime.broadcast import as_scalar
-from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extremum_mask, prod_others,
+from srcgrad.runtime.numpy_helpers import (_exclusive_products, centered, extremum_mask, mT, prod_others,
                                            reduced_count, reshape_as, reverse_cumsum, unreduce)
 from srcgrad.runtime.twins import (cut, from_front, literal_axis, njit, no_axis, numba_twin, to_front,
                                    types)
@@ -771,3 +771,9 @@ def _np_repeat(a, repeats, axis=None):
     if isinstance(axis, types.NoneType):
         return lambda a, repeats, axis=None: np.repeat(a, repeats)
     return None
+
+
+@numba_twin(np.matrix_transpose)
+def _np_matrix_transpose(x):
+    return lambda x: mT(x)
+
