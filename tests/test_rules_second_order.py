@@ -1,0 +1,40 @@
+"""Second order for every differentiable primitive: one case each, through the compiler,
+the Hessian-vector product (forward over the generated gradient) against central
+differences of that gradient (itself checked in tests/test_rules_end_to_end.py).  Where a
+rule's adjoint is not differentiable again the derivative is refused with a SrcgradError,
+which this test reports as a skip naming the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import srcgrad
+from tests.rule_cases import CASES
+from tests.test_rules_end_to_end import compiled_case, generated  # noqa: F401  (fixture)
+from tests.test_rules_jit import FIRST
+
+EPS = 1e-5
+
+
+@pytest.mark.parametrize("k", FIRST, ids=[CASES[k].id for k in FIRST])
+def test_hessian_vector_product(generated, k):  # noqa: F811
+    f, full, wrt = compiled_case(generated, k)
+    floats = [i for i in wrt if isinstance(full[i], (float, np.ndarray))]
+    if not floats:
+        pytest.skip("no float argument")
+    i = floats[0]
+    rng = np.random.default_rng(k)
+    v = rng.standard_normal(np.shape(full[i]))
+    v = v if np.ndim(full[i]) else float(v)
+    gradient = srcgrad.grad(f, wrt=i)
+    try:
+        got = srcgrad.hvp(f, i)(*full, v)
+    except srcgrad.SrcgradError as exc:
+        pytest.skip(f"second order refused: {str(exc).splitlines()[0][:150]}")
+    plus, minus = list(full), list(full)
+    plus[i] = full[i] + EPS * v
+    minus[i] = full[i] - EPS * v
+    want = (np.asarray(gradient(*plus)) - np.asarray(gradient(*minus))) / (2 * EPS)
+    scale = 1.0 + np.max(np.abs(want))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale, err_msg=CASES[k].id)
