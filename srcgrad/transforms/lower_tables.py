@@ -95,8 +95,8 @@ def spell(fn) -> str:
     """How generated code names a primitive: ``np.sin``, ``math.exp``, ``abs``."""
     name = getattr(fn, "__name__", None) or repr(fn)
     module = getattr(fn, "__module__", None) or ""
-    if isinstance(fn, np.ufunc):
-        return f"np.{fn.__name__}"
+    if isinstance(fn, np.ufunc):            # NumPy's, or another library's (scipy.special)
+        return f"np.{name}" if getattr(np, name, None) is fn else name
     if module.startswith("numpy.linalg"):
         return f"np.linalg.{name}"
     if module.startswith("numpy"):
