@@ -140,6 +140,19 @@ CASES += [
     Case(np.tile, (arr(2, 2, 3), const(2))),
 ]
 
+# ----------------------------------------------------------------- integration
+_GRID = np.array([0.0, 0.3, 1.1, 1.5, 2.6])
+CASES += [
+    Case(np.trapezoid, (arr(5),)),
+    Case(np.trapezoid, (arr(5), const(_GRID))),
+    Case(np.trapezoid, (arr(5), arr(5)), wrt=(0, 1)),
+    Case(np.trapezoid, (arr(3, 4),), dict(dx=0.5)),
+    Case(np.trapezoid, (arr(5, 3),), dict(axis=0)),
+    Case(np.trapezoid, (arr(2, 5, 3), const(_GRID)), dict(axis=1)),
+    Case(np.trapezoid, (arr(3, 5), const(np.cumsum(np.abs(np.sin(np.arange(15.0)))).reshape(3, 5)))),
+    Case(np.trapezoid, (arr(1),)),
+]
+
 # helpers of the rules above (differentiated again by second-order derivatives)
 from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
 
@@ -156,6 +169,10 @@ CASES += [
     Case(_sh.untake, (arr(3, 4), arr(3, 4), const(_PICK)), dict(axis=1)),
     Case(_sh.untile, (arr(6), arr(3), const(2))),
     Case(_sh.untile, (arr(2, 9), arr(2, 3), const(3))),
+    Case(_sh.trapezoid_weights, (arr(2, 5, 3), arr(5)), dict(axis=1), wrt=(1,)),
+    Case(_sh.trapezoid_weights, (arr(3, 5), arr(3, 5)), wrt=(1,)),
+    Case(_sh.unweights, (arr(5, 1), arr(2, 5, 3), arr(5)), dict(axis=1)),
+    Case(_sh.unweights, (arr(3, 5), arr(3, 5), arr(3, 5))),
 ]
 
 # ----------------------------------------------------------------- products along an axis

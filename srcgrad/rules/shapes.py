@@ -15,7 +15,8 @@ from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
-                                           unhstack, unrepeat, untake, untake_along, untile, unvstack)
+                                           trapezoid_weights, unhstack, unrepeat, untake, untake_along,
+                                           untile, unvstack, unweights)
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -228,5 +229,28 @@ defvjp(untile, lambda g, ans, grad, a, reps: np.tile(g, reps), ZERO)
 defjvp(untile, lambda t, ans, grad, a, reps: untile(t, a, reps), ZERO)
 
 for _fn in (np.take, np.tile, undiagonal, untake, untile):
+    declare(_fn, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- integration
+# np.trapezoid is linear in y, sum(y * w) along the axis with the weights w the mean of the
+# spacings on either side, and linear in x (w = A D x, D the spacings, A the mean of each
+# pair): the cotangent of x is D^T A^T applied to the cotangent of w (unweights).  dx stays
+# constant (no rule).
+defvjp(np.trapezoid,
+       lambda g, ans, y, x=None, dx=1.0, axis=-1: unreduce(g, y, axis) * trapezoid_weights(y, x, dx, axis),
+       lambda g, ans, y, x=None, dx=1.0, axis=-1: unweights(unbroadcast(unreduce(g, y, axis) * y, trapezoid_weights(y, x, dx, axis)), y, x, axis))
+defjvp(np.trapezoid,
+       lambda t, ans, y, x=None, dx=1.0, axis=-1: np.trapezoid(t, x, dx, axis),
+       lambda t, ans, y, x=None, dx=1.0, axis=-1: np.trapezoid(y, t, dx, axis))
+
+# Both helpers are linear in their differentiated argument and each other's adjoint.
+defvjp(trapezoid_weights, ZERO, lambda g, ans, y, x=None, dx=1.0, axis=-1: unweights(g, y, x, axis))
+defjvp(trapezoid_weights, ZERO, lambda t, ans, y, x=None, dx=1.0, axis=-1: trapezoid_weights(y, t, dx, axis))
+
+defvjp(unweights, lambda g, ans, grad, y, x, axis=-1: trapezoid_weights(y, g, 1.0, axis), ZERO, ZERO)
+defjvp(unweights, lambda t, ans, grad, y, x, axis=-1: unweights(t, y, x, axis), ZERO, ZERO)
+
+for _fn in (np.trapezoid, trapezoid_weights, unweights):
     declare(_fn, fresh=True)
 del _fn

@@ -27,7 +27,8 @@ from srcgrad.runtime.twins import (cut, from_front, literal_axis, njit, no_axis,
 
 __all__ = ["unrepeat", "undiff", "sort_order", "untake_along", "cumprod_grad", "cumprod_jvp",
            "cumprod_jvp2", "cumprod_hvp", "not_nan", "unhstack", "unvstack",
-           "uncolumn_stack", "undiagonal", "untake", "untile"]
+           "uncolumn_stack", "undiagonal", "untake", "untile",
+           "trapezoid_weights", "unweights"]
 
 _BUILT: dict = {}
 
@@ -884,3 +885,88 @@ def _untile(g, a, reps):
     body = [f"w = a.shape[{n - 1}]", "out = np.zeros(a.shape, g.dtype)",
             f"for r in range(reps):\n    out = out + g{_last_tile(n, 'r * w:(r + 1) * w')}", "out"]
     return _build("g, a, reps", "\n".join(body))
+
+
+# ----------------------------------------------------------------------- np.trapezoid
+def trapezoid_weights(y, x=None, dx=1.0, axis=-1):
+    """The weights of ``np.trapezoid(y, x, dx, axis)``, linear in ``y``: entry ``j`` along
+    ``axis`` weighs ``(d[j-1] + d[j]) / 2`` (``d`` the spacings, zero beyond the ends).
+    Shaped to broadcast against ``y``: a 1-d ``x`` (or ``dx``) lies along ``axis``."""
+    nd = np.ndim(y)
+    k = axis % nd
+    if x is None:
+        w = np.full(np.shape(y)[k], float(dx))
+        w[0] -= dx / 2
+        w[-1] -= dx / 2
+    else:
+        x = np.asarray(x, dtype=float)
+        d = np.diff(x, axis=-1 if x.ndim == 1 else k) / 2
+        pad = [(0, 0)] * x.ndim
+        pad[-1 if x.ndim == 1 else k] = (1, 0)
+        w = np.pad(d, pad)
+        pad[-1 if x.ndim == 1 else k] = (0, 1)
+        w = w + np.pad(d, pad)
+    if w.ndim == 1:
+        w = w.reshape((-1,) + (1,) * (nd - 1 - k))
+    return w
+
+
+@numba_twin(trapezoid_weights)
+def _trapezoid_weights(y, x=None, dx=1.0, axis=-1):
+    if not isinstance(y, types.Array):
+        return None
+    k = literal_axis(axis, y.ndim)
+    if k is None:
+        return None
+    along = "(" + "-1, " + "".join("1, " for _ in range(y.ndim - 1 - k)) + ")"
+    params = "y, x=None, dx=1.0, axis=-1"
+    if no_axis(x):
+        return _build(params, f"w = np.full(y.shape[{k}], float(dx))\nw[0] -= dx / 2\n"
+                              f"w[-1] -= dx / 2\nw.reshape({along})")
+    if not isinstance(x, types.Array):
+        return None
+    j = 0 if x.ndim == 1 else k
+    hi, lo = _index(x.ndim, {j: "1:"}), _index(x.ndim, {j: ":-1"})
+    grown = "(" + "".join(f"x.shape[{d}], " for d in range(x.ndim)) + ")"
+    body = [f"d = (x{hi} - x{lo}) / 2", f"w = np.zeros({grown}, d.dtype)",
+            f"w{hi} += d", f"w{lo} += d",
+            f"w.reshape({along})" if x.ndim == 1 else "w"]
+    return _build(params, "\n".join(body))
+
+
+@numba_twin(np.trapezoid)
+def _np_trapezoid_axis(y, x=None, dx=1.0, axis=-1):
+    """``np.trapezoid`` along a given axis (Numba's own takes none): the weighted sum."""
+    if not isinstance(y, types.Array) or _omitted(axis):
+        return None                     # Numba's own (the last axis)
+    k = literal_axis(axis, y.ndim)
+    if k is None:
+        return None
+    total = "np.sum(y * w)" if y.ndim == 1 else f"np.sum(y * w, axis={k})"
+    return _build("y, x=None, dx=1.0, axis=-1",
+                  f"w = trapezoid_weights(y, x, dx, axis)\n{total}",
+                  trapezoid_weights=trapezoid_weights)
+
+
+def unweights(g, y, x, axis=-1):
+    """The adjoint of ``x -> trapezoid_weights(y, x, dx, axis)`` (linear in ``x``): ``g``
+    in the weights' shape, the result in ``x``'s.  The weights are the spacings ``D x``
+    averaged in pairs (``A``), so this is ``D^T A^T g``."""
+    k = -1 if np.ndim(x) == 1 else axis
+    g = np.reshape(g, np.shape(x)) if np.ndim(x) == 1 else g
+    n = np.shape(g)[k]
+    pairs = (np.take(g, np.arange(1, n), k) + np.take(g, np.arange(n - 1), k)) / 2
+    return undiff(pairs, 1, k)
+
+
+@numba_twin(unweights)
+def _unweights(g, y, x, axis=-1):
+    if not (isinstance(g, types.Array) and isinstance(x, types.Array) and isinstance(y, types.Array)):
+        return None
+    k = 0 if x.ndim == 1 else literal_axis(axis, y.ndim)
+    if k is None:
+        return None
+    hi, lo = _index(x.ndim, {k: "1:"}), _index(x.ndim, {k: ":-1"})
+    body = ["h = np.ascontiguousarray(g).reshape(x.shape)", f"s = (h{hi} + h{lo}) / 2",
+            "out = np.zeros(x.shape, s.dtype)", f"out{hi} += s", f"out{lo} -= s", "out"]
+    return _build("g, y, x, axis=-1", "\n".join(body))
