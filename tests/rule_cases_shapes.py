@@ -122,6 +122,37 @@ CASES += [
     Case(np.column_stack, (seq(arr(3), arr(3, 2), arr(3)),)),
 ]
 
+# ----------------------------------------------------------------- diagonals, takes, tiles
+_PICK = np.array([3, 0, 3, 1])                  # repeated indices add up
+CASES += [
+    Case(np.diagonal, (arr(3, 4),)),
+    Case(np.diagonal, (arr(4, 3),), dict(offset=-1)),
+    Case(np.diagonal, (arr(3, 4), const(2), const(1), const(0))),
+    Case(np.diagonal, (arr(2, 3, 4),), dict(offset=1, axis1=1, axis2=2)),
+    Case(np.diagonal, (arr(3, 2, 3),), dict(axis1=2, axis2=0)),
+    Case(np.take, (arr(2, 3), const(_PICK))),
+    Case(np.take, (arr(5), const(_PICK))),
+    Case(np.take, (arr(3, 4), const(np.array([2, 0, 2]))), dict(axis=0)),
+    Case(np.take, (arr(3, 4), const(_PICK)), dict(axis=1)),
+    Case(np.take, (arr(2, 3, 4), const(np.array([[2, 0], [2, 1]]))), dict(axis=-1)),
+    Case(np.tile, (arr(3), const(3))),
+    Case(np.tile, (arr(2, 3), const(2))),
+    Case(np.tile, (arr(2, 2, 3), const(2))),
+]
+
+# ----------------------------------------------------------------- integration
+_GRID = np.array([0.0, 0.3, 1.1, 1.5, 2.6])
+CASES += [
+    Case(np.trapezoid, (arr(5),)),
+    Case(np.trapezoid, (arr(5), const(_GRID))),
+    Case(np.trapezoid, (arr(5), arr(5)), wrt=(0, 1)),
+    Case(np.trapezoid, (arr(3, 4),), dict(dx=0.5)),
+    Case(np.trapezoid, (arr(5, 3),), dict(axis=0)),
+    Case(np.trapezoid, (arr(2, 5, 3), const(_GRID)), dict(axis=1)),
+    Case(np.trapezoid, (arr(3, 5), const(np.cumsum(np.abs(np.sin(np.arange(15.0)))).reshape(3, 5)))),
+    Case(np.trapezoid, (arr(1),)),
+]
+
 # helpers of the rules above (differentiated again by second-order derivatives)
 from srcgrad.runtime import shape_helpers as _sh  # noqa: E402
 
@@ -132,6 +163,16 @@ CASES += [
     Case(_sh.undiff, (arr(2, 3), const(2), const(0))),
     Case(_sh.untake_along, (arr(2, 3), arr(2, 3), const(_ORDER), const(1))),
     Case(_sh.untake_along, (arr(3), arr(4), const(np.array([3, 3, 0])), const(None))),
+    Case(_sh.undiagonal, (arr(3), arr(3, 4))),
+    Case(_sh.undiagonal, (arr(2), arr(3, 4), const(1), const(1), const(0))),
+    Case(_sh.untake, (arr(4), arr(2, 3), const(_PICK))),
+    Case(_sh.untake, (arr(3, 4), arr(3, 4), const(_PICK)), dict(axis=1)),
+    Case(_sh.untile, (arr(6), arr(3), const(2))),
+    Case(_sh.untile, (arr(2, 9), arr(2, 3), const(3))),
+    Case(_sh.trapezoid_weights, (arr(2, 5, 3), arr(5)), dict(axis=1), wrt=(1,)),
+    Case(_sh.trapezoid_weights, (arr(3, 5), arr(3, 5)), wrt=(1,)),
+    Case(_sh.unweights, (arr(5, 1), arr(2, 5, 3), arr(5)), dict(axis=1)),
+    Case(_sh.unweights, (arr(3, 5), arr(3, 5), arr(3, 5))),
 ]
 
 # ----------------------------------------------------------------- products along an axis

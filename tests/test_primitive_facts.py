@@ -71,6 +71,9 @@ def test_fresh_results_share_no_memory_with_operands(prim):
         if prim.fn in (np.dot, np.outer) or prim.fn.__name__ == "matmul":
             args = [x, x.T]
         extra = {"roll": [1], "repeat": [2], "take_along_axis": [np.array([[1, 0, 0], [2, 2, 1]]), 1],
+                 "take": [np.array([2, 0, 2])], "tile": [2], "undiagonal": [np.ones((3, 3, 2))],
+                 "untake": [np.ones((2, 3)), np.array([[0, 0, 1], [2, 1, 0]])], "untile": [np.ones((2, 1)), 3],
+                 "trapezoid_weights": [np.ones(3)], "unweights": [np.ones((2, 3)), np.ones((2, 3))],
                  "undiff": [1, 0], "cumprod_grad": [x], "cumprod_jvp": [x],
                  "cumprod_jvp2": [x, x], "cumprod_hvp": [x, x]}.get(prim.fn.__name__, [])
         out = _call(prim.fn, *args, *extra)

@@ -14,8 +14,9 @@ from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twin
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
-                                           not_nan, sort_order, uncolumn_stack, undiff, unhstack,
-                                           unrepeat, untake_along, unvstack)
+                                           not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
+                                           trapezoid_weights, unhstack, unrepeat, untake, untake_along,
+                                           untile, unvstack, unweights)
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -196,5 +197,60 @@ defvjp(uncolumn_stack, lambda g, ans, grad, tup: reshape_as(np.column_stack(g), 
 defjvp(uncolumn_stack, lambda t, ans, grad, tup: uncolumn_stack(t, tup), ZERO)
 
 for _fn in (np.hstack, np.vstack, np.column_stack):
+    declare(_fn, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- diagonals, takes, tiles
+# np.diagonal reads one diagonal: its adjoint puts the cotangent back on it (zeros
+# elsewhere).  A read-only view, like np.diag's: declared neither fresh nor a view (the
+# view test expects every entry kept).
+defvjp(np.diagonal,
+       lambda g, ans, a, offset=0, axis1=0, axis2=1: undiagonal(g, a, offset, axis1, axis2))
+defjvp(np.diagonal,
+       lambda t, ans, a, offset=0, axis1=0, axis2=1: np.diagonal(t, offset, axis1, axis2))
+
+defvjp(undiagonal,
+       lambda g, ans, grad, a, offset=0, axis1=0, axis2=1: np.diagonal(g, offset, axis1, axis2), ZERO)
+defjvp(undiagonal,
+       lambda t, ans, grad, a, offset=0, axis1=0, axis2=1: undiagonal(t, a, offset, axis1, axis2), ZERO)
+
+# np.take reads entries at constant indices: the cotangent is added back where each was read.
+defvjp(np.take, lambda g, ans, a, indices, axis=None: untake(g, a, indices, axis))
+defjvp(np.take, lambda t, ans, a, indices, axis=None: np.take(t, indices, axis))
+
+defvjp(untake, lambda g, ans, grad, a, indices, axis=None: np.take(g, indices, axis), ZERO)
+defjvp(untake, lambda t, ans, grad, a, indices, axis=None: untake(t, a, indices, axis), ZERO)
+
+# np.tile with an integer reps repeats a along its last axis: the tiles' cotangents add up.
+defvjp(np.tile, lambda g, ans, a, reps: untile(g, a, reps))
+defjvp(np.tile, lambda t, ans, a, reps: np.tile(t, reps))
+
+defvjp(untile, lambda g, ans, grad, a, reps: np.tile(g, reps), ZERO)
+defjvp(untile, lambda t, ans, grad, a, reps: untile(t, a, reps), ZERO)
+
+for _fn in (np.take, np.tile, undiagonal, untake, untile):
+    declare(_fn, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- integration
+# np.trapezoid is linear in y, sum(y * w) along the axis with the weights w the mean of the
+# spacings on either side, and linear in x (w = A D x, D the spacings, A the mean of each
+# pair): the cotangent of x is D^T A^T applied to the cotangent of w (unweights).  dx stays
+# constant (no rule).
+defvjp(np.trapezoid,
+       lambda g, ans, y, x=None, dx=1.0, axis=-1: unreduce(g, y, axis) * trapezoid_weights(y, x, dx, axis),
+       lambda g, ans, y, x=None, dx=1.0, axis=-1: unweights(unbroadcast(unreduce(g, y, axis) * y, trapezoid_weights(y, x, dx, axis)), y, x, axis))
+defjvp(np.trapezoid,
+       lambda t, ans, y, x=None, dx=1.0, axis=-1: np.trapezoid(t, x, dx, axis),
+       lambda t, ans, y, x=None, dx=1.0, axis=-1: np.trapezoid(y, t, dx, axis))
+
+# Both helpers are linear in their differentiated argument and each other's adjoint.
+defvjp(trapezoid_weights, ZERO, lambda g, ans, y, x=None, dx=1.0, axis=-1: unweights(g, y, x, axis))
+defjvp(trapezoid_weights, ZERO, lambda t, ans, y, x=None, dx=1.0, axis=-1: trapezoid_weights(y, t, dx, axis))
+
+defvjp(unweights, lambda g, ans, grad, y, x, axis=-1: trapezoid_weights(y, g, 1.0, axis), ZERO, ZERO)
+defjvp(unweights, lambda t, ans, grad, y, x, axis=-1: unweights(t, y, x, axis), ZERO, ZERO)
+
+for _fn in (np.trapezoid, trapezoid_weights, unweights):
     declare(_fn, fresh=True)
 del _fn

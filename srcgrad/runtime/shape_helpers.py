@@ -27,7 +27,8 @@ from srcgrad.runtime.twins import (cut, from_front, literal_axis, njit, no_axis,
 
 __all__ = ["unrepeat", "undiff", "sort_order", "untake_along", "cumprod_grad", "cumprod_jvp",
            "cumprod_jvp2", "cumprod_hvp", "not_nan", "unhstack", "unvstack",
-           "uncolumn_stack"]
+           "uncolumn_stack", "undiagonal", "untake", "untile",
+           "trapezoid_weights", "unweights"]
 
 _BUILT: dict = {}
 
@@ -777,3 +778,195 @@ def _np_repeat(a, repeats, axis=None):
 def _np_matrix_transpose(x):
     return lambda x: mT(x)
 
+
+
+# ----------------------------------------------------------------------- np.diagonal
+def undiagonal(g, a, offset=0, axis1=0, axis2=1):
+    """The adjoint of ``np.diagonal(a, offset, axis1, axis2)``: ``g`` (the diagonals along
+    its last axis) placed back on the ``offset`` diagonal of the (``axis1``, ``axis2``)
+    planes of a zero array of ``a``'s shape."""
+    out = np.zeros(np.shape(a), np.result_type(g))
+    planes = np.moveaxis(out, (axis1, axis2), (-2, -1))     # a view: written through
+    rows = np.arange(np.shape(g)[-1]) + max(-offset, 0)
+    planes[..., rows, rows + offset] = g
+    return out
+
+
+@numba_twin(np.diagonal)
+def _np_diagonal(a, offset=0, axis1=0, axis2=1):
+    """``np.diagonal`` of a matrix (Numba has none); a copy, not a view."""
+    if not (isinstance(a, types.Array) and a.ndim == 2):
+        return None
+
+    def impl(a, offset=0, axis1=0, axis2=1):
+        m = a.T if axis1 % 2 == 1 else a
+        n = max(0, min(m.shape[0] - max(-offset, 0), m.shape[1] - max(offset, 0)))
+        out = np.empty(n, a.dtype)
+        for i in range(n):
+            out[i] = m[i + max(-offset, 0), i + max(offset, 0)]
+        return out
+    return impl
+
+
+@numba_twin(undiagonal)
+def _undiagonal(g, a, offset=0, axis1=0, axis2=1):
+    if not (isinstance(g, types.Array) and g.ndim == 1 and isinstance(a, types.Array) and a.ndim == 2):
+        return None
+
+    def impl(g, a, offset=0, axis1=0, axis2=1):
+        out = np.zeros(a.shape, g.dtype)
+        m = out.T if axis1 % 2 == 1 else out
+        for i in range(g.shape[0]):
+            m[i + max(-offset, 0), i + max(offset, 0)] = g[i]
+        return out
+    return impl
+
+
+# ----------------------------------------------------------------------- np.take
+def untake(g, a, indices, axis=None):
+    """The adjoint of ``np.take(a, indices, axis)``: ``g`` added back at the entries it
+    was read from (repeated indices add up), in ``a``'s shape."""
+    out = np.zeros(np.shape(a), np.result_type(g))
+    if axis is None:
+        np.add.at(out.reshape(-1), indices, g)
+    else:
+        np.add.at(out, (slice(None),) * (axis % out.ndim) + (indices,), g)
+    return out
+
+
+@numba_twin(untake)
+def _untake(g, a, indices, axis=None):
+    """Flat (axis None) for any indices; along a literal axis for 1-d indices."""
+    if not (isinstance(g, types.Array) and isinstance(a, types.Array)
+            and isinstance(indices, types.Array)):
+        return None
+    if no_axis(axis):
+        body = ["out = np.zeros(a.size, g.dtype)", "flat, at = np.ravel(g), np.ravel(indices)",
+                "for j in range(flat.size):\n    out[at[j]] += flat[j]", "out.reshape(a.shape)"]
+        return _build("g, a, indices, axis=None", "\n".join(body))
+    k = literal_axis(axis, a.ndim)
+    if k is None or indices.ndim != 1:
+        return None
+    to, at = _index(a.ndim, {k: "indices[j]"}), _index(a.ndim, {k: "j"})
+    body = ["out = np.zeros(a.shape, g.dtype)",
+            f"for j in range(indices.shape[0]):\n    out{to} = out{to} + g{at}", "out"]
+    return _build("g, a, indices, axis=None", "\n".join(body))
+
+
+# ----------------------------------------------------------------------- np.tile
+def untile(g, a, reps):
+    """The adjoint of ``np.tile(a, reps)`` for an integer ``reps`` and an array ``a`` of
+    at least one axis: the sum of the ``reps`` tiles along the last axis."""
+    shape = np.shape(a)
+    return np.sum(np.reshape(g, shape[:-1] + (reps, shape[-1])), axis=-2)
+
+
+def _last_tile(ndim, at):
+    return _index(ndim, {ndim - 1: at})
+
+
+@numba_twin(np.tile)
+def _np_tile(a, reps):
+    """``np.tile`` with an integer ``reps`` (Numba has none): copies along the last axis."""
+    if not (isinstance(a, types.Array) and a.ndim >= 1 and isinstance(reps, types.Integer)):
+        return None
+    n = a.ndim
+    shape = "(" + "".join(f"a.shape[{d}], " for d in range(n - 1)) + f"reps * a.shape[{n - 1}],)"
+    body = [f"w = a.shape[{n - 1}]", f"out = np.empty({shape}, a.dtype)",
+            f"for r in range(reps):\n    out{_last_tile(n, 'r * w:(r + 1) * w')} = a", "out"]
+    return _build("a, reps", "\n".join(body))
+
+
+@numba_twin(untile)
+def _untile(g, a, reps):
+    if not (isinstance(g, types.Array) and isinstance(a, types.Array) and a.ndim >= 1):
+        return None
+    n = a.ndim
+    body = [f"w = a.shape[{n - 1}]", "out = np.zeros(a.shape, g.dtype)",
+            f"for r in range(reps):\n    out = out + g{_last_tile(n, 'r * w:(r + 1) * w')}", "out"]
+    return _build("g, a, reps", "\n".join(body))
+
+
+# ----------------------------------------------------------------------- np.trapezoid
+def trapezoid_weights(y, x=None, dx=1.0, axis=-1):
+    """The weights of ``np.trapezoid(y, x, dx, axis)``, linear in ``y``: entry ``j`` along
+    ``axis`` weighs ``(d[j-1] + d[j]) / 2`` (``d`` the spacings, zero beyond the ends).
+    Shaped to broadcast against ``y``: a 1-d ``x`` (or ``dx``) lies along ``axis``."""
+    nd = np.ndim(y)
+    k = axis % nd
+    if x is None:
+        w = np.full(np.shape(y)[k], float(dx))
+        w[0] -= dx / 2
+        w[-1] -= dx / 2
+    else:
+        x = np.asarray(x, dtype=float)
+        d = np.diff(x, axis=-1 if x.ndim == 1 else k) / 2
+        pad = [(0, 0)] * x.ndim
+        pad[-1 if x.ndim == 1 else k] = (1, 0)
+        w = np.pad(d, pad)
+        pad[-1 if x.ndim == 1 else k] = (0, 1)
+        w = w + np.pad(d, pad)
+    if w.ndim == 1:
+        w = w.reshape((-1,) + (1,) * (nd - 1 - k))
+    return w
+
+
+@numba_twin(trapezoid_weights)
+def _trapezoid_weights(y, x=None, dx=1.0, axis=-1):
+    if not isinstance(y, types.Array):
+        return None
+    k = literal_axis(axis, y.ndim)
+    if k is None:
+        return None
+    along = "(" + "-1, " + "".join("1, " for _ in range(y.ndim - 1 - k)) + ")"
+    params = "y, x=None, dx=1.0, axis=-1"
+    if no_axis(x):
+        return _build(params, f"w = np.full(y.shape[{k}], float(dx))\nw[0] -= dx / 2\n"
+                              f"w[-1] -= dx / 2\nw.reshape({along})")
+    if not isinstance(x, types.Array):
+        return None
+    j = 0 if x.ndim == 1 else k
+    hi, lo = _index(x.ndim, {j: "1:"}), _index(x.ndim, {j: ":-1"})
+    grown = "(" + "".join(f"x.shape[{d}], " for d in range(x.ndim)) + ")"
+    body = [f"d = (x{hi} - x{lo}) / 2", f"w = np.zeros({grown}, d.dtype)",
+            f"w{hi} += d", f"w{lo} += d",
+            f"w.reshape({along})" if x.ndim == 1 else "w"]
+    return _build(params, "\n".join(body))
+
+
+@numba_twin(np.trapezoid)
+def _np_trapezoid_axis(y, x=None, dx=1.0, axis=-1):
+    """``np.trapezoid`` along a given axis (Numba's own takes none): the weighted sum."""
+    if not isinstance(y, types.Array) or _omitted(axis):
+        return None                     # Numba's own (the last axis)
+    k = literal_axis(axis, y.ndim)
+    if k is None:
+        return None
+    total = "np.sum(y * w)" if y.ndim == 1 else f"np.sum(y * w, axis={k})"
+    return _build("y, x=None, dx=1.0, axis=-1",
+                  f"w = trapezoid_weights(y, x, dx, axis)\n{total}",
+                  trapezoid_weights=trapezoid_weights)
+
+
+def unweights(g, y, x, axis=-1):
+    """The adjoint of ``x -> trapezoid_weights(y, x, dx, axis)`` (linear in ``x``): ``g``
+    in the weights' shape, the result in ``x``'s.  The weights are the spacings ``D x``
+    averaged in pairs (``A``), so this is ``D^T A^T g``."""
+    k = -1 if np.ndim(x) == 1 else axis
+    g = np.reshape(g, np.shape(x)) if np.ndim(x) == 1 else g
+    n = np.shape(g)[k]
+    pairs = (np.take(g, np.arange(1, n), k) + np.take(g, np.arange(n - 1), k)) / 2
+    return undiff(pairs, 1, k)
+
+
+@numba_twin(unweights)
+def _unweights(g, y, x, axis=-1):
+    if not (isinstance(g, types.Array) and isinstance(x, types.Array) and isinstance(y, types.Array)):
+        return None
+    k = 0 if x.ndim == 1 else literal_axis(axis, y.ndim)
+    if k is None:
+        return None
+    hi, lo = _index(x.ndim, {k: "1:"}), _index(x.ndim, {k: ":-1"})
+    body = ["h = np.ascontiguousarray(g).reshape(x.shape)", f"s = (h{hi} + h{lo}) / 2",
+            "out = np.zeros(x.shape, s.dtype)", f"out{hi} += s", f"out{lo} -= s", "out"]
+    return _build("g, y, x, axis=-1", "\n".join(body))
