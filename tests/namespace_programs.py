@@ -58,3 +58,11 @@ def spectrum_power(x):
 def lists_of_values(x):
     """Reductions of a list of numbers (np.sum([a, b])), made an array first as NumPy does."""
     return np.sum([x[0], x[1] ** 2]) * np.prod([x[1], x[2]]) + np.max([x[0] * x[2], 0.1])
+
+
+GRID_VALUES = np.arange(6.0).reshape(2, 3) / 4
+
+
+def global_array_integrated(x):
+    """A module-level array reaches a helper that reads only its shape (in the gradient)."""
+    return np.sum(np.trapezoid(GRID_VALUES, x ** 2, axis=1) ** 2)

@@ -70,3 +70,13 @@ def test_a_submodule_function_is_named_as_the_user_wrote_it():
     with pytest.raises(srcgrad.SrcgradError, match="'np.fft.fft' is a library function") as info:
         srcgrad.grad(npg.spectrum_power)(X)
     assert "np.abs(np.fft.fft(x))" in str(info.value)
+
+
+def test_a_global_array_read_for_its_shape_in_second_order():
+    """The gradient passes the global array to unreduce, which reads its shape only: it
+    was an internal error (an operand lowering did not turn into a constant)."""
+    x = np.array([0.1, 0.5, 0.9])
+    gradient = srcgrad.grad(npg.global_array_integrated)
+    want = fresh_differences(lambda x: gradient(x) @ np.ones(3), (x,), 0)
+    np.testing.assert_allclose(srcgrad.hvp(npg.global_array_integrated)(x, np.ones(3)), want,
+                               rtol=1e-6, atol=1e-8)

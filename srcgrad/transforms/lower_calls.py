@@ -85,7 +85,8 @@ class Calls:
                 self.refuse(a, "*args in calls are not supported", "call")
             if i in shape_only and isinstance(a, gast.Name):
                 value = self.env.get(a.id) or self.expr(a, None)        # only its shape is read
-                args.append(self.as_operand(value, a) if isinstance(value, (tuple, list)) else value)
+                args.append(self.as_operand(value, a) if isinstance(
+                    value, (tuple, list, NamespaceValue)) else value)
                 continue
             args.append(self.array_of_values(prim, i, self.containers.argument(
                 fn, self.expr(a, None), a), a))
