@@ -93,8 +93,10 @@ class _Jitted:
     params: list
 
 
-def _refuse_python_objects(fn_ir):
-    """srcgrad.Function keeps Python objects in ``ctx``: it cannot run in nopython mode."""
+def _refuse_python_objects(fn_ir, locations=None):
+    """srcgrad.Function keeps Python objects in ``ctx``: it cannot run in nopython mode;
+    neither can a primitive declaring ``no_jit`` (refused at the user's line, also when
+    the statement belongs to a generated gradient differentiated again)."""
     for stmt in ir.walk(fn_ir.body):
         if isinstance(stmt, ir.Call) and isinstance(stmt.fn, calls.CalleePrimitive):
             raise SrcgradError(
@@ -105,8 +107,11 @@ def _refuse_python_objects(fn_ir):
                 stmt.loc, "jit")
         reason = isinstance(stmt, ir.Call) and facts(stmt.fn).no_jit
         if reason:
+            loc = stmt.loc
+            if loc is not None and str(loc.file).startswith("<srcgrad"):
+                loc = (locations or {}).get(stmt.target) or fn_ir.loc
             raise SrcgradError(f"{facts(stmt.fn).name} cannot run under jit=True: {reason}. "
-                               f"Use jit=False for this function", stmt.loc, "jit")
+                               f"Use jit=False for this function", loc, "jit")
         if isinstance(stmt, ir.Call) and isinstance(stmt.fn, custom.FunctionPrimitive):
             raise SrcgradError(
                 f"{stmt.fn.cls.__name__} is a srcgrad.Function: its ctx holds Python objects, "
@@ -118,7 +123,7 @@ def jitted(compiled):
     """The njit-compiled version of a generated adjoint (cached on ``compiled``)."""
     cached = getattr(compiled, "_numba", None)
     if cached is None:
-        _refuse_python_objects(compiled.ir)
+        _refuse_python_objects(compiled.ir, compiled.locations)
         guarded = _Guarded(numba.njit(compiled.function), compiled.ir.name, compiled.ir.loc,
                            compiled.locations)
         cached = _Jitted(compiled.ir, compiled.source, guarded, compiled.params)
