@@ -489,9 +489,10 @@ def test_unsupported_norm_order_is_refused():
     # every order has a first derivative; the second derivatives of vector p-norms, the
     # matrix 2-norm and the nuclear norm are refused
     from srcgrad.runtime.numpy_helpers import two_norm_weight
-    with pytest.raises(NotImplementedError, match="ord=3"):
+    from srcgrad.errors import UnsupportedDerivativeError
+    with pytest.raises(UnsupportedDerivativeError, match="ord=3"):
         two_norm_weight(np.ones(3), 3)
-    with pytest.raises(NotImplementedError, match="matrix"):
+    with pytest.raises(UnsupportedDerivativeError, match="matrix"):
         two_norm_weight(np.eye(2), "nuc")
     assert two_norm_weight(np.ones(3), np.inf) == 0.0 and two_norm_weight(np.eye(2), 1) == 0.0
 

@@ -13,6 +13,7 @@ import srcgrad
 from tests.rule_cases import CASES
 from tests import rule_cases_shapes  # noqa: E402  (after rule_cases, which imports it)
 from tests.test_rules_end_to_end import compiled_case, generated  # noqa: F401  (fixture)
+from tests.test_rules_jit import check_under_jit
 
 pytestmark = pytest.mark.slow      # about 11 minutes of Numba compiles: opt in with -m slow
 
@@ -32,18 +33,7 @@ REFUSED = {
 
 @pytest.mark.parametrize("k", JIT_CASES, ids=[CASES[k].id for k in JIT_CASES])
 def test_case_under_jit(generated, k):  # noqa: F811
-    case = CASES[k]
-    f, full, wrt = compiled_case(generated, k)
-    wrt = tuple(i for i in wrt if isinstance(full[i], (float, np.ndarray)))
-    if case.id in REFUSED:
-        with pytest.raises(srcgrad.SrcgradError):
-            srcgrad.grad(f, wrt=wrt, jit=True)(*full)
-        return
-    got = srcgrad.value_and_grad(f, wrt=wrt, jit=True)(*full)
-    want = srcgrad.value_and_grad(f, wrt=wrt)(*full)
-    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-14)
-    for g, w in zip(got[1], want[1]):
-        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=case.id)
+    check_under_jit(generated, k, refused=CASES[k].id in REFUSED)
 
 
 @pytest.mark.parametrize("k", JIT_CASES, ids=[CASES[k].id for k in JIT_CASES])
