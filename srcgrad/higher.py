@@ -15,13 +15,18 @@ import ast
 import re
 
 from srcgrad import ir, pipeline
+from srcgrad.arguments import leaf_ranges
 from srcgrad.errors import SrcgradError
 from srcgrad.rules import registry
 from srcgrad.transforms import emit
 
 
-def restate(compiled, fn_name: str, many: bool, with_value: bool):
-    """The plain function computing what a Derivative returns, from its compiled vjp."""
+def restate(compiled, fn_name: str, many: bool, with_value: bool, trees=None, wrt=()):
+    """The plain function computing what a Derivative returns, from its compiled vjp.
+
+    Its parameters are the vjp's: one per leaf of a container argument (``trees``, one
+    treedef per argument, None when all are leaves).  The gradient of a container argument
+    in ``wrt`` is returned in the argument's structure, as the Derivative returns it."""
     tree = ast.parse(compiled.source)
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
     seed = fn.args.args.pop()
@@ -29,6 +34,9 @@ def restate(compiled, fn_name: str, many: bool, with_value: bool):
     assert isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple), "unexpected adjoint"
     value, grads = ret.value.elts
     grads = grads.elts if isinstance(grads, ast.Tuple) else [grads]
+    if trees is not None:
+        leaves = iter(grads)
+        grads = [_structured(trees[i], leaves) for i in wrt]
     result = ast.Tuple(grads, ast.Load()) if many else grads[0]
     if with_value:
         result = ast.Tuple([value, result], ast.Load())
@@ -38,6 +46,23 @@ def restate(compiled, fn_name: str, many: bool, with_value: bool):
     source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
     namespace = dict(compiled.namespace)
     return emit.compile_source(source, namespace, fn_name, fn_name)
+
+
+def _structured(tree, leaves):
+    """An expression building ``tree``'s containers around the next of ``leaves``."""
+    if tree.kind == "leaf":
+        return next(leaves)
+    if tree.kind == "none":
+        return ast.Constant(None)
+    if tree.kind not in ("tuple", "list", "dict"):
+        raise SrcgradError(
+            f"derivatives of derivatives with respect to a container holding a {tree.kind} "
+            f"value are not supported; pass its arrays in a tuple, list or dict",
+            construct="higher-order derivative")
+    items = [_structured(child, leaves) for child in tree.children]
+    if tree.kind == "dict":
+        return ast.Dict([ast.Constant(k) for k in tree.keys], items)
+    return (ast.List if tree.kind == "list" else ast.Tuple)(items, ast.Load())
 
 
 def hvp_function(product, kinds):
@@ -198,13 +223,13 @@ def _on_user_lines(method):
         try:
             result = method(self, kinds_key, *args, **kwargs)
             if hasattr(result, "locations"):
-                first = self.derivative.transformed.compile(kinds_key, self.derivative.wrt)
+                first = self.first_order(kinds_key)
                 result = _relocate(result, first, self.parsed.loc(self.parsed.node))
             return result
         except SrcgradError as exc:
             if exc.loc is None or not str(exc.loc.file).startswith("<srcgrad"):
                 raise
-            compiled = self.derivative.transformed.compile(kinds_key, self.derivative.wrt)
+            compiled = self.first_order(kinds_key)
             loc = _user_loc(exc, compiled)
             if loc is None:
                 raise
@@ -232,6 +257,16 @@ class DerivativeTransformed:
         self.jitted: dict = {}
         self.last = None
         self._inner: dict = {}
+        self._trees: dict = {}          # kinds -> the treedefs of its last specialization
+
+    def first_order(self, kinds_key):
+        """The derivative's own generated code for these kinds (and their treedefs)."""
+        trees = self._trees.get(kinds_key)
+        wrt = self.derivative.wrt
+        if trees is not None:
+            spans = leaf_ranges(trees)
+            wrt = tuple(j for i in wrt for j in spans[i])
+        return self.base.compile(kinds_key, wrt, trees)
 
     def is_current(self) -> bool:
         """Whether the differentiated function's globals are unchanged (see parse.Bindings)."""
@@ -240,21 +275,24 @@ class DerivativeTransformed:
     def specialization(self, kinds_key, trees=None):
         """The ``Transformed`` of the restated derivative for these argument kinds."""
         d = self.derivative
-        if trees is not None and any(not t.is_leaf for t in trees) or d.has_aux:
+        if d.has_aux:
             raise SrcgradError(
-                "derivatives of derivatives take plain float and array arguments; containers "
-                "and has_aux are not supported there yet", self.parsed.loc(self.parsed.node),
+                "derivatives of derivatives do not take has_aux yet: differentiate a "
+                "function returning only the value", self.parsed.loc(self.parsed.node),
                 "higher-order derivative")
-        if kinds_key in self._inner:
-            return self._inner[kinds_key]
+        trees = trees if trees is not None and any(not t.is_leaf for t in trees) else None
+        key = (kinds_key, trees)
+        if key in self._inner:
+            return self._inner[key]
         with pipeline.LOCK:
-            if kinds_key in self._inner:
-                return self._inner[kinds_key]
-            compiled = self.base.compile(kinds_key, d.wrt)
+            if key in self._inner:
+                return self._inner[key]
+            self._trees[kinds_key] = trees
+            compiled = self.first_order(kinds_key)
             name = f"{pipeline.base_name(d.transformed.fn)}_{'value_and_grad' if d.with_value else 'grad'}"
-            function = restate(compiled, name, d.many, d.with_value)
-            self._inner[kinds_key] = pipeline.Transformed(function)
-        return self._inner[kinds_key]
+            function = restate(compiled, name, d.many, d.with_value, trees, d.wrt)
+            self._inner[key] = pipeline.Transformed(function)
+        return self._inner[key]
 
     @_on_user_lines
     def lowering_kinds(self, kinds_key, trees=None):
