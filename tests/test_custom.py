@@ -125,6 +125,14 @@ def test_function_is_refused_in_jit_mode_at_its_line():
     assert "Cube" in str(info.value) and f"line {first + 1}" in str(info.value)
 
 
+def test_function_differentiated_twice_is_refused_at_its_line():
+    lines, first = inspect.getsourcelines(cube_sum)
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.hvp(cube_sum)(np.ones(3), np.ones(3))
+    message = str(info.value)
+    assert "'Cube'" in message and "plain NumPy code" in message and f"line {first + 1}" in message
+
+
 # --------------------------------------------------------------------------- defvjp
 def absdot(u, v):
     """The elementwise |u * v| summed: the classic example with two gradients."""

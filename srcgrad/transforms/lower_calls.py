@@ -231,6 +231,12 @@ class Calls:
                 f"derivatives of derivatives through '{fn.__name__}' (a helper of generated "
                 f"code) are not supported yet: it has no derivative rule", self.loc(node),
                 "higher-order derivative")
+        if isinstance(getattr(fn, "__self__", None), custom.FunctionPrimitive):
+            raise UnknownCalleeError(
+                f"derivatives of derivatives through the srcgrad.Function "
+                f"'{fn.__self__.cls.__name__}' are not supported: its backward is not "
+                f"differentiated again. Write the operation as plain NumPy code, which srcgrad "
+                f"differentiates to any order", self.loc(node), "higher-order derivative")
         if calls.is_user_function(fn):
             bound, problem = calls.bind_arguments(fn, args, kwargs, ir.Const)
             if problem:
