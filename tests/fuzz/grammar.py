@@ -54,6 +54,9 @@ FEATURES: dict[str, bool] = {
     "trig": True,               # np.sin np.cos np.tanh
     "exp_log_sqrt": True,       # np.exp(np.sin(a)), np.exp(-a ** 2), np.log(1 + a*a), np.sqrt(1 + a*a)
     "reduce": True,             # np.sum, np.mean of arrays
+    "library": True,            # smooth library functions: np.arctan, np.logaddexp,
+                                # special.expit, math.erf, np.cumsum, np.roll, np.cross,
+                                # special.logsumexp, np.linalg.det/solve/slogdet of M M^T + I
     "dot": True,                # np.dot(v, w), v @ w
     "matrix_ops": True,         # M @ v, np.sum(M, axis=0), M * v (broadcast), M[k]
     "index_read": True,         # u[k], u[i], M[a, b]
@@ -309,6 +312,7 @@ class Builder:
             ("trig", lambda: f"np.{self.pick(('sin', 'cos', 'tanh'))}({self.scalar(scope, depth - 1)})"),
             ("exp_log_sqrt", lambda: self.bounded_call(self.scalar(scope, depth - 1))),
             ("reduce", lambda: self.scalar_reduce(scope, depth - 1)),
+            ("library", lambda: self.library_scalar(scope, depth - 1)),
         ]
         if self.feat("dot"):
             compound.append(("dot", lambda: self.scalar_dot(scope, depth - 1)))
@@ -347,6 +351,49 @@ class Builder:
             "sqrt": f"np.sqrt(1.0 + {self.paren(a)} ** 2)",
             "exp_tanh": f"np.exp(0.5 * np.tanh({a}))",
         }[form]
+
+    def library_scalar(self, scope: Scope, depth: int) -> str:
+        """A scalar through a smooth library function (bounded, away from kinks)."""
+        a = self.scalar(scope, depth)
+        forms = ["arctan", "log1p", "logaddexp", "hypot", "expit", "erf", "gammaln",
+                 "arcsinh", "logsumexp", "var", "cumsum", "diff"]
+        if scope.of("m"):
+            forms += ["det", "slogdet", "trace_inv"]
+        form = self.pick(forms)
+        if form in ("logsumexp", "var", "cumsum", "diff"):
+            v = self.vector(scope, depth)
+            return {"logsumexp": f"special.logsumexp({v})", "var": f"np.var({v})",
+                    "cumsum": f"np.dot(np.cumsum({v}), WV)",
+                    "diff": f"np.sum(np.diff({v}) ** 2)"}[form]
+        if form in ("det", "slogdet", "trace_inv"):
+            m = self.matrix(scope, depth)
+            gram = f"{self.paren(m)} @ {self.paren(m)}.T + np.eye(2)"
+            return {"det": f"np.linalg.det({gram})", "slogdet": f"np.linalg.slogdet({gram})[1]",
+                    "trace_inv": f"np.trace(np.linalg.inv({gram}))"}[form]
+        b = self.scalar(scope, depth) if form == "logaddexp" else None
+        return {"arctan": f"np.arctan({a})", "log1p": f"np.log1p({self.paren(a)} ** 2)",
+                "logaddexp": f"np.logaddexp({a}, {b})", "hypot": f"np.hypot({a}, 1.0)",
+                "expit": f"special.expit({a})", "erf": f"math.erf({a})",
+                "gammaln": f"special.gammaln(1.5 + {self.paren(a)} ** 2)",
+                "arcsinh": f"np.arcsinh({a})"}[form]
+
+    def library_vector(self, scope: Scope, depth: int) -> str:
+        """A (3,) vector through a smooth library function."""
+        v = self.vector(scope, depth)
+        forms = ["cumsum", "roll", "flip", "expit", "arctan", "cross", "softmax", "logaddexp"]
+        if scope.of("m"):
+            forms.append("solve")
+        form = self.pick(forms)
+        if form == "solve":
+            m = self.matrix(scope, depth)
+            return (f"{self.paren(m)}.T @ np.linalg.solve({self.paren(m)} @ {self.paren(m)}.T "
+                    f"+ np.eye(2), {self.paren(m)} @ {self.paren(v)})")
+        if form in ("cross", "logaddexp"):
+            w = self.vector(scope, depth) if form == "cross" else self.scalar(scope, depth)
+            return f"np.{form}({v}, {w})"
+        return {"cumsum": f"np.cumsum({v})", "roll": f"np.roll({v}, 1)", "flip": f"np.flip({v})",
+                "expit": f"special.expit({v})", "arctan": f"np.arctan({v})",
+                "softmax": f"special.softmax({v})"}[form]
 
     def scalar_index(self, scope: Scope) -> str:
         arrays = scope.of("v") + scope.of("m")
@@ -404,6 +451,7 @@ class Builder:
             ("exp_log_sqrt", lambda: self.bounded_call(self.vector(scope, depth - 1))),
             ("pow", lambda: f"{self.paren(self.vector(scope, depth - 1))} ** 2"),
             ("div", lambda: self.vector_div(scope, depth)),
+            ("library", lambda: self.library_vector(scope, depth - 1)),
         ]
         if scope.of("m"):
             compound.append(("matrix_ops", lambda: self.vector_from_matrix(scope, depth)))
@@ -924,7 +972,7 @@ class Builder:
 
     def module(self) -> Program:
         params, values, f_lines = self.function()
-        out = ["import numpy as np", "", "WV = np.array([0.7, -1.3, 0.4])",
+        out = ["import math", "", "import numpy as np", "from scipy import special", "", "WV = np.array([0.7, -1.3, 0.4])",
                "WM = np.array([[0.7, -1.3, 0.4], [1.1, 0.2, -0.6]])"]
         out += [f"{n} = {v}" for n, v in self.globals]
         for _, _, _, lines in self.helpers:
