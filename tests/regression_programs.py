@@ -469,7 +469,23 @@ def alias_stale_in_next_iteration(x):
     return s + u[1]
 
 
+def alias_written_after_inner_loop_may_rebind(x):
+    # fuzz seed 5151 (wrong value, no warning): the inner loop may rebind u0 (never here),
+    # so u0 may still be the array written through u1; the outer loop carried that
+    # uncertain value out unflagged
+    u0 = np.sin(x)
+    for i0 in range(1):
+        u1 = u0
+        for i1 in range(1, 4):
+            if i1 > 0:
+                continue
+            u0 = 0.5 * u0
+        u1 *= 2.0
+    return np.sum(u0)
+
+
 REFUSED = [(alias_of_merged_buffer, "return w[0]"),
+           (alias_written_after_inner_loop_may_rebind, "u0 = 0.5 * u0"),
            (alias_left_stale_by_loop, "return np.sum(w * x)"),
            (alias_stale_in_next_iteration, "for k in range(2):"),
            (argument_alias_updated_in_loop, "v -= 0.5 * x"),

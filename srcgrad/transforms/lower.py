@@ -76,8 +76,8 @@ class Lowerer(Statements, Inlining, AliasTracking, Branches, Loops, Expressions,
         self.integer_groups: set[int] = set()    # groups of integer or bool arrays (inactive)
         self.integer_arrays: set[str] = set()    # other values known to be integer arrays
         self._group_ids = 0
-        self.poisoned: dict[str, Loc] = {}
-        self.stale: set[str] = set()             # poisoned for certain (not only maybe)
+        self.poisoned: dict[str, Loc] = {}      # uncertain value (an alias or view of an array
+                                                 # written in place, on some path) -> the write
         self.owned: dict[str, list] = {}         # array made here -> values it may be (merges)
         self.sources: dict[str, list] = {}       # merged or carried value -> what it may be
         self.view_base: dict[str, str] = {}      # view of a value not (yet) a buffer -> it

@@ -209,7 +209,6 @@ class AliasTracking:
                         self.env[user] = ir.Var(out)
                     else:
                         self.poisoned.setdefault(init.name, self.loc(node))
-                        self.stale.add(init.name)
 
     def lookup_poison(self, name, node):
         where = self.poisoned[name]

@@ -68,10 +68,9 @@ class Branches:
         self.own_if_all(out, [tv, ev])
         self.same_rank(out, [tv, ev])
         stale = [self.poisoned[v.name] for v in (tv, ev) if isinstance(v, ir.Var) and
-                 v.name in self.stale]
+                 v.name in self.poisoned]
         if stale:                               # stale on one path: uncertain after the if
             self.poisoned[out] = stale[0]
-            self.stale.add(out)
         roots = {self.placeholders.get(v.name) for v in (tv, ev) if isinstance(v, ir.Var)} - {None}
         if roots and all(is_none(v) or (isinstance(v, ir.Var) and v.name in self.placeholders)
                          for v in (tv, ev)):

@@ -213,16 +213,15 @@ class Loops:
         return kept
 
     def carry_poison(self, n, carried, y, out, body, node):
-        """A value made stale in the body (its array was written through another name)
-        stays stale after the loop, and must not be read in the next iteration."""
-        if not (isinstance(y, ir.Var) and y.name in self.stale):
+        """A value made stale in the body (its array was written through another name, on
+        some path) stays stale after the loop, and must not be read in the next iteration."""
+        if not (isinstance(y, ir.Var) and y.name in self.poisoned):
             return
         where = self.poisoned[y.name]
         self.poisoned[out] = where
-        self.stale.add(out)
         if reads_value(body, carried):
             self.refuse(first_change(node, n),
-                        f"'{n}' shares memory with an array written in place through another "
+                        f"'{n}' may share memory with an array written in place through another "
                         f"name at line {where.line}, so the value the next iteration reads is "
                         f"uncertain; write through '{n}' itself, or copy it (.copy())",
                         "stale alias", AliasingError)

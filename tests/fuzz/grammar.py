@@ -55,7 +55,8 @@ FEATURES: dict[str, bool] = {
     "exp_log_sqrt": True,       # np.exp(np.sin(a)), np.exp(-a ** 2), np.log(1 + a*a), np.sqrt(1 + a*a)
     "reduce": True,             # np.sum, np.mean of arrays
     "library": True,            # smooth library functions: np.arctan, np.logaddexp,
-                                # special.expit, math.erf, np.cumsum, np.roll, np.cross,
+                                # special.expit, math.erf, np.cumsum, np.roll, np.cross (results
+                                # are new arrays: np.flip, a view, is left out),
                                 # special.logsumexp, np.linalg.det/solve/slogdet of M M^T + I
     "dot": True,                # np.dot(v, w), v @ w
     "matrix_ops": True,         # M @ v, np.sum(M, axis=0), M * v (broadcast), M[k]
@@ -380,7 +381,7 @@ class Builder:
     def library_vector(self, scope: Scope, depth: int) -> str:
         """A (3,) vector through a smooth library function."""
         v = self.vector(scope, depth)
-        forms = ["cumsum", "roll", "flip", "expit", "arctan", "cross", "softmax", "logaddexp"]
+        forms = ["cumsum", "roll", "arcsinh", "expit", "arctan", "cross", "softmax", "logaddexp"]
         if scope.of("m"):
             forms.append("solve")
         form = self.pick(forms)
@@ -391,7 +392,7 @@ class Builder:
         if form in ("cross", "logaddexp"):
             w = self.vector(scope, depth) if form == "cross" else self.scalar(scope, depth)
             return f"np.{form}({v}, {w})"
-        return {"cumsum": f"np.cumsum({v})", "roll": f"np.roll({v}, 1)", "flip": f"np.flip({v})",
+        return {"cumsum": f"np.cumsum({v})", "roll": f"np.roll({v}, 1)", "arcsinh": f"np.arcsinh({v})",
                 "expit": f"special.expit({v})", "arctan": f"np.arctan({v})",
                 "softmax": f"special.softmax({v})"}[form]
 
