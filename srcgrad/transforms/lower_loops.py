@@ -19,7 +19,7 @@ from srcgrad import ir
 from srcgrad.errors import AliasingError
 from srcgrad.transforms.containers import holds_mutable
 from srcgrad.transforms.lower_values import (UNDEF, LocalFunction, Restructure, is_none,
-                                             join_kinds, reads_value, rebound_names,
+                                             computes_with, join_kinds, reads_value, rebound_names,
                                              rebuild_tuple, target_hint, tuple_leaves,
                                              tuple_shape)
 
@@ -219,7 +219,7 @@ class Loops:
             return
         where = self.poisoned[y.name]
         self.poisoned[out] = where
-        if reads_value(body, carried):
+        if computes_with(body, carried):
             self.refuse(first_change(node, n),
                         f"'{n}' may share memory with an array written in place through another "
                         f"name at line {where.line}, so the value the next iteration reads is "

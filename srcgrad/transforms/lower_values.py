@@ -36,6 +36,36 @@ def reads_value(body, name) -> bool:
     return False
 
 
+def computes_with(body, name) -> bool:
+    """Whether the value ``name`` reaches an operation in ``body``: read by a call, an
+    index or a store, not only carried on by loops and merged by branches (a stale alias
+    handed on unread is harmless; ``lookup`` refuses it where it is read later)."""
+    names, changed = {name}, True
+    while changed:                      # the values it is handed on as
+        changed = False
+        for stmt in ir.walk(body):
+            if isinstance(stmt, (ir.For, ir.While)):
+                pairs = [(o, (i, y)) for o, i, y in zip(stmt.outs, stmt.inits, stmt.yields)]
+                pairs += [(c, (i, y)) for c, i, y in zip(stmt.carried, stmt.inits, stmt.yields)]
+            elif isinstance(stmt, ir.If):
+                pairs = [(o, (t, e)) for o, t, e in zip(stmt.outs, stmt.then_yields, stmt.else_yields)]
+            else:
+                continue
+            for out, given in pairs:
+                if out not in names and any(isinstance(v, ir.Var) and v.name in names for v in given):
+                    names.add(out)
+                    changed = True
+    for stmt in ir.walk(body):
+        operands = ir.used_operands(stmt)
+        if isinstance(stmt, (ir.For, ir.While)):
+            operands = [op for op in operands if not any(op is i for i in stmt.inits)]
+        if isinstance(stmt, ir.While):
+            operands.append(stmt.cond)
+        if any(n in names for op in operands for n in ir.operand_vars(op)):
+            return True
+    return False
+
+
 class Restructure(Exception):
     """A loop-carried value (``carried``, None before the loop) became a tuple of this
     ``shape`` in the body: the loop that carries it is lowered again, item by item."""
