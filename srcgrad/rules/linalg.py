@@ -11,7 +11,7 @@ from srcgrad.runtime.broadcast import unbroadcast, zeros_like
 from srcgrad.runtime.linalg_helpers import (
     columns_scaled, diagonal_blocks, eigen_diagonal, eigen_outer, eigvecsh, einsum_grad_a,
     einsum_grad_b, einsum_of, frechet_pair, inverse_gaps, kron_grad_a, kron_grad_b,
-    multi_dot_grads, multi_dot_jvp, pair_differences, svdvals_grad, svdvals_jvp,
+    multi_dot_grads, multi_dot_jvp, pair_differences, svd_checked, svdvals_grad, svdvals_jvp,
     symmetric_cotangent, symmetric_from, tensordot_grad_a, tensordot_grad_b, triangular_apply,
     triangular_outer, tril_half, upper_right,
 )
@@ -161,6 +161,32 @@ defvjp(np.linalg.svdvals,
        name="numpy.linalg.svdvals")
 defjvp(np.linalg.svdvals,
        lambda t, ans, x: svdvals_jvp(t, x))
+
+# (u, s, vh) = svd(a), thin (k = min(m, n)), distinct nonzero s; F_ij = 1 / (s_j^2 - s_i^2),
+# dP = u^T da v.  Forward:  ds = diag(dP),
+#   du = u (F o (dP S + S dP^T)) + (I - u u^T) da v S^-1,
+#   dv = v (F o (S dP + dP^T S)) + (I - v v^T) da^T u S^-1          (dvh = dv^T).
+# Reverse, with M = u^T gu, N = v^T gv (F^T = -F):
+#   ga = u (diag(gs) + (F o (M - M^T)) S + S (F o (N - N^T))) vh
+#        + (I - u u^T) gu S^-1 vh + u S^-1 gvh (I - v v^T).
+# svd_checked refuses full_matrices=True on a non-square a, and hermitian=True, when it runs;
+# compute_uv=False is lowered to np.linalg.svdvals.
+_SVD_VJP = (lambda g, ans, a, full_matrices=True, compute_uv=True, hermitian=False:
+            ans[0] @ (columns_scaled(inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (mT(ans[0]) @ g[0] - mT(g[0]) @ ans[0]), ans[1])
+                      + mT(columns_scaled(inverse_gaps(ans[1] ** 2) * (ans[2] @ mT(g[2]) - g[2] @ mT(ans[2])), ans[1]))) @ ans[2]
+            + columns_scaled(ans[0], g[1]) @ ans[2]
+            + columns_scaled(g[0] - ans[0] @ (mT(ans[0]) @ g[0]), 1.0 / ans[1]) @ ans[2]
+            + columns_scaled(ans[0], 1.0 / ans[1]) @ (g[2] - (g[2] @ mT(ans[2])) @ ans[2]))
+defvjp(np.linalg.svd, _SVD_VJP, None, None, None, name="numpy.linalg.svd")
+defjvp(np.linalg.svd,
+       lambda t, ans, a, full_matrices=True, compute_uv=True, hermitian=False: (
+           ans[0] @ (inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1]) + mT(columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1]))))
+           + columns_scaled(t @ mT(ans[2]) - ans[0] @ (mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]),
+           np.sum(ans[0] * (t @ mT(ans[2])), axis=-2),
+           -(inverse_gaps(ans[1] ** 2) * (columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1]) + mT(columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1])))) @ ans[2]
+           + mT(columns_scaled(mT(t) @ ans[0] - mT(ans[2]) @ mT(mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]))),
+       None, None, None)
+declare(np.linalg.svd, arity=3)
 
 # ----------------------------------------------------------------- scipy.linalg
 if _scipy_linalg is not None:
@@ -318,6 +344,10 @@ defjvp(eigen_diagonal,
        lambda t, ans, v, m: np.sum(t * ((m + mT(m)) @ v), axis=-2),
        lambda t, ans, v, m: eigen_diagonal(v, t))
 
+# svd_checked passes the singular values through (it only refuses forms)
+defvjp(svd_checked, lambda g, ans, s, a, full_matrices=True, hermitian=False: g, ZERO, None, None)
+defjvp(svd_checked, lambda t, ans, s, a, full_matrices=True, hermitian=False: t, ZERO, None, None)
+
 # triangular_outer(y, x) = -tri(y x^T) and triangular_apply(c, x) = -tri(c) x are adjoint
 defvjp(triangular_outer,
        lambda g, ans, y, x, trans=0, lower=False: triangular_apply(g, x, trans, lower),
@@ -342,8 +372,6 @@ if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")
 
 # ----------------------------------------------------------------- known, without rules
-declare(np.linalg.svd, why_no_rule="the singular vectors' derivative needs distinct "
-        "singular values and full_matrices=False; np.linalg.svdvals has rules")
 declare(np.linalg.qr, why_no_rule="not derived yet; for least squares use np.linalg.solve "
         "on the normal equations or np.linalg.pinv")
 declare(np.linalg.lstsq, why_no_rule="it returns residuals, rank and singular values too; "

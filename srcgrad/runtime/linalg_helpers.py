@@ -28,6 +28,7 @@ __all__ = [
     "upper_right", "diagonal_blocks", "tril_half", "symmetric_from", "symmetric_cotangent",
     "eigvecsh", "inverse_gaps", "pair_differences", "eigen_outer", "eigen_diagonal",
     "columns_scaled", "svdvals_grad", "svdvals_jvp", "triangular_outer", "triangular_apply",
+    "svd_checked",
 ]
 
 
@@ -295,6 +296,21 @@ def svdvals_jvp(t, a):
     """Tangent of ``np.linalg.svdvals(a)``: ``diag(U^T t V)``."""
     u, s, vh = _thin_svd(a)
     return np.sum(u * (t @ mT(vh)), axis=-2)
+
+
+_SVD_FORMS = ("np.linalg.svd's singular vectors are differentiated in the thin form only: "
+              "pass full_matrices=False (full_matrices=True is the same only for a square "
+              "matrix) and hermitian=False; for singular values alone use np.linalg.svdvals")
+
+
+def svd_checked(s, a, full_matrices=True, hermitian=False):
+    """The singular values ``s`` of ``a`` unchanged, once the form of ``np.linalg.svd``
+    is one its rules hold for: thin factors (``full_matrices=False``, or a square ``a``)
+    and ``hermitian=False``.  Any other form raises UnsupportedDerivativeError when the
+    derivative runs (the shape is not known before)."""
+    if hermitian or (full_matrices and np.shape(a)[-1] != np.shape(a)[-2]):
+        raise UnsupportedDerivativeError(_SVD_FORMS, construct="np.linalg.svd")
+    return s
 
 
 # --------------------------------------------------------------------------- triangular solves
@@ -653,6 +669,18 @@ def _svdvals_jvp(t, a):
     def impl(t, a):
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         return np.sum(u * (np.ascontiguousarray(t) @ np.ascontiguousarray(vh.T)), axis=0)
+    return impl
+
+
+@numba_twin(svd_checked)
+def _svd_checked(s, a, full_matrices=True, hermitian=False):
+    if not _matrices(a):
+        return None
+
+    def impl(s, a, full_matrices=True, hermitian=False):
+        if hermitian or (full_matrices and a.shape[0] != a.shape[1]):
+            raise UnsupportedDerivativeError(_SVD_FORMS, None, "np.linalg.svd")
+        return s
     return impl
 
 
