@@ -122,6 +122,9 @@ CASES += [
     Case(np.linalg.svd, (arr(3, 5),), dict(full_matrices=False)),
     Case(np.linalg.svd, (arr(3, 3),)),
     Case(np.linalg.svd, (arr(2, 4, 3),), dict(full_matrices=False)),
+    Case(np.linalg.qr, (arr(4, 3),)),
+    Case(np.linalg.qr, (mat(3),)),
+    Case(np.linalg.qr, (arr(2, 5, 3),)),
 ]
 
 # norm: the orders and axes beyond the 2-norms and vector 1-norm of tests/rule_cases.py
@@ -197,6 +200,7 @@ CASES += [
     Case(_lh.eigen_diagonal, (arr(3, 3), arr(3, 3)), wrt=(0, 1)),
     Case(_lh.eigen_diagonal, (arr(2, 3, 3), arr(2, 3, 3)), wrt=(0, 1)),
     Case(_lh.svd_checked, (arr(3), arr(4, 3), const(False))),
+    Case(_lh.qr_checked, (arr(3, 3), arr(4, 3))),
     Case(_lh.triangular_outer, (arr(3), arr(3)), wrt=(0, 1)),
     Case(_lh.triangular_outer, (arr(3, 2), arr(3, 2), const(1), const(True)), wrt=(0, 1)),
     Case(_lh.triangular_apply, (arr(3, 3), arr(3)), wrt=(0, 1)),

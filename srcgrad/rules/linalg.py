@@ -11,7 +11,7 @@ from srcgrad.runtime.broadcast import unbroadcast, zeros_like
 from srcgrad.runtime.linalg_helpers import (
     columns_scaled, diagonal_blocks, eigen_diagonal, eigen_outer, eigvecsh, einsum_grad_a,
     einsum_grad_b, einsum_of, frechet_pair, inverse_gaps, kron_grad_a, kron_grad_b,
-    multi_dot_grads, multi_dot_jvp, pair_differences, svd_checked, svdvals_grad, svdvals_jvp,
+    multi_dot_grads, multi_dot_jvp, pair_differences, qr_checked, svd_checked, svdvals_grad, svdvals_jvp,
     symmetric_cotangent, symmetric_from, tensordot_grad_a, tensordot_grad_b, triangular_apply,
     triangular_outer, tril_half, upper_right,
 )
@@ -188,6 +188,19 @@ defjvp(np.linalg.svd,
        None, None, None)
 declare(np.linalg.svd, arity=3)
 
+# (q, r) = qr(a), mode='reduced', m >= n, full column rank.  Forward, with X = da r^-1,
+# C = q^T X and the skew W = tril(C, -1) - tril(C, -1)^T:  dq = q (W - C) + X,  dr = (C - W) r.
+# Reverse, with M = q^T gq - gr r^T:  ga = (gq + q (tril(M - M^T, -1) - M)) r^-T.
+defvjp(np.linalg.qr,
+       lambda g, ans, a, mode="reduced": (g[0] + ans[0] @ (np.tril(mT(ans[0]) @ g[0] - g[1] @ mT(ans[1]) - mT(mT(ans[0]) @ g[0] - g[1] @ mT(ans[1])), -1) - (mT(ans[0]) @ g[0] - g[1] @ mT(ans[1])))) @ mT(np.linalg.inv(qr_checked(ans[1], a))),
+       None, name="numpy.linalg.qr")
+defjvp(np.linalg.qr,
+       lambda t, ans, a, mode="reduced": (
+           ans[0] @ (np.tril(mT(ans[0]) @ t @ np.linalg.inv(qr_checked(ans[1], a)), -1) - mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1)) - mT(ans[0]) @ t @ np.linalg.inv(ans[1])) + t @ np.linalg.inv(ans[1]),
+           (mT(ans[0]) @ t @ np.linalg.inv(ans[1]) - np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1) + mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1))) @ ans[1]),
+       None)
+declare(np.linalg.qr, arity=2)
+
 # ----------------------------------------------------------------- scipy.linalg
 if _scipy_linalg is not None:
     solve_triangular, expm = _scipy_linalg.solve_triangular, _scipy_linalg.expm
@@ -348,6 +361,9 @@ defjvp(eigen_diagonal,
 defvjp(svd_checked, lambda g, ans, s, a, full_matrices=True, hermitian=False: g, ZERO, None, None)
 defjvp(svd_checked, lambda t, ans, s, a, full_matrices=True, hermitian=False: t, ZERO, None, None)
 
+defvjp(qr_checked, lambda g, ans, r, a: g, ZERO)
+defjvp(qr_checked, lambda t, ans, r, a: t, ZERO)
+
 # triangular_outer(y, x) = -tri(y x^T) and triangular_apply(c, x) = -tri(c) x are adjoint
 defvjp(triangular_outer,
        lambda g, ans, y, x, trans=0, lower=False: triangular_apply(g, x, trans, lower),
@@ -372,8 +388,6 @@ if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")
 
 # ----------------------------------------------------------------- known, without rules
-declare(np.linalg.qr, why_no_rule="not derived yet; for least squares use np.linalg.solve "
-        "on the normal equations or np.linalg.pinv")
 declare(np.linalg.lstsq, why_no_rule="it returns residuals, rank and singular values too; "
         "np.linalg.pinv(a) @ b or np.linalg.solve(a.T @ a, a.T @ b) have rules")
 declare(np.linalg.eig, why_no_rule="eigenvalues of a general matrix may be complex; "

@@ -28,7 +28,7 @@ __all__ = [
     "upper_right", "diagonal_blocks", "tril_half", "symmetric_from", "symmetric_cotangent",
     "eigvecsh", "inverse_gaps", "pair_differences", "eigen_outer", "eigen_diagonal",
     "columns_scaled", "svdvals_grad", "svdvals_jvp", "triangular_outer", "triangular_apply",
-    "svd_checked",
+    "svd_checked", "qr_checked",
 ]
 
 
@@ -311,6 +311,18 @@ def svd_checked(s, a, full_matrices=True, hermitian=False):
     if hermitian or (full_matrices and np.shape(a)[-1] != np.shape(a)[-2]):
         raise UnsupportedDerivativeError(_SVD_FORMS, construct="np.linalg.svd")
     return s
+
+
+_QR_FORMS = ("np.linalg.qr is differentiated for a matrix with at least as many rows as "
+             "columns (m >= n, full column rank); for a wide matrix factor its transpose")
+
+
+def qr_checked(r, a):
+    """The factor ``r`` of ``np.linalg.qr(a)`` unchanged, once ``a`` has the shape the QR
+    rules hold for (m >= n); a wide ``a`` raises UnsupportedDerivativeError."""
+    if np.shape(a)[-2] < np.shape(a)[-1]:
+        raise UnsupportedDerivativeError(_QR_FORMS, construct="np.linalg.qr")
+    return r
 
 
 # --------------------------------------------------------------------------- triangular solves
@@ -681,6 +693,18 @@ def _svd_checked(s, a, full_matrices=True, hermitian=False):
         if hermitian or (full_matrices and a.shape[0] != a.shape[1]):
             raise UnsupportedDerivativeError(_SVD_FORMS, None, "np.linalg.svd")
         return s
+    return impl
+
+
+@numba_twin(qr_checked)
+def _qr_checked(r, a):
+    if not _matrices(a):
+        return None
+
+    def impl(r, a):
+        if a.shape[0] < a.shape[1]:
+            raise UnsupportedDerivativeError(_QR_FORMS, None, "np.linalg.qr")
+        return r
     return impl
 
 
