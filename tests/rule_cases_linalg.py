@@ -125,6 +125,10 @@ CASES += [
     Case(np.linalg.qr, (arr(4, 3),)),
     Case(np.linalg.qr, (mat(3),)),
     Case(np.linalg.qr, (arr(2, 5, 3),)),
+    Case(np.linalg.lstsq, (arr(5, 3), arr(5)), dict(rcond=None), wrt=(0, 1)),
+    Case(np.linalg.lstsq, (arr(6, 3), arr(6, 2)), dict(rcond=None), wrt=(0, 1)),
+    Case(np.linalg.lstsq, (mat(3), arr(3)), dict(rcond=None), wrt=(0, 1)),
+    Case(np.linalg.lstsq, (arr(3, 5), arr(3, 2)), dict(rcond=None), wrt=(0, 1)),
 ]
 
 # norm: the orders and axes beyond the 2-norms and vector 1-norm of tests/rule_cases.py
@@ -201,6 +205,13 @@ CASES += [
     Case(_lh.eigen_diagonal, (arr(2, 3, 3), arr(2, 3, 3)), wrt=(0, 1)),
     Case(_lh.svd_checked, (arr(3), arr(4, 3), const(False))),
     Case(_lh.qr_checked, (arr(3, 3), arr(4, 3))),
+    Case(_lh.outer_columns, (arr(3), arr(4)), wrt=(0, 1)),
+    Case(_lh.outer_columns, (arr(3, 2), arr(4, 2)), wrt=(0, 1)),
+    Case(_lh.lstsq_checked, (arr(3), const(3), arr(5, 3))),
+    Case(_lh.residual_weights, (arr(2), arr(2))),
+    Case(_lh.residual_weights, (arr(1), scal())),
+    Case(_lh.residual_weights_adjoint, (arr(2), arr(2))),
+    Case(_lh.residual_weights_adjoint, (scal(), arr(1))),
     Case(_lh.triangular_outer, (arr(3), arr(3)), wrt=(0, 1)),
     Case(_lh.triangular_outer, (arr(3, 2), arr(3, 2), const(1), const(True)), wrt=(0, 1)),
     Case(_lh.triangular_apply, (arr(3, 3), arr(3)), wrt=(0, 1)),

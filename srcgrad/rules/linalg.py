@@ -11,7 +11,8 @@ from srcgrad.runtime.broadcast import unbroadcast, zeros_like
 from srcgrad.runtime.linalg_helpers import (
     columns_scaled, diagonal_blocks, eigen_diagonal, eigen_outer, eigvecsh, einsum_grad_a,
     einsum_grad_b, einsum_of, frechet_pair, inverse_gaps, kron_grad_a, kron_grad_b,
-    multi_dot_grads, multi_dot_jvp, pair_differences, qr_checked, svd_checked, svdvals_grad, svdvals_jvp,
+    multi_dot_grads, multi_dot_jvp, lstsq_checked, outer_columns, pair_differences, qr_checked,
+    residual_weights, residual_weights_adjoint, svd_checked,
     symmetric_cotangent, symmetric_from, tensordot_grad_a, tensordot_grad_b, triangular_apply,
     triangular_outer, tril_half, upper_right,
 )
@@ -156,11 +157,12 @@ defjvp(np.linalg.eigh,
 declare(np.linalg.eigh, arity=2)
 
 # ds_i = u_i^T dA v_i (distinct, nonzero singular values)
+# (written with np.linalg.svd, whose rules give the second derivative)
 defvjp(np.linalg.svdvals,
-       lambda g, ans, x: svdvals_grad(g, x),
+       lambda g, ans, x: columns_scaled(np.linalg.svd(x, full_matrices=False)[0], g) @ np.linalg.svd(x, full_matrices=False)[2],
        name="numpy.linalg.svdvals")
 defjvp(np.linalg.svdvals,
-       lambda t, ans, x: svdvals_jvp(t, x))
+       lambda t, ans, x: np.sum(np.linalg.svd(x, full_matrices=False)[0] * (t @ mT(np.linalg.svd(x, full_matrices=False)[2])), axis=-2))
 
 # (u, s, vh) = svd(a), thin (k = min(m, n)), distinct nonzero s; F_ij = 1 / (s_j^2 - s_i^2),
 # dP = u^T da v.  Forward:  ds = diag(dP),
@@ -200,6 +202,36 @@ defjvp(np.linalg.qr,
            (mT(ans[0]) @ t @ np.linalg.inv(ans[1]) - np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1) + mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1))) @ ans[1]),
        None)
 declare(np.linalg.qr, arity=2)
+
+# (x, res, rank, s) = lstsq(a, b), a of full rank: x = P b with P = pinv(a), r = b - a x.
+#   dx = -P da x + P P^T da^T r + (I - P a) da^T P^T x + P db     (the pinv rule applied to b)
+#   ga = -(P^T gx + 2 r w) x^T + r (P P^T gx)^T + (P^T x)((I - P a) gx)^T + u diag(gs) vh (svdvals' rule),
+#   gb = P^T gx + 2 r w,
+# where w are the residuals' cotangents per column of b (res = sum(r**2, axis=0) when m > n,
+# and a^T r = 0 there, so d res = 2 sum(r * (db - da x), axis=0); NumPy returns an empty
+# res otherwise).  The rank is an integer; s are the singular values (svdvals' rules).
+defvjp(np.linalg.lstsq,
+       lambda g, ans, a, b, rcond=None: (
+           -outer_columns(mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ ans[0]) * residual_weights(g[1], ans[0][0]), lstsq_checked(ans[0], ans[2], a))
+           + outer_columns(b - a @ ans[0], np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ g[0]))
+           + outer_columns(mT(np.linalg.pinv(a)) @ ans[0], g[0] - np.linalg.pinv(a) @ (a @ g[0]))
+           + columns_scaled(np.linalg.svd(a, full_matrices=False)[0], g[3]) @ np.linalg.svd(a, full_matrices=False)[2]),
+       lambda g, ans, a, b, rcond=None: mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ lstsq_checked(ans[0], ans[2], a)) * residual_weights(g[1], ans[0][0]),
+       None, name="numpy.linalg.lstsq")
+defjvp(np.linalg.lstsq,
+       lambda t, ans, a, b, rcond=None: (
+           -np.linalg.pinv(a) @ (t @ lstsq_checked(ans[0], ans[2], a)) + np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ (mT(t) @ (b - a @ ans[0])))
+           + mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]) - np.linalg.pinv(a) @ (a @ (mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]))),
+           residual_weights_adjoint(-2.0 * np.sum((b - a @ ans[0]) * (t @ ans[0]), axis=0), ans[1]),
+           0.0,
+           np.sum(np.linalg.svd(a, full_matrices=False)[0] * (t @ mT(np.linalg.svd(a, full_matrices=False)[2])), axis=-2)),
+       lambda t, ans, a, b, rcond=None: (
+           np.linalg.pinv(a) @ t,
+           residual_weights_adjoint(2.0 * np.sum((b - a @ lstsq_checked(ans[0], ans[2], a)) * t, axis=0), ans[1]),
+           0.0,
+           zeros_like(ans[3])),
+       None)
+declare(np.linalg.lstsq, arity=4)
 
 # ----------------------------------------------------------------- scipy.linalg
 if _scipy_linalg is not None:
@@ -364,6 +396,24 @@ defjvp(svd_checked, lambda t, ans, s, a, full_matrices=True, hermitian=False: t,
 defvjp(qr_checked, lambda g, ans, r, a: g, ZERO)
 defjvp(qr_checked, lambda t, ans, r, a: t, ZERO)
 
+# least squares: u v^T is bilinear; the check passes x through; the residual weights and
+# their adjoint are each other's adjoints
+defvjp(outer_columns,
+       lambda g, ans, u, v: g @ v,
+       lambda g, ans, u, v: mT(g) @ u)
+defjvp(outer_columns,
+       lambda t, ans, u, v: outer_columns(t, v),
+       lambda t, ans, u, v: outer_columns(u, t))
+
+defvjp(lstsq_checked, lambda g, ans, x, rank, a: g, ZERO, ZERO)
+defjvp(lstsq_checked, lambda t, ans, x, rank, a: t, ZERO, ZERO)
+
+defvjp(residual_weights, lambda g, ans, gres, like: residual_weights_adjoint(g, gres), ZERO)
+defjvp(residual_weights, lambda t, ans, gres, like: residual_weights(t, like), ZERO)
+
+defvjp(residual_weights_adjoint, lambda g, ans, w, gres: residual_weights(g, w), ZERO)
+defjvp(residual_weights_adjoint, lambda t, ans, w, gres: residual_weights_adjoint(t, gres), ZERO)
+
 # triangular_outer(y, x) = -tri(y x^T) and triangular_apply(c, x) = -tri(c) x are adjoint
 defvjp(triangular_outer,
        lambda g, ans, y, x, trans=0, lower=False: triangular_apply(g, x, trans, lower),
@@ -388,8 +438,6 @@ if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")
 
 # ----------------------------------------------------------------- known, without rules
-declare(np.linalg.lstsq, why_no_rule="it returns residuals, rank and singular values too; "
-        "np.linalg.pinv(a) @ b or np.linalg.solve(a.T @ a, a.T @ b) have rules")
 declare(np.linalg.eig, why_no_rule="eigenvalues of a general matrix may be complex; "
         "np.linalg.eigh and eigvalsh have rules for symmetric matrices")
 if _scipy_linalg is not None:
