@@ -6,6 +6,7 @@ import numpy as np
 import scipy.linalg
 
 from srcgrad.runtime import linalg_helpers as _lh
+from srcgrad.runtime import numpy_helpers as _nh
 from tests.rule_cases import (Case, arr, const, mask, mat, npscal, pos, scal, seq)  # noqa: F401
 
 
@@ -212,6 +213,14 @@ CASES += [
     Case(_lh.residual_weights, (arr(1), scal())),
     Case(_lh.residual_weights_adjoint, (arr(2), arr(2))),
     Case(_lh.residual_weights_adjoint, (scal(), arr(1))),
+    Case(_nh.solve_adjoint, (mat(3), arr(3), arr(3)), wrt=(0, 1)),
+    Case(_nh.solve_adjoint, (mat(3, 2), arr(2, 3), arr(3)), wrt=(0, 1)),
+    Case(_nh.solve_adjoint, (mat(3, 2), arr(2, 3, 4), arr(3, 4)), wrt=(0, 1)),
+    Case(_nh.solve_outer, (arr(3), arr(3), arr(3, 3), arr(3)), wrt=(0, 1)),
+    Case(_nh.solve_outer, (arr(2, 3, 4), arr(2, 3, 4), arr(3, 3), arr(3, 4)), wrt=(0, 1)),
+    Case(_nh.col_matmul, (arr(3, 3), arr(3), arr(3)), wrt=(0, 1)),
+    Case(_nh.col_matmul, (arr(2, 3, 3), arr(2, 3), arr(3)), wrt=(0, 1)),
+    Case(_nh.col_matmul, (arr(3, 3), arr(2, 3, 4), arr(3, 4)), wrt=(0, 1)),
     Case(_lh.triangular_outer, (arr(3), arr(3)), wrt=(0, 1)),
     Case(_lh.triangular_outer, (arr(3, 2), arr(3, 2), const(1), const(True)), wrt=(0, 1)),
     Case(_lh.triangular_apply, (arr(3, 3), arr(3)), wrt=(0, 1)),

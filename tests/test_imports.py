@@ -167,9 +167,6 @@ NO_SECOND_ORDER = {
                         "higher order",
     "inverse_or_zero": "inside log_or_zero's rules: a third derivative of a log is refused",
     "prod_others_jvp": "inside prod_others's rules: a third derivative of np.prod is refused",
-    "solve_grad_a": "np.linalg.solve's helpers: its second derivative is refused",
-    "solve_grad_b": "np.linalg.solve's helpers: its second derivative is refused",
-    "solve_jvp_a": "np.linalg.solve's helpers: its second derivative is refused",
     "multi_dot_grads": "np.linalg.multi_dot's helpers: its second derivative is refused",
     "multi_dot_jvp": "np.linalg.multi_dot's helpers: its second derivative is refused",
     "cumprod_jvp2": "inside np.cumprod's helpers' rules: a third derivative of np.cumprod "

@@ -22,7 +22,6 @@ REFUSED = {
                   "float and array arguments",
     "np.broadcast_to": "its shape is a tuple argument: derivatives of derivatives take plain "
                        "float and array arguments",
-    "linalg.solve": "solve_grad_a (a helper of generated code) has no rule",
     "linalg.multi_dot": "multi_dot_grads (a helper of generated code) has no rule",
 }
 

@@ -17,7 +17,7 @@ from srcgrad.runtime.linalg_helpers import (
     triangular_outer, tril_half, upper_right,
 )
 from srcgrad.runtime.numpy_helpers import (
-    mT, norm_direction, reshape_as, solve_grad_a, solve_grad_b, solve_jvp_a, unreduce,
+    col_matmul, mT, norm_direction, reshape_as, solve_adjoint, solve_outer, unreduce,
 )
 
 try:                                   # scipy is optional (the jit and test extras)
@@ -47,13 +47,14 @@ defvjp(np.linalg.inv,
 defjvp(np.linalg.inv,
        lambda t, ans, a: -ans @ t @ ans)
 
-# x = solve(a, b):  db = solve(a^T, g),  da = -db @ x^T
+# x = solve(a, b):  db = solve(a^T, g),  da = -db @ x^T;  dx = solve(a, db - da @ x)
+# (solve_adjoint, solve_outer and col_matmul read b for its vector/matrix form)
 defvjp(np.linalg.solve,
-       lambda g, ans, a, b: solve_grad_a(g, ans, a, b),
-       lambda g, ans, a, b: solve_grad_b(g, ans, a, b),
+       lambda g, ans, a, b: solve_outer(solve_adjoint(a, g, b), ans, a, b),
+       lambda g, ans, a, b: unbroadcast(solve_adjoint(a, g, b), b),
        name="numpy.linalg.solve")
 defjvp(np.linalg.solve,
-       lambda t, ans, a, b: solve_jvp_a(t, ans, a, b),
+       lambda t, ans, a, b: -solve_adjoint(mT(a), col_matmul(t, ans, b), b),
        lambda t, ans, a, b: np.linalg.solve(a, t))
 
 # ----------------------------------------------------------------- products
@@ -413,6 +414,36 @@ defjvp(residual_weights, lambda t, ans, gres, like: residual_weights(t, like), Z
 
 defvjp(residual_weights_adjoint, lambda g, ans, w, gres: residual_weights(g, w), ZERO)
 defjvp(residual_weights_adjoint, lambda t, ans, w, gres: residual_weights_adjoint(t, gres), ZERO)
+
+# solve's helpers.  y = solve_adjoint(a, g, b) = a^-T g:  dy = -a^-T (da^T y) + a^-T dg, and
+# its adjoint takes c to (-y (a^-1 c)^T on a, a^-1 c on g); solve_outer (-y x^T) and
+# col_matmul (m x) are bilinear, each the other's adjoint in the matrix
+defvjp(solve_adjoint,
+       lambda g, ans, a, gg, b: solve_outer(ans, solve_adjoint(mT(a), g, b), a, b),
+       lambda g, ans, a, gg, b: solve_adjoint(mT(a), g, b),
+       ZERO)
+defjvp(solve_adjoint,
+       lambda t, ans, a, gg, b: -solve_adjoint(a, col_matmul(mT(t), ans, b), b),
+       lambda t, ans, a, gg, b: solve_adjoint(a, t, b),
+       ZERO)
+
+defvjp(solve_outer,
+       lambda g, ans, y, x, a, b: -unbroadcast(col_matmul(g, x, b), y),
+       lambda g, ans, y, x, a, b: -unbroadcast(col_matmul(mT(g), y, b), x),
+       ZERO, ZERO)
+defjvp(solve_outer,
+       lambda t, ans, y, x, a, b: solve_outer(t, x, a, b),
+       lambda t, ans, y, x, a, b: solve_outer(y, t, a, b),
+       ZERO, ZERO)
+
+defvjp(col_matmul,
+       lambda g, ans, m, x, b: -solve_outer(g, x, m, b),
+       lambda g, ans, m, x, b: unbroadcast(col_matmul(mT(m), g, b), x),
+       ZERO)
+defjvp(col_matmul,
+       lambda t, ans, m, x, b: col_matmul(t, x, b),
+       lambda t, ans, m, x, b: col_matmul(m, t, b),
+       ZERO)
 
 # triangular_outer(y, x) = -tri(y x^T) and triangular_apply(c, x) = -tri(c) x are adjoint
 defvjp(triangular_outer,
