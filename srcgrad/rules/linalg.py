@@ -174,20 +174,11 @@ defjvp(np.linalg.svdvals,
 #        + (I - u u^T) gu S^-1 vh + u S^-1 gvh (I - v v^T).
 # svd_checked refuses full_matrices=True on a non-square a, and hermitian=True, when it runs;
 # compute_uv=False is lowered to np.linalg.svdvals.
-_SVD_VJP = (lambda g, ans, a, full_matrices=True, compute_uv=True, hermitian=False:
-            ans[0] @ (columns_scaled(inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (mT(ans[0]) @ g[0] - mT(g[0]) @ ans[0]), ans[1])
-                      + mT(columns_scaled(inverse_gaps(ans[1] ** 2) * (ans[2] @ mT(g[2]) - g[2] @ mT(ans[2])), ans[1]))) @ ans[2]
-            + columns_scaled(ans[0], g[1]) @ ans[2]
-            + columns_scaled(g[0] - ans[0] @ (mT(ans[0]) @ g[0]), 1.0 / ans[1]) @ ans[2]
-            + columns_scaled(ans[0], 1.0 / ans[1]) @ (g[2] - (g[2] @ mT(ans[2])) @ ans[2]))
-defvjp(np.linalg.svd, _SVD_VJP, None, None, None, name="numpy.linalg.svd")
+defvjp(np.linalg.svd,
+       lambda g, ans, a, full_matrices=True, compute_uv=True, hermitian=False: ans[0] @ (columns_scaled(inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (mT(ans[0]) @ g[0] - mT(g[0]) @ ans[0]), ans[1]) + mT(columns_scaled(inverse_gaps(ans[1] ** 2) * (ans[2] @ mT(g[2]) - g[2] @ mT(ans[2])), ans[1]))) @ ans[2] + columns_scaled(ans[0], g[1]) @ ans[2] + columns_scaled(g[0] - ans[0] @ (mT(ans[0]) @ g[0]), 1.0 / ans[1]) @ ans[2] + columns_scaled(ans[0], 1.0 / ans[1]) @ (g[2] - (g[2] @ mT(ans[2])) @ ans[2]),
+       None, None, None, name="numpy.linalg.svd")
 defjvp(np.linalg.svd,
-       lambda t, ans, a, full_matrices=True, compute_uv=True, hermitian=False: (
-           ans[0] @ (inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1]) + mT(columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1]))))
-           + columns_scaled(t @ mT(ans[2]) - ans[0] @ (mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]),
-           np.sum(ans[0] * (t @ mT(ans[2])), axis=-2),
-           -(inverse_gaps(ans[1] ** 2) * (columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1]) + mT(columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1])))) @ ans[2]
-           + mT(columns_scaled(mT(t) @ ans[0] - mT(ans[2]) @ mT(mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]))),
+       lambda t, ans, a, full_matrices=True, compute_uv=True, hermitian=False: (ans[0] @ (inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1]) + mT(columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1])))) + columns_scaled(t @ mT(ans[2]) - ans[0] @ (mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]), np.sum(ans[0] * (t @ mT(ans[2])), axis=-2), -(inverse_gaps(ans[1] ** 2) * (columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1]) + mT(columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1])))) @ ans[2] + mT(columns_scaled(mT(t) @ ans[0] - mT(ans[2]) @ mT(mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]))),
        None, None, None)
 declare(np.linalg.svd, arity=3)
 
@@ -198,9 +189,7 @@ defvjp(np.linalg.qr,
        lambda g, ans, a, mode="reduced": (g[0] + ans[0] @ (np.tril(mT(ans[0]) @ g[0] - g[1] @ mT(ans[1]) - mT(mT(ans[0]) @ g[0] - g[1] @ mT(ans[1])), -1) - (mT(ans[0]) @ g[0] - g[1] @ mT(ans[1])))) @ mT(np.linalg.inv(qr_checked(ans[1], a))),
        None, name="numpy.linalg.qr")
 defjvp(np.linalg.qr,
-       lambda t, ans, a, mode="reduced": (
-           ans[0] @ (np.tril(mT(ans[0]) @ t @ np.linalg.inv(qr_checked(ans[1], a)), -1) - mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1)) - mT(ans[0]) @ t @ np.linalg.inv(ans[1])) + t @ np.linalg.inv(ans[1]),
-           (mT(ans[0]) @ t @ np.linalg.inv(ans[1]) - np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1) + mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1))) @ ans[1]),
+       lambda t, ans, a, mode="reduced": (ans[0] @ (np.tril(mT(ans[0]) @ t @ np.linalg.inv(qr_checked(ans[1], a)), -1) - mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1)) - mT(ans[0]) @ t @ np.linalg.inv(ans[1])) + t @ np.linalg.inv(ans[1]), (mT(ans[0]) @ t @ np.linalg.inv(ans[1]) - np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1) + mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1))) @ ans[1]),
        None)
 declare(np.linalg.qr, arity=2)
 
@@ -212,25 +201,12 @@ declare(np.linalg.qr, arity=2)
 # and a^T r = 0 there, so d res = 2 sum(r * (db - da x), axis=0); NumPy returns an empty
 # res otherwise).  The rank is an integer; s are the singular values (svdvals' rules).
 defvjp(np.linalg.lstsq,
-       lambda g, ans, a, b, rcond=None: (
-           -outer_columns(mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ ans[0]) * residual_weights(g[1], ans[0][0]), lstsq_checked(ans[0], ans[2], a))
-           + outer_columns(b - a @ ans[0], np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ g[0]))
-           + outer_columns(mT(np.linalg.pinv(a)) @ ans[0], g[0] - np.linalg.pinv(a) @ (a @ g[0]))
-           + columns_scaled(np.linalg.svd(a, full_matrices=False)[0], g[3]) @ np.linalg.svd(a, full_matrices=False)[2]),
+       lambda g, ans, a, b, rcond=None: (-outer_columns(mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ ans[0]) * residual_weights(g[1], ans[0][0]), lstsq_checked(ans[0], ans[2], a)) + outer_columns(b - a @ ans[0], np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ g[0])) + outer_columns(mT(np.linalg.pinv(a)) @ ans[0], g[0] - np.linalg.pinv(a) @ (a @ g[0])) + columns_scaled(np.linalg.svd(a, full_matrices=False)[0], g[3]) @ np.linalg.svd(a, full_matrices=False)[2]),
        lambda g, ans, a, b, rcond=None: mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ lstsq_checked(ans[0], ans[2], a)) * residual_weights(g[1], ans[0][0]),
        None, name="numpy.linalg.lstsq")
 defjvp(np.linalg.lstsq,
-       lambda t, ans, a, b, rcond=None: (
-           -np.linalg.pinv(a) @ (t @ lstsq_checked(ans[0], ans[2], a)) + np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ (mT(t) @ (b - a @ ans[0])))
-           + mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]) - np.linalg.pinv(a) @ (a @ (mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]))),
-           residual_weights_adjoint(-2.0 * np.sum((b - a @ ans[0]) * (t @ ans[0]), axis=0), ans[1]),
-           0.0,
-           np.sum(np.linalg.svd(a, full_matrices=False)[0] * (t @ mT(np.linalg.svd(a, full_matrices=False)[2])), axis=-2)),
-       lambda t, ans, a, b, rcond=None: (
-           np.linalg.pinv(a) @ t,
-           residual_weights_adjoint(2.0 * np.sum((b - a @ lstsq_checked(ans[0], ans[2], a)) * t, axis=0), ans[1]),
-           0.0,
-           zeros_like(ans[3])),
+       lambda t, ans, a, b, rcond=None: (-np.linalg.pinv(a) @ (t @ lstsq_checked(ans[0], ans[2], a)) + np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ (mT(t) @ (b - a @ ans[0]))) + mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]) - np.linalg.pinv(a) @ (a @ (mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]))), residual_weights_adjoint(-2.0 * np.sum((b - a @ ans[0]) * (t @ ans[0]), axis=0), ans[1]), 0.0, np.sum(np.linalg.svd(a, full_matrices=False)[0] * (t @ mT(np.linalg.svd(a, full_matrices=False)[2])), axis=-2)),
+       lambda t, ans, a, b, rcond=None: (np.linalg.pinv(a) @ t, residual_weights_adjoint(2.0 * np.sum((b - a @ lstsq_checked(ans[0], ans[2], a)) * t, axis=0), ans[1]), 0.0, zeros_like(ans[3])),
        None)
 declare(np.linalg.lstsq, arity=4)
 
