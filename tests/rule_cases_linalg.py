@@ -6,6 +6,7 @@ import numpy as np
 import scipy.linalg
 
 from srcgrad.runtime import linalg_helpers as _lh
+from srcgrad.runtime import numpy_helpers as _nh
 from tests.rule_cases import (Case, arr, const, mask, mat, npscal, pos, scal, seq)  # noqa: F401
 
 
@@ -118,6 +119,17 @@ CASES += [
     Case(np.linalg.svdvals, (arr(3, 4),)),
     Case(np.linalg.svdvals, (arr(4, 3),)),
     Case(np.linalg.svdvals, (arr(2, 3, 3),)),
+    Case(np.linalg.svd, (arr(4, 3),), dict(full_matrices=False)),
+    Case(np.linalg.svd, (arr(3, 5),), dict(full_matrices=False)),
+    Case(np.linalg.svd, (arr(3, 3),)),
+    Case(np.linalg.svd, (arr(2, 4, 3),), dict(full_matrices=False)),
+    Case(np.linalg.qr, (arr(4, 3),)),
+    Case(np.linalg.qr, (mat(3),)),
+    Case(np.linalg.qr, (arr(2, 5, 3),)),
+    Case(np.linalg.lstsq, (arr(5, 3), arr(5)), dict(rcond=None), wrt=(0, 1)),
+    Case(np.linalg.lstsq, (arr(6, 3), arr(6, 2)), dict(rcond=None), wrt=(0, 1)),
+    Case(np.linalg.lstsq, (mat(3), arr(3)), dict(rcond=None), wrt=(0, 1)),
+    Case(np.linalg.lstsq, (arr(3, 5), arr(3, 2)), dict(rcond=None), wrt=(0, 1)),
 ]
 
 # norm: the orders and axes beyond the 2-norms and vector 1-norm of tests/rule_cases.py
@@ -192,6 +204,23 @@ CASES += [
     Case(_lh.eigen_outer, (arr(2, 3, 3), arr(2, 3)), wrt=(0, 1)),
     Case(_lh.eigen_diagonal, (arr(3, 3), arr(3, 3)), wrt=(0, 1)),
     Case(_lh.eigen_diagonal, (arr(2, 3, 3), arr(2, 3, 3)), wrt=(0, 1)),
+    Case(_lh.svd_checked, (arr(3), arr(4, 3), const(False))),
+    Case(_lh.qr_checked, (arr(3, 3), arr(4, 3))),
+    Case(_lh.outer_columns, (arr(3), arr(4)), wrt=(0, 1)),
+    Case(_lh.outer_columns, (arr(3, 2), arr(4, 2)), wrt=(0, 1)),
+    Case(_lh.lstsq_checked, (arr(3), const(3), arr(5, 3))),
+    Case(_lh.residual_weights, (arr(2), arr(2))),
+    Case(_lh.residual_weights, (arr(1), scal())),
+    Case(_lh.residual_weights_adjoint, (arr(2), arr(2))),
+    Case(_lh.residual_weights_adjoint, (scal(), arr(1))),
+    Case(_nh.solve_adjoint, (mat(3), arr(3), arr(3)), wrt=(0, 1)),
+    Case(_nh.solve_adjoint, (mat(3, 2), arr(2, 3), arr(3)), wrt=(0, 1)),
+    Case(_nh.solve_adjoint, (mat(3, 2), arr(2, 3, 4), arr(3, 4)), wrt=(0, 1)),
+    Case(_nh.solve_outer, (arr(3), arr(3), arr(3, 3), arr(3)), wrt=(0, 1)),
+    Case(_nh.solve_outer, (arr(2, 3, 4), arr(2, 3, 4), arr(3, 3), arr(3, 4)), wrt=(0, 1)),
+    Case(_nh.col_matmul, (arr(3, 3), arr(3), arr(3)), wrt=(0, 1)),
+    Case(_nh.col_matmul, (arr(2, 3, 3), arr(2, 3), arr(3)), wrt=(0, 1)),
+    Case(_nh.col_matmul, (arr(3, 3), arr(2, 3, 4), arr(3, 4)), wrt=(0, 1)),
     Case(_lh.triangular_outer, (arr(3), arr(3)), wrt=(0, 1)),
     Case(_lh.triangular_outer, (arr(3, 2), arr(3, 2), const(1), const(True)), wrt=(0, 1)),
     Case(_lh.triangular_apply, (arr(3, 3), arr(3)), wrt=(0, 1)),

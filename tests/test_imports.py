@@ -167,15 +167,8 @@ NO_SECOND_ORDER = {
                         "higher order",
     "inverse_or_zero": "inside log_or_zero's rules: a third derivative of a log is refused",
     "prod_others_jvp": "inside prod_others's rules: a third derivative of np.prod is refused",
-    "solve_grad_a": "np.linalg.solve's helpers: its second derivative is refused",
-    "solve_grad_b": "np.linalg.solve's helpers: its second derivative is refused",
-    "solve_jvp_a": "np.linalg.solve's helpers: its second derivative is refused",
     "multi_dot_grads": "np.linalg.multi_dot's helpers: its second derivative is refused",
     "multi_dot_jvp": "np.linalg.multi_dot's helpers: its second derivative is refused",
-    "svdvals_grad": "np.linalg.svdvals's helpers: a second derivative needs the singular "
-                    "vectors' derivatives; refused",
-    "svdvals_jvp": "np.linalg.svdvals's helpers: a second derivative needs the singular "
-                   "vectors' derivatives; refused",
     "cumprod_jvp2": "inside np.cumprod's helpers' rules: a third derivative of np.cumprod "
                     "is refused",
     "cumprod_hvp": "inside np.cumprod's helpers' rules: a third derivative of np.cumprod "

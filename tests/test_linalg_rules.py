@@ -12,6 +12,7 @@ import pytest
 import scipy.linalg
 
 import srcgrad
+from srcgrad.errors import UnsupportedDerivativeError
 from srcgrad.runtime import linalg_helpers
 from tests.rule_cases import CASES  # first: it imports rule_cases_linalg itself
 from tests import rule_cases_linalg  # noqa: I100
@@ -20,7 +21,7 @@ from tests.test_rules_end_to_end import compiled_case, generated  # noqa: F401  
 EPS = 1e-5
 
 #: primitives whose second derivative is refused, and the helper named in the refusal
-REFUSED = {np.linalg.svdvals: "svdvals_", np.linalg.multi_dot: "multi_dot_"}
+REFUSED = {np.linalg.multi_dot: "multi_dot_"}
 
 
 def _norm_refused(case) -> bool:
@@ -183,3 +184,77 @@ def test_jit_covers_every_new_primitive_without_no_jit():
         if not case.fn.__module__.startswith("srcgrad.runtime") and \
                 not registry.lookup(case.fn).no_jit:
             assert case.fn in covered, case.id
+
+
+# --------------------------------------------------------------------------- factorizations
+
+def factorization_loss(a, b):
+    """A user's loss through the thin SVD, QR and least squares of one matrix."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    q, r = np.linalg.qr(a)
+    x, res, rank, sv = np.linalg.lstsq(a, b, rcond=None)
+    low_rank = (u[:, :2] * s[:2]) @ vh[:2, :]
+    return (np.sum((low_rank - a) ** 2) + np.sum(np.abs(u[:, 0]) * b) + np.sum(np.diag(r) ** 2)
+            + np.sum(q[:, 1] * b) + np.sum(x ** 2) + 0.5 * np.sum(res) + np.sum(sv) * rank
+            + np.sum(np.linalg.svd(a, compute_uv=False) ** 3))
+
+
+def _central(f, args, i, eps=1e-6):
+    out = np.zeros_like(args[i])
+    for index in np.ndindex(out.shape):
+        plus, minus = [x.copy() for x in args], [x.copy() for x in args]
+        plus[i][index] += eps
+        minus[i][index] -= eps
+        out[index] = (f(*plus) - f(*minus)) / (2 * eps)
+    return out
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_factorizations_in_a_loss(jit):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((6, 3)) + np.eye(6, 3) * np.array([3.0, 2.0, 1.0])
+    b = rng.standard_normal(6)
+    got = srcgrad.grad(factorization_loss, wrt=(0, 1), jit=jit)(a, b)
+    for i in (0, 1):
+        np.testing.assert_allclose(got[i], _central(factorization_loss, [a, b], i),
+                                   rtol=1e-6, atol=1e-7)
+
+
+def svd_full(a):
+    u, s, vh = np.linalg.svd(a)
+    return np.sum(u[:, 0] ** 2 * a[:, 0]) + np.sum(s)
+
+
+def qr_wide(a):
+    q, r = np.linalg.qr(a)
+    return np.sum(r)
+
+
+def lstsq_deficient(a, b):
+    x, res, rank, sv = np.linalg.lstsq(a, b, rcond=None)
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_unsupported_factorization_forms_are_refused(jit):
+    rng = np.random.default_rng(3)
+    with pytest.raises(UnsupportedDerivativeError, match="full_matrices=False"):
+        srcgrad.grad(svd_full, jit=jit)(rng.standard_normal((4, 3)))
+    with pytest.raises(UnsupportedDerivativeError, match="m >= n"):
+        srcgrad.grad(qr_wide, jit=jit)(rng.standard_normal((3, 4)))
+    a = rng.standard_normal((5, 2))
+    with pytest.raises(UnsupportedDerivativeError, match="full rank"):
+        srcgrad.grad(lstsq_deficient, jit=jit)(np.hstack([a, a[:, :1]]), np.ones(5))
+    square = rng.standard_normal((3, 3))       # full_matrices=True is the thin form here
+    np.testing.assert_allclose(srcgrad.grad(svd_full, jit=jit)(square),
+                               _central(svd_full, [square], 0), rtol=1e-6, atol=1e-7)
+
+
+def qr_complete(a):
+    q, r = np.linalg.qr(a, mode="complete")
+    return np.sum(q)
+
+
+def test_qr_modes_other_than_reduced_are_refused_at_their_line():
+    with pytest.raises(srcgrad.SrcgradError, match="mode='reduced'"):
+        srcgrad.grad(qr_complete)(np.eye(3))

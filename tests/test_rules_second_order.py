@@ -18,9 +18,7 @@ EPS = 1e-5
 
 #: the primitives whose second derivative is refused, and why
 REFUSED = {
-    "linalg.solve": "solve_grad_a (a helper of generated code) has no rule",
     "linalg.multi_dot": "multi_dot_grads (a helper of generated code) has no rule",
-    "linalg.svdvals": "svdvals_grad needs derivatives of the singular vectors",
 }
 
 

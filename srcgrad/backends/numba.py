@@ -176,6 +176,8 @@ class _Guarded:
                 f"(its type inference rejected a call's arguments). Use jit=False, or see "
                 f"srcgrad.show() for the generated code", self.loc, "jit") from exc
         except NotImplementedError as exc:   # Numba's run-time "not supported here"
+            if isinstance(exc, SrcgradError):  # a rule's own refusal (UnsupportedDerivativeError)
+                raise
             raise SrcgradError(
                 f"Numba does not support an operation in the derivative of '{self.name}' for "
                 f"these arguments: {exc}. Use jit=False", self.loc, "jit") from exc

@@ -11,12 +11,13 @@ from srcgrad.runtime.broadcast import unbroadcast, zeros_like
 from srcgrad.runtime.linalg_helpers import (
     columns_scaled, diagonal_blocks, eigen_diagonal, eigen_outer, eigvecsh, einsum_grad_a,
     einsum_grad_b, einsum_of, frechet_pair, inverse_gaps, kron_grad_a, kron_grad_b,
-    multi_dot_grads, multi_dot_jvp, pair_differences, svdvals_grad, svdvals_jvp,
+    multi_dot_grads, multi_dot_jvp, lstsq_checked, outer_columns, pair_differences, qr_checked,
+    residual_weights, residual_weights_adjoint, svd_checked,
     symmetric_cotangent, symmetric_from, tensordot_grad_a, tensordot_grad_b, triangular_apply,
     triangular_outer, tril_half, upper_right,
 )
 from srcgrad.runtime.numpy_helpers import (
-    mT, norm_direction, reshape_as, solve_grad_a, solve_grad_b, solve_jvp_a, unreduce,
+    col_matmul, mT, norm_direction, reshape_as, solve_adjoint, solve_outer, unreduce,
 )
 
 try:                                   # scipy is optional (the jit and test extras)
@@ -46,13 +47,14 @@ defvjp(np.linalg.inv,
 defjvp(np.linalg.inv,
        lambda t, ans, a: -ans @ t @ ans)
 
-# x = solve(a, b):  db = solve(a^T, g),  da = -db @ x^T
+# x = solve(a, b):  db = solve(a^T, g),  da = -db @ x^T;  dx = solve(a, db - da @ x)
+# (solve_adjoint, solve_outer and col_matmul read b for its vector/matrix form)
 defvjp(np.linalg.solve,
-       lambda g, ans, a, b: solve_grad_a(g, ans, a, b),
-       lambda g, ans, a, b: solve_grad_b(g, ans, a, b),
+       lambda g, ans, a, b: solve_outer(solve_adjoint(a, g, b), ans, a, b),
+       lambda g, ans, a, b: unbroadcast(solve_adjoint(a, g, b), b),
        name="numpy.linalg.solve")
 defjvp(np.linalg.solve,
-       lambda t, ans, a, b: solve_jvp_a(t, ans, a, b),
+       lambda t, ans, a, b: -solve_adjoint(mT(a), col_matmul(t, ans, b), b),
        lambda t, ans, a, b: np.linalg.solve(a, t))
 
 # ----------------------------------------------------------------- products
@@ -156,11 +158,57 @@ defjvp(np.linalg.eigh,
 declare(np.linalg.eigh, arity=2)
 
 # ds_i = u_i^T dA v_i (distinct, nonzero singular values)
+# (written with np.linalg.svd, whose rules give the second derivative)
 defvjp(np.linalg.svdvals,
-       lambda g, ans, x: svdvals_grad(g, x),
+       lambda g, ans, x: columns_scaled(np.linalg.svd(x, full_matrices=False)[0], g) @ np.linalg.svd(x, full_matrices=False)[2],
        name="numpy.linalg.svdvals")
 defjvp(np.linalg.svdvals,
-       lambda t, ans, x: svdvals_jvp(t, x))
+       lambda t, ans, x: np.sum(np.linalg.svd(x, full_matrices=False)[0] * (t @ mT(np.linalg.svd(x, full_matrices=False)[2])), axis=-2))
+
+# (u, s, vh) = svd(a), thin (k = min(m, n)), distinct nonzero s; F_ij = 1 / (s_j^2 - s_i^2),
+# dP = u^T da v.  Forward:  ds = diag(dP),
+#   du = u (F o (dP S + S dP^T)) + (I - u u^T) da v S^-1,
+#   dv = v (F o (S dP + dP^T S)) + (I - v v^T) da^T u S^-1          (dvh = dv^T).
+# Reverse, with M = u^T gu, N = v^T gv (F^T = -F):
+#   ga = u (diag(gs) + (F o (M - M^T)) S + S (F o (N - N^T))) vh
+#        + (I - u u^T) gu S^-1 vh + u S^-1 gvh (I - v v^T).
+# svd_checked refuses full_matrices=True on a non-square a, and hermitian=True, when it runs;
+# compute_uv=False is lowered to np.linalg.svdvals.
+defvjp(np.linalg.svd,
+       lambda g, ans, a, full_matrices=True, compute_uv=True, hermitian=False: ans[0] @ (columns_scaled(inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (mT(ans[0]) @ g[0] - mT(g[0]) @ ans[0]), ans[1]) + mT(columns_scaled(inverse_gaps(ans[1] ** 2) * (ans[2] @ mT(g[2]) - g[2] @ mT(ans[2])), ans[1]))) @ ans[2] + columns_scaled(ans[0], g[1]) @ ans[2] + columns_scaled(g[0] - ans[0] @ (mT(ans[0]) @ g[0]), 1.0 / ans[1]) @ ans[2] + columns_scaled(ans[0], 1.0 / ans[1]) @ (g[2] - (g[2] @ mT(ans[2])) @ ans[2]),
+       None, None, None, name="numpy.linalg.svd")
+defjvp(np.linalg.svd,
+       lambda t, ans, a, full_matrices=True, compute_uv=True, hermitian=False: (ans[0] @ (inverse_gaps(svd_checked(ans[1], a, full_matrices, hermitian) ** 2) * (columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1]) + mT(columns_scaled(mT(ans[0]) @ t @ mT(ans[2]), ans[1])))) + columns_scaled(t @ mT(ans[2]) - ans[0] @ (mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]), np.sum(ans[0] * (t @ mT(ans[2])), axis=-2), -(inverse_gaps(ans[1] ** 2) * (columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1]) + mT(columns_scaled(mT(mT(ans[0]) @ t @ mT(ans[2])), ans[1])))) @ ans[2] + mT(columns_scaled(mT(t) @ ans[0] - mT(ans[2]) @ mT(mT(ans[0]) @ t @ mT(ans[2])), 1.0 / ans[1]))),
+       None, None, None)
+declare(np.linalg.svd, arity=3)
+
+# (q, r) = qr(a), mode='reduced', m >= n, full column rank.  Forward, with X = da r^-1,
+# C = q^T X and the skew W = tril(C, -1) - tril(C, -1)^T:  dq = q (W - C) + X,  dr = (C - W) r.
+# Reverse, with M = q^T gq - gr r^T:  ga = (gq + q (tril(M - M^T, -1) - M)) r^-T.
+defvjp(np.linalg.qr,
+       lambda g, ans, a, mode="reduced": (g[0] + ans[0] @ (np.tril(mT(ans[0]) @ g[0] - g[1] @ mT(ans[1]) - mT(mT(ans[0]) @ g[0] - g[1] @ mT(ans[1])), -1) - (mT(ans[0]) @ g[0] - g[1] @ mT(ans[1])))) @ mT(np.linalg.inv(qr_checked(ans[1], a))),
+       None, name="numpy.linalg.qr")
+defjvp(np.linalg.qr,
+       lambda t, ans, a, mode="reduced": (ans[0] @ (np.tril(mT(ans[0]) @ t @ np.linalg.inv(qr_checked(ans[1], a)), -1) - mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1)) - mT(ans[0]) @ t @ np.linalg.inv(ans[1])) + t @ np.linalg.inv(ans[1]), (mT(ans[0]) @ t @ np.linalg.inv(ans[1]) - np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1) + mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1))) @ ans[1]),
+       None)
+declare(np.linalg.qr, arity=2)
+
+# (x, res, rank, s) = lstsq(a, b), a of full rank: x = P b with P = pinv(a), r = b - a x.
+#   dx = -P da x + P P^T da^T r + (I - P a) da^T P^T x + P db     (the pinv rule applied to b)
+#   ga = -(P^T gx + 2 r w) x^T + r (P P^T gx)^T + (P^T x)((I - P a) gx)^T + u diag(gs) vh (svdvals' rule),
+#   gb = P^T gx + 2 r w,
+# where w are the residuals' cotangents per column of b (res = sum(r**2, axis=0) when m > n,
+# and a^T r = 0 there, so d res = 2 sum(r * (db - da x), axis=0); NumPy returns an empty
+# res otherwise).  The rank is an integer; s are the singular values (svdvals' rules).
+defvjp(np.linalg.lstsq,
+       lambda g, ans, a, b, rcond=None: (-outer_columns(mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ ans[0]) * residual_weights(g[1], ans[0][0]), lstsq_checked(ans[0], ans[2], a)) + outer_columns(b - a @ ans[0], np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ g[0])) + outer_columns(mT(np.linalg.pinv(a)) @ ans[0], g[0] - np.linalg.pinv(a) @ (a @ g[0])) + columns_scaled(np.linalg.svd(a, full_matrices=False)[0], g[3]) @ np.linalg.svd(a, full_matrices=False)[2]),
+       lambda g, ans, a, b, rcond=None: mT(np.linalg.pinv(a)) @ g[0] + 2.0 * (b - a @ lstsq_checked(ans[0], ans[2], a)) * residual_weights(g[1], ans[0][0]),
+       None, name="numpy.linalg.lstsq")
+defjvp(np.linalg.lstsq,
+       lambda t, ans, a, b, rcond=None: (-np.linalg.pinv(a) @ (t @ lstsq_checked(ans[0], ans[2], a)) + np.linalg.pinv(a) @ (mT(np.linalg.pinv(a)) @ (mT(t) @ (b - a @ ans[0]))) + mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]) - np.linalg.pinv(a) @ (a @ (mT(t) @ (mT(np.linalg.pinv(a)) @ ans[0]))), residual_weights_adjoint(-2.0 * np.sum((b - a @ ans[0]) * (t @ ans[0]), axis=0), ans[1]), 0.0, np.sum(np.linalg.svd(a, full_matrices=False)[0] * (t @ mT(np.linalg.svd(a, full_matrices=False)[2])), axis=-2)),
+       lambda t, ans, a, b, rcond=None: (np.linalg.pinv(a) @ t, residual_weights_adjoint(2.0 * np.sum((b - a @ lstsq_checked(ans[0], ans[2], a)) * t, axis=0), ans[1]), 0.0, zeros_like(ans[3])),
+       None)
+declare(np.linalg.lstsq, arity=4)
 
 # ----------------------------------------------------------------- scipy.linalg
 if _scipy_linalg is not None:
@@ -318,6 +366,61 @@ defjvp(eigen_diagonal,
        lambda t, ans, v, m: np.sum(t * ((m + mT(m)) @ v), axis=-2),
        lambda t, ans, v, m: eigen_diagonal(v, t))
 
+# svd_checked passes the singular values through (it only refuses forms)
+defvjp(svd_checked, lambda g, ans, s, a, full_matrices=True, hermitian=False: g, ZERO, None, None)
+defjvp(svd_checked, lambda t, ans, s, a, full_matrices=True, hermitian=False: t, ZERO, None, None)
+
+defvjp(qr_checked, lambda g, ans, r, a: g, ZERO)
+defjvp(qr_checked, lambda t, ans, r, a: t, ZERO)
+
+# least squares: u v^T is bilinear; the check passes x through; the residual weights and
+# their adjoint are each other's adjoints
+defvjp(outer_columns,
+       lambda g, ans, u, v: g @ v,
+       lambda g, ans, u, v: mT(g) @ u)
+defjvp(outer_columns,
+       lambda t, ans, u, v: outer_columns(t, v),
+       lambda t, ans, u, v: outer_columns(u, t))
+
+defvjp(lstsq_checked, lambda g, ans, x, rank, a: g, ZERO, ZERO)
+defjvp(lstsq_checked, lambda t, ans, x, rank, a: t, ZERO, ZERO)
+
+defvjp(residual_weights, lambda g, ans, gres, like: residual_weights_adjoint(g, gres), ZERO)
+defjvp(residual_weights, lambda t, ans, gres, like: residual_weights(t, like), ZERO)
+
+defvjp(residual_weights_adjoint, lambda g, ans, w, gres: residual_weights(g, w), ZERO)
+defjvp(residual_weights_adjoint, lambda t, ans, w, gres: residual_weights_adjoint(t, gres), ZERO)
+
+# solve's helpers.  y = solve_adjoint(a, g, b) = a^-T g:  dy = -a^-T (da^T y) + a^-T dg, and
+# its adjoint takes c to (-y (a^-1 c)^T on a, a^-1 c on g); solve_outer (-y x^T) and
+# col_matmul (m x) are bilinear, each the other's adjoint in the matrix
+defvjp(solve_adjoint,
+       lambda g, ans, a, gg, b: solve_outer(ans, solve_adjoint(mT(a), g, b), a, b),
+       lambda g, ans, a, gg, b: solve_adjoint(mT(a), g, b),
+       ZERO)
+defjvp(solve_adjoint,
+       lambda t, ans, a, gg, b: -solve_adjoint(a, col_matmul(mT(t), ans, b), b),
+       lambda t, ans, a, gg, b: solve_adjoint(a, t, b),
+       ZERO)
+
+defvjp(solve_outer,
+       lambda g, ans, y, x, a, b: -unbroadcast(col_matmul(g, x, b), y),
+       lambda g, ans, y, x, a, b: -unbroadcast(col_matmul(mT(g), y, b), x),
+       ZERO, ZERO)
+defjvp(solve_outer,
+       lambda t, ans, y, x, a, b: solve_outer(t, x, a, b),
+       lambda t, ans, y, x, a, b: solve_outer(y, t, a, b),
+       ZERO, ZERO)
+
+defvjp(col_matmul,
+       lambda g, ans, m, x, b: -solve_outer(g, x, m, b),
+       lambda g, ans, m, x, b: unbroadcast(col_matmul(mT(m), g, b), x),
+       ZERO)
+defjvp(col_matmul,
+       lambda t, ans, m, x, b: col_matmul(t, x, b),
+       lambda t, ans, m, x, b: col_matmul(m, t, b),
+       ZERO)
+
 # triangular_outer(y, x) = -tri(y x^T) and triangular_apply(c, x) = -tri(c) x are adjoint
 defvjp(triangular_outer,
        lambda g, ans, y, x, trans=0, lower=False: triangular_apply(g, x, trans, lower),
@@ -342,12 +445,6 @@ if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")
 
 # ----------------------------------------------------------------- known, without rules
-declare(np.linalg.svd, why_no_rule="the singular vectors' derivative needs distinct "
-        "singular values and full_matrices=False; np.linalg.svdvals has rules")
-declare(np.linalg.qr, why_no_rule="not derived yet; for least squares use np.linalg.solve "
-        "on the normal equations or np.linalg.pinv")
-declare(np.linalg.lstsq, why_no_rule="it returns residuals, rank and singular values too; "
-        "np.linalg.pinv(a) @ b or np.linalg.solve(a.T @ a, a.T @ b) have rules")
 declare(np.linalg.eig, why_no_rule="eigenvalues of a general matrix may be complex; "
         "np.linalg.eigh and eigvalsh have rules for symmetric matrices")
 if _scipy_linalg is not None:

@@ -27,7 +27,9 @@ __all__ = [
     "einsum_grad_a", "einsum_grad_b", "multi_dot_grads", "multi_dot_jvp", "frechet_pair",
     "upper_right", "diagonal_blocks", "tril_half", "symmetric_from", "symmetric_cotangent",
     "eigvecsh", "inverse_gaps", "pair_differences", "eigen_outer", "eigen_diagonal",
-    "columns_scaled", "svdvals_grad", "svdvals_jvp", "triangular_outer", "triangular_apply",
+    "columns_scaled", "triangular_outer", "triangular_apply",
+    "svd_checked", "qr_checked", "outer_columns", "lstsq_checked", "residual_weights",
+    "residual_weights_adjoint",
 ]
 
 
@@ -278,23 +280,70 @@ def eigen_diagonal(v, m):
 
 
 # --------------------------------------------------------------------------- singular values
+# (np.linalg.svdvals' rules are written with np.linalg.svd, whose own rules follow)
 
-def _thin_svd(a):
-    u, s, vh = np.linalg.svd(a, full_matrices=False)
-    return u, s, vh
-
-
-def svdvals_grad(g, a):
-    """Cotangent of ``a`` in ``np.linalg.svdvals(a)``: ``U diag(g) V^T`` (thin SVD;
-    distinct, nonzero singular values)."""
-    u, s, vh = _thin_svd(a)
-    return columns_scaled(u, g) @ vh
+_SVD_FORMS = ("np.linalg.svd's singular vectors are differentiated in the thin form only: "
+              "pass full_matrices=False (full_matrices=True is the same only for a square "
+              "matrix) and hermitian=False; for singular values alone use np.linalg.svdvals")
 
 
-def svdvals_jvp(t, a):
-    """Tangent of ``np.linalg.svdvals(a)``: ``diag(U^T t V)``."""
-    u, s, vh = _thin_svd(a)
-    return np.sum(u * (t @ mT(vh)), axis=-2)
+def svd_checked(s, a, full_matrices=True, hermitian=False):
+    """The singular values ``s`` of ``a`` unchanged, once the form of ``np.linalg.svd``
+    is one its rules hold for: thin factors (``full_matrices=False``, or a square ``a``)
+    and ``hermitian=False``.  Any other form raises UnsupportedDerivativeError when the
+    derivative runs (the shape is not known before)."""
+    if hermitian or (full_matrices and np.shape(a)[-1] != np.shape(a)[-2]):
+        raise UnsupportedDerivativeError(_SVD_FORMS, construct="np.linalg.svd")
+    return s
+
+
+_QR_FORMS = ("np.linalg.qr is differentiated for a matrix with at least as many rows as "
+             "columns (m >= n, full column rank); for a wide matrix factor its transpose")
+
+
+def qr_checked(r, a):
+    """The factor ``r`` of ``np.linalg.qr(a)`` unchanged, once ``a`` has the shape the QR
+    rules hold for (m >= n); a wide ``a`` raises UnsupportedDerivativeError."""
+    if np.shape(a)[-2] < np.shape(a)[-1]:
+        raise UnsupportedDerivativeError(_QR_FORMS, construct="np.linalg.qr")
+    return r
+
+
+# --------------------------------------------------------------------------- least squares
+
+def outer_columns(u, v):
+    """``u v^T``: the outer product of two vectors, or ``u @ v^T`` for two matrices with
+    one column per right-hand side (the cotangents of ``np.linalg.lstsq``'s matrix)."""
+    return np.outer(u, v) if np.ndim(u) == 1 else u @ mT(v)
+
+
+_LSTSQ_FORMS = ("np.linalg.lstsq is differentiated for a matrix of full rank (rank == "
+                "min(m, n)); for a rank-deficient matrix use np.linalg.pinv with an rcond")
+
+
+def lstsq_checked(x, rank, a):
+    """The solution ``x`` of ``np.linalg.lstsq`` unchanged, once ``a`` had full rank
+    (the rules differentiate ``x = pinv(a) b``, valid at constant full rank)."""
+    if rank < min(np.shape(a)[-2], np.shape(a)[-1]):
+        raise UnsupportedDerivativeError(_LSTSQ_FORMS, construct="np.linalg.lstsq")
+    return x
+
+
+def residual_weights(gres, like):
+    """The cotangent ``gres`` of lstsq's residuals as one weight per column of ``b``,
+    shaped like ``like`` (a number for a vector ``b``, else one per column); zero when
+    NumPy returned no residuals (an empty array: m <= n or rank-deficient)."""
+    if np.size(gres) == 0:
+        return np.zeros(np.shape(like)) if np.ndim(like) else 0.0
+    return np.reshape(gres, np.shape(like)) if np.ndim(like) else float(np.reshape(gres, ()))
+
+
+def residual_weights_adjoint(w, gres):
+    """The adjoint of ``residual_weights``: the weights ``w`` shaped like the residuals
+    ``gres`` (nothing when they are empty)."""
+    if np.size(gres) == 0:
+        return np.zeros(np.shape(gres))
+    return np.reshape(np.asarray(w, dtype=float), np.shape(gres))
 
 
 # --------------------------------------------------------------------------- triangular solves
@@ -634,26 +683,104 @@ def _np_svdvals(x):
     return lambda x: np.linalg.svd(x, full_matrices=False)[1]
 
 
-@numba_twin(svdvals_grad)
-def _svdvals_grad(g, a):
+@numba_twin(svd_checked)
+def _svd_checked(s, a, full_matrices=True, hermitian=False):
     if not _matrices(a):
         return None
 
-    def impl(g, a):
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
-        return (u * g) @ vh
+    def impl(s, a, full_matrices=True, hermitian=False):
+        if hermitian or (full_matrices and a.shape[0] != a.shape[1]):
+            raise UnsupportedDerivativeError(_SVD_FORMS, None, "np.linalg.svd")
+        return s
     return impl
 
 
-@numba_twin(svdvals_jvp)
-def _svdvals_jvp(t, a):
-    if not _matrices(a, t):
+@numba_twin(qr_checked)
+def _qr_checked(r, a):
+    if not _matrices(a):
         return None
 
-    def impl(t, a):
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
-        return np.sum(u * (np.ascontiguousarray(t) @ np.ascontiguousarray(vh.T)), axis=0)
+    def impl(r, a):
+        if a.shape[0] < a.shape[1]:
+            raise UnsupportedDerivativeError(_QR_FORMS, None, "np.linalg.qr")
+        return r
     return impl
+
+
+@numba_twin(outer_columns)
+def _outer_columns(u, v):
+    if not (isinstance(u, types.Array) and isinstance(v, types.Array) and u.ndim == v.ndim
+            and u.ndim in (1, 2)):
+        return None
+    if u.ndim == 1:
+        return lambda u, v: np.outer(u, v)
+    return lambda u, v: np.ascontiguousarray(u) @ np.ascontiguousarray(v.T)
+
+
+@numba_twin(lstsq_checked)
+def _lstsq_checked(x, rank, a):
+    if not _matrices(a):
+        return None
+
+    def impl(x, rank, a):
+        if rank < min(a.shape[0], a.shape[1]):
+            raise UnsupportedDerivativeError(_LSTSQ_FORMS, None, "np.linalg.lstsq")
+        return x
+    return impl
+
+
+@numba_twin(residual_weights)
+def _residual_weights(gres, like):
+    if not (isinstance(gres, types.Array) and gres.ndim == 1):
+        return None
+    if is_scalar(like):
+        return lambda gres, like: gres[0] if gres.size > 0 else 0.0
+    if not (isinstance(like, types.Array) and like.ndim == 1):
+        return None
+
+    def impl(gres, like):
+        if gres.size == 0:
+            return np.zeros(like.shape)
+        return gres.astype(np.float64)
+    return impl
+
+
+@numba_twin(residual_weights_adjoint)
+def _residual_weights_adjoint(w, gres):
+    if not (isinstance(gres, types.Array) and gres.ndim == 1):
+        return None
+    if is_scalar(w):
+        def scalar(w, gres):
+            out = np.zeros(gres.shape)
+            if gres.size > 0:
+                out[0] = w
+            return out
+        return scalar
+    if not (isinstance(w, types.Array) and w.ndim == 1):
+        return None
+
+    def impl(w, gres):
+        if gres.size == 0:
+            return np.zeros(gres.shape)
+        return w.astype(np.float64)
+    return impl
+
+
+def _twin_lstsq_rcond_none():
+    """NumPy's default ``rcond=None`` for Numba's lstsq (which takes a number only):
+    machine precision times max(m, n), as NumPy does."""
+    @numba_twin(np.linalg.lstsq)
+    def _lstsq(a, b, rcond=None):
+        if not (_matrices(a) and isinstance(rcond, (types.NoneType, types.Omitted))
+                and not (isinstance(rcond, types.Omitted) and rcond.value is not None)):
+            return None
+
+        def impl(a, b, rcond=None):
+            return np.linalg.lstsq(a, b, np.finfo(np.float64).eps * max(a.shape[0], a.shape[1]))
+        return impl
+
+
+_twin_lstsq_rcond_none()
 
 
 def _triangle_twin(m, lower):

@@ -30,7 +30,7 @@ __all__ = [
     "extremum_mask", "winner_share", "log_or_zero", "clip_inside", "clip_below",
     "clip_above", "inverse_axes", "unconcatenate", "unstack", "dot_grad_a", "dot_grad_b",
     "matmul_grad_a", "matmul_grad_b", "inner_grad_a", "inner_grad_b", "trace_grad",
-    "diag_grad", "mT", "norm_direction", "solve_grad_a", "solve_grad_b", "solve_jvp_a",
+    "diag_grad", "mT", "norm_direction", "solve_adjoint", "solve_outer", "col_matmul",
 ]
 
 
@@ -495,35 +495,28 @@ def _matrix_norm_direction(x, ans, ord, axis):
     return np.moveaxis(d, (-2, -1), (rows, cols))
 
 
-def _solve_adjoint(a, g, b):
-    """Solve ``a^T y = g`` with ``b``'s vector/matrix interpretation (NumPy 2: ``b`` is a
-    vector only when it is 1-d, even if ``a`` is a stack of matrices)."""
+def solve_adjoint(a, g, b):
+    """``y = solve(a^T, g)`` with ``b``'s vector/matrix interpretation (NumPy 2: ``b`` is a
+    vector only when it is 1-d, even if ``a`` is a stack of matrices); the rules of
+    ``np.linalg.solve`` are written with it, ``solve_outer`` and ``col_matmul``."""
     if np.ndim(b) == 1 and np.ndim(a) > 2:
         return np.linalg.solve(mT(a), np.asarray(g)[..., None])[..., 0]
     return np.linalg.solve(mT(a), g)
 
 
-def solve_grad_b(g, ans, a, b):
-    """Cotangent of ``b`` in ``ans = np.linalg.solve(a, b)``: ``solve(a^T, g)`` (summed
-    over batch axes that ``a`` broadcast onto ``b``)."""
-    return unbroadcast(_solve_adjoint(a, g, b), b)
-
-
-def solve_grad_a(g, ans, a, b):
-    """Cotangent of ``a`` in ``ans = np.linalg.solve(a, b)``: ``-solve(a^T, g) @ ans^T``
-    (an outer product when ``b`` is a vector)."""
-    y = _solve_adjoint(a, g, b)
+def solve_outer(y, x, a, b):
+    """``-y x^T`` summed onto ``a``'s shape (outer products of vectors when ``b`` is 1-d):
+    the cotangent of ``a`` in ``x = solve(a, b)`` is ``solve_outer(solve(a^T, g), x, a, b)``."""
     if np.ndim(b) == 1:
-        return unbroadcast(-y[..., :, None] * ans[..., None, :], a)
-    return unbroadcast(-y @ mT(ans), a)
+        return unbroadcast(-(np.asarray(y)[..., :, None] * np.asarray(x)[..., None, :]), a)
+    return unbroadcast(-(y @ mT(x)), a)
 
 
-def solve_jvp_a(t, ans, a, b):
-    """Tangent of ``ans = np.linalg.solve(a, b)`` caused by a tangent ``t`` of ``a``:
-    ``-solve(a, t @ ans)`` (``ans`` treated as a column when ``b`` is a vector)."""
+def col_matmul(m, x, b):
+    """``m @ x`` with ``x`` a column (per stack) when ``b`` is 1-d, in ``x``'s form."""
     if np.ndim(b) == 1:
-        return np.linalg.solve(a, -(t @ ans[..., None]))[..., 0]
-    return np.linalg.solve(a, -(t @ ans))
+        return (m @ np.asarray(x)[..., None])[..., 0]
+    return m @ x
 
 
 # ----------------------------------------------------------------------- Numba twins
@@ -991,27 +984,27 @@ def _one_matrix(a, b):
         and b.ndim in (1, 2)
 
 
-@numba_twin(solve_grad_b)
-def _solve_grad_b(g, ans, a, b):
+@numba_twin(solve_adjoint)
+def _solve_adjoint(a, g, b):
     if not _one_matrix(a, b):
         return None
-    return lambda g, ans, a, b: np.linalg.solve(a.T, g)
+    return lambda a, g, b: np.linalg.solve(np.ascontiguousarray(a.T), g)
 
 
-@numba_twin(solve_grad_a)
-def _solve_grad_a(g, ans, a, b):
+@numba_twin(solve_outer)
+def _solve_outer(y, x, a, b):
     if not _one_matrix(a, b):
         return None
     if b.ndim == 1:
-        return lambda g, ans, a, b: -np.outer(np.linalg.solve(a.T, g), ans)
-    return lambda g, ans, a, b: -(np.linalg.solve(a.T, g) @ ans.T)
+        return lambda y, x, a, b: -np.outer(y, x)
+    return lambda y, x, a, b: -(np.ascontiguousarray(y) @ np.ascontiguousarray(x.T))
 
 
-@numba_twin(solve_jvp_a)
-def _solve_jvp_a(t, ans, a, b):
-    if not _one_matrix(a, b):
+@numba_twin(col_matmul)
+def _col_matmul(m, x, b):
+    if not _one_matrix(m, b):
         return None
-    return lambda t, ans, a, b: np.linalg.solve(a, -(t @ ans))
+    return lambda m, x, b: np.ascontiguousarray(m) @ np.ascontiguousarray(x)
 
 
 def _vector_norm_direction(x, ans, p):

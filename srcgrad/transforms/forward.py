@@ -73,7 +73,7 @@ class Forward(Hooks):
                 out.append(E.assign(self.tangent(s.target),
                                     E.call("zeros_like", [E.name(self.names.var(s.target))])))
             else:
-                out.append(E.assign(self.tangent(s.target), self.call_tangent(s)))
+                out.append(E.assign(self.tangent(s.target), self.call_tangent(s, out)))
         elif isinstance(s, ir.GetItem) and s.target in self.active:
             out.append(E.assign(self.tangent(s.target),
                                 E.subscript(self.tangent_of(s.array), E.operand(s.index, self.names))))
@@ -113,7 +113,7 @@ class Forward(Hooks):
         out.append(E.assign(self.tangent(s.target), t_array))
         return out
 
-    def call_tangent(self, s: ir.Call) -> ast.expr:
+    def call_tangent(self, s: ir.Call, out: list) -> ast.expr:
         prim = registry.lookup(s.fn)
         if prim.joint is not None:
             raise NonDifferentiableError(
@@ -140,6 +140,18 @@ class Forward(Hooks):
                                      self.is_scalar if scalar_call(self.fn, s) else None))
         if not terms:        # active only as a buffer that is written with active values later
             return E.call("zeros_like", [E.name(self.names.var(s.target))])
+        if s.target in self.fn.arity and len(terms) > 1:
+            # a tuple of results (np.linalg.lstsq): each argument's rule gives a tuple of
+            # tangents, summed item by item
+            parts = [self.names.fresh(self.tangent(s.target) + "_part") for _ in terms]
+            out += [E.assign(p, term) for p, term in zip(parts, terms)]
+            items = []
+            for i in range(self.fn.arity[s.target]):
+                item = E.subscript(E.name(parts[0]), E.const(i))
+                for p in parts[1:]:
+                    item = E.add(item, E.subscript(E.name(p), E.const(i)))
+                items.append(item)
+            return E.tuple_(items)
         total = terms[0]
         for term in terms[1:]:
             total = E.add(total, term)
