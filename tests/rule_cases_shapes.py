@@ -204,3 +204,18 @@ CASES += [
     Case(_sh.unvstack, (arr(2, 3), seq(arr(3), arr(3)))),
     Case(_sh.uncolumn_stack, (arr(3, 2), seq(arr(3), arr(3)))),
 ]
+
+# ----------------------------------------------------------------- np.sinc (exact at 0)
+from srcgrad.runtime import index_helpers as _ih  # noqa: E402
+
+CASES += [
+    Case(np.sinc, (arr(5, lo=-3.0, hi=3.0),)),
+    Case(np.sinc, (scal(-2.0, 2.0),)),
+    Case(np.sinc, (arr(2, 3, lo=-0.9, hi=0.9),)),
+    Case(np.sinc, (npscal(-2.0, 2.0),)),
+    Case(np.sinc, (const(np.array([0.0, 0.0, 1.0, -2.0])),)),
+    Case(np.sinc, (const(0.0),)),
+    Case(_ih.sinc_deriv, (const(1), arr(6, lo=-3.0, hi=3.0)), wrt=(1,)),
+    Case(_ih.sinc_deriv, (const(2), const(np.array([0.0, 0.5, -1.5]))), wrt=(1,)),
+    Case(_ih.sinc_deriv, (const(3), scal(-2.0, 2.0)), wrt=(1,)),
+]

@@ -27,7 +27,7 @@ def _arity(prim) -> int:
     if nin is not None:
         return nin
     return {"where": 3, "clip": 3}.get(prim.fn.__name__, 1 if prim.fn.__name__ in (
-        "neg", "pos", "abs", "copy") else 2)
+        "neg", "pos", "abs", "copy", "sinc") else 2)
 
 
 @pytest.mark.parametrize("prim", _with("elementwise"))

@@ -10,13 +10,14 @@ Numba twin (``srcgrad.runtime.twins``) so that it runs under ``jit=True``, or de
 import numpy as np
 
 from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
-from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twins)
+from srcgrad.runtime import index_helpers, shape_helpers  # noqa: F401  (record the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
                                            trapezoid_weights, unhstack, unrepeat, untake, untake_along,
                                            untile, unvstack, unweights)
+from srcgrad.runtime.index_helpers import sinc_deriv
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -254,3 +255,14 @@ defjvp(unweights, lambda t, ans, grad, y, x, axis=-1: unweights(t, y, x, axis), 
 for _fn in (np.trapezoid, trapezoid_weights, unweights):
     declare(_fn, fresh=True)
 del _fn
+
+# ----------------------------------------------------------------- np.sinc
+# sinc(x) = sin(pi x) / (pi x), 1 at 0.  Its derivatives come from sinc_deriv(n, x), the
+# n-th derivative, exact at x == 0 (a Taylor series there): sinc'(0) = 0, sinc''(0) =
+# -pi^2/3.  sinc_deriv's own rule is sinc_deriv(n + 1, x), so every order is exact.
+defvjp(np.sinc, lambda g, ans, x: g * sinc_deriv(1, x))
+defjvp(np.sinc, lambda t, ans, x: t * sinc_deriv(1, x))
+declare(np.sinc, elementwise=True, fresh=True)
+
+defvjp(sinc_deriv, None, lambda g, ans, n, x: g * sinc_deriv(n + 1, x))
+defjvp(sinc_deriv, None, lambda t, ans, n, x: t * sinc_deriv(n + 1, x))
