@@ -219,3 +219,19 @@ CASES += [
     Case(_ih.sinc_deriv, (const(2), const(np.array([0.0, 0.5, -1.5]))), wrt=(1,)),
     Case(_ih.sinc_deriv, (const(3), scal(-2.0, 2.0)), wrt=(1,)),
 ]
+
+# ----------------------------------------------------------------- np.average
+CASES += [
+    Case(np.average, (arr(6),)),
+    Case(np.average, (arr(3, 4),), dict(axis=0)),
+    Case(np.average, (arr(3, 4), const(None), pos(3, 4)), wrt=(0, 2)),
+    Case(np.average, (arr(3, 4), const(1), pos(4)), wrt=(0, 2)),
+    Case(np.average, (arr(2, 3, 4), const(-2), pos(3)), wrt=(0, 2)),
+    Case(np.average, (arr(2, 3, 4), const(0), pos(2, 3, 4)), wrt=(0, 2)),
+    Case(np.average, (arr(2, 3, 4),), dict(axis=(0, 2))),
+    Case(np.average, (arr(5), const(None), const(np.array([0.5, 1.0, 2.0, 1.5, 0.7])))),
+    Case(_ih.spread_weights, (arr(4), arr(3, 4), const(1))),
+    Case(_ih.spread_weights, (arr(3, 4), arr(3, 4), const(None))),
+    Case(_ih.unspread_weights, (arr(3, 4), arr(3), arr(3, 4), const(0))),
+    Case(_ih.unspread_weights, (arr(2, 3), arr(2, 3), arr(2, 3), const(None))),
+]

@@ -17,7 +17,7 @@ from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jv
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
                                            trapezoid_weights, unhstack, unrepeat, untake, untake_along,
                                            untile, unvstack, unweights)
-from srcgrad.runtime.index_helpers import sinc_deriv
+from srcgrad.runtime.index_helpers import sinc_deriv, spread_weights, unspread_weights
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -266,3 +266,27 @@ declare(np.sinc, elementwise=True, fresh=True)
 
 defvjp(sinc_deriv, None, lambda g, ans, n, x: g * sinc_deriv(n + 1, x))
 defjvp(sinc_deriv, None, lambda t, ans, n, x: t * sinc_deriv(n + 1, x))
+
+# ----------------------------------------------------------------- np.average
+# avg = sum(a W, axis) / S with W = spread_weights(weights, a, axis) (a's shape; ones for
+# None) and S = sum(W, axis): d avg / d a = W / S, d avg / d W = (a - avg) / S.
+defvjp(np.average,
+       lambda g, ans, a, axis=None, weights=None, returned=False: unreduce(g, a, axis) * spread_weights(weights, a, axis) / np.sum(spread_weights(weights, a, axis), axis=axis, keepdims=True),
+       None,
+       lambda g, ans, a, axis=None, weights=None, returned=False: unspread_weights(unreduce(g, a, axis) * (a - unreduce(ans, a, axis)) / np.sum(spread_weights(weights, a, axis), axis=axis, keepdims=True), weights, a, axis),
+       None)
+defjvp(np.average,
+       lambda t, ans, a, axis=None, weights=None, returned=False: np.average(t, axis, weights),
+       None,
+       lambda t, ans, a, axis=None, weights=None, returned=False: np.sum(spread_weights(t, a, axis) * (a - unreduce(ans, a, axis)), axis=axis) / np.sum(spread_weights(weights, a, axis), axis=axis),
+       None)
+declare(np.average, fresh=True,
+        refuses=lambda a, axis=None, weights=None, returned=False: None if returned is False else
+        "returned=True (the sum of the weights as a second result) is not supported; "
+        "compute np.sum(weights) separately")
+
+# spread_weights is linear in the weights; unspread_weights is its adjoint.
+defvjp(spread_weights, lambda g, ans, weights, a, axis=None: unspread_weights(g, weights, a, axis), ZERO)
+defjvp(spread_weights, lambda t, ans, weights, a, axis=None: spread_weights(t, a, axis), ZERO)
+defvjp(unspread_weights, lambda g, ans, grad, weights, a, axis=None: spread_weights(g, a, axis), ZERO, ZERO)
+defjvp(unspread_weights, lambda t, ans, grad, weights, a, axis=None: unspread_weights(t, weights, a, axis), ZERO, ZERO)

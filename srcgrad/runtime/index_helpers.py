@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 
-from srcgrad.runtime.twins import numba, numba_twin
+from srcgrad.runtime.shape_helpers import _build, _literal_axes, _omitted
+from srcgrad.runtime.twins import literal_axis, no_axis, numba, numba_twin, types
 
-__all__ = ["sinc_deriv"]
+__all__ = ["sinc_deriv", "spread_weights", "unspread_weights"]
 
 
 # ----------------------------------------------------------------------- np.sinc
@@ -100,3 +101,94 @@ def _vectorized(kernel):
 def _sinc_deriv_twin(n, x):
     vec = _vectorized(_sinc_deriv)
     return lambda n, x: vec(n, x)
+
+
+# ----------------------------------------------------------------------- np.average
+# average(a, axis, weights) = sum(a * W, axis) / sum(W, axis), W the weights spread to a's
+# shape (ones for None; 1-d weights lie along ``axis``, as NumPy allows).
+def _weights_shape(weights, a, axis):
+    """The shape 1-d ``weights`` take to broadcast along ``axis`` of ``a``."""
+    ndim = np.ndim(a)
+    if axis is None or not isinstance(axis, (int, np.integer)):
+        raise ValueError("np.average: weights differing from a's shape need one int axis")
+    shape = [1] * ndim
+    shape[axis] = np.shape(weights)[0]
+    return tuple(shape)
+
+
+def spread_weights(weights, a, axis=None):
+    """The weights of ``np.average(a, axis, weights)`` as a new array of ``a``'s shape:
+    ones for None, ``weights`` itself (copied) for the same shape, 1-d weights laid along
+    ``axis``.  Linear in ``weights``; ``unspread_weights`` is its adjoint."""
+    if weights is None:
+        return np.ones(np.shape(a))
+    w = np.asarray(weights)
+    if w.shape == np.shape(a):
+        return np.array(w, dtype=np.result_type(w, 1.0))
+    return np.ones(np.shape(a)) * w.reshape(_weights_shape(w, a, axis))
+
+
+def unspread_weights(g, weights, a, axis=None):
+    """The adjoint of ``spread_weights``: ``g`` (``a``'s shape) summed back into the
+    weights' shape (over every axis but ``axis`` for 1-d weights)."""
+    g = np.asarray(g)
+    if np.shape(weights) == g.shape:
+        return np.array(g)
+    k = axis + g.ndim if axis < 0 else axis
+    return np.sum(g, axis=tuple(d for d in range(g.ndim) if d != k))
+
+
+def _weights_form(weights, a, axis):
+    """("none" | "same" | "along", k): how a twin spreads the typed ``weights``."""
+    if no_axis(weights) or not isinstance(a, types.Array):
+        return "none", None
+    if not isinstance(weights, types.Array):
+        return None, None
+    if weights.ndim == a.ndim:
+        return "same", None
+    k = literal_axis(axis, a.ndim)
+    return ("along", k) if weights.ndim == 1 and k is not None else (None, None)
+
+
+@numba_twin(spread_weights)
+def _spread_weights(weights, a, axis=None):
+    form, k = _weights_form(weights, a, axis)
+    params = "weights, a, axis=None"
+    if form == "none":
+        return _build(params, "np.ones(a.shape)")
+    if form == "same":
+        return _build(params, "np.ones(a.shape) * weights")
+    if form == "along":
+        shape = "(" + "".join("weights.shape[0], " if d == k else "1, " for d in range(a.ndim)) + ")"
+        return _build(params, f"np.ones(a.shape) * np.ascontiguousarray(weights).reshape({shape})")
+    return None
+
+
+@numba_twin(unspread_weights)
+def _unspread_weights(g, weights, a, axis=None):
+    form, k = _weights_form(weights, a, axis)
+    params = "g, weights, a, axis=None"
+    if form == "same":
+        return _build(params, "g.copy()")
+    if form == "along":
+        perm = (k,) + tuple(d for d in range(a.ndim) if d != k)
+        return _build(params, f"np.ascontiguousarray(g.transpose({perm})).reshape((g.shape[{k}], -1))"
+                              f".sum(axis=1)")
+    return None
+
+
+@numba_twin(np.average)
+def _np_average_axis(a, axis=None, weights=None, returned=False):
+    """np.average over one literal axis or a tuple of them (Numba's own takes no axis)."""
+    if no_axis(axis) or not isinstance(a, types.Array) or not _omitted(returned):
+        return None
+    axes = _literal_axes(axis, a.ndim)
+    if axes is None:
+        return None
+    text = "(" + "".join(f"{d}, " for d in axes) + ")"
+    params = "a, axis=None, weights=None, returned=False"
+    if no_axis(weights):
+        return _build(params, f"np.mean(a, axis={text})")
+    return _build(params, f"w = spread_weights(weights, a, axis)\n"
+                          f"np.sum(a * w, axis={text}) / np.sum(w, axis={text})",
+                  spread_weights=spread_weights)
