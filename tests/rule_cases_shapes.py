@@ -235,3 +235,16 @@ CASES += [
     Case(_ih.unspread_weights, (arr(3, 4), arr(3), arr(3, 4), const(0))),
     Case(_ih.unspread_weights, (arr(2, 3), arr(2, 3), arr(2, 3), const(None))),
 ]
+
+# ----------------------------------------------------------------- np.pad (constant mode)
+CASES += [
+    Case(np.pad, (arr(5), const(2))),
+    Case(np.pad, (arr(3, 4), const(1))),
+    Case(np.pad, (arr(3, 4), const(((1, 2), (0, 3))))),
+    Case(np.pad, (arr(2, 3, 2), const((1, 2)))),
+    Case(np.pad, (arr(3, 4), const(((2, 1),)))),
+    Case(np.pad, (arr(3, 4), const(1)), dict(mode="constant", constant_values=0.5)),
+    Case(np.pad, (arr(4), const((0, 2))), dict(constant_values=-1.5)),
+    Case(_ih.unpad, (arr(5, 6), arr(3, 4), const(1))),
+    Case(_ih.unpad, (arr(4, 7), arr(3, 4), const(((1, 0), (2, 1))))),
+]

@@ -17,7 +17,7 @@ from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jv
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
                                            trapezoid_weights, unhstack, unrepeat, untake, untake_along,
                                            untile, unvstack, unweights)
-from srcgrad.runtime.index_helpers import sinc_deriv, spread_weights, unspread_weights
+from srcgrad.runtime.index_helpers import pad_mask, sinc_deriv, spread_weights, unpad, unspread_weights
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -290,3 +290,27 @@ defvjp(spread_weights, lambda g, ans, weights, a, axis=None: unspread_weights(g,
 defjvp(spread_weights, lambda t, ans, weights, a, axis=None: spread_weights(t, a, axis), ZERO)
 defvjp(unspread_weights, lambda g, ans, grad, weights, a, axis=None: spread_weights(g, a, axis), ZERO, ZERO)
 defjvp(unspread_weights, lambda t, ans, grad, weights, a, axis=None: unspread_weights(t, weights, a, axis), ZERO, ZERO)
+
+# ----------------------------------------------------------------- np.pad (constant mode)
+# The padded array copies ``array`` inside a border filled with the scalar
+# constant_values: array's cotangent is g without the border (unpad), constant_values'
+# the sum of g over the border (pad_mask is 1 there).  Other modes are refused.
+defvjp(np.pad,
+       lambda g, ans, array, pad_width, mode="constant", *, constant_values=0: unpad(g, array, pad_width),
+       None, None,
+       lambda g, ans, array, pad_width, mode="constant", *, constant_values=0: np.sum(g * pad_mask(array, pad_width)))
+defjvp(np.pad,
+       lambda t, ans, array, pad_width, mode="constant", *, constant_values=0: np.pad(t, pad_width),
+       None, None,
+       lambda t, ans, array, pad_width, mode="constant", *, constant_values=0: t * pad_mask(array, pad_width))
+declare(np.pad, fresh=True,
+        refuses=lambda array, pad_width, mode="constant", *, constant_values=0: None if mode == "constant" else
+        "only mode='constant' is differentiated " + (f"(mode={mode!r} is not)" if isinstance(mode, str) else
+                                                     "(write mode as a constant string)") +
+        "; pad with a constant, or build the border from slices with np.concatenate")
+
+# unpad is linear in g; np.pad (zero border) is its adjoint.  pad_mask depends on shapes only.
+defvjp(unpad, lambda g, ans, grad, array, pad_width: np.pad(g, pad_width), ZERO)
+defjvp(unpad, lambda t, ans, grad, array, pad_width: unpad(t, array, pad_width), ZERO)
+defnondiff(pad_mask)
+declare(unpad, fresh=True)

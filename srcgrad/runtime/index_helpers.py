@@ -13,7 +13,7 @@ import numpy as np
 from srcgrad.runtime.shape_helpers import _build, _literal_axes, _omitted
 from srcgrad.runtime.twins import literal_axis, no_axis, numba, numba_twin, types
 
-__all__ = ["sinc_deriv", "spread_weights", "unspread_weights"]
+__all__ = ["sinc_deriv", "spread_weights", "unspread_weights", "unpad", "pad_mask"]
 
 
 # ----------------------------------------------------------------------- np.sinc
@@ -192,3 +192,97 @@ def _np_average_axis(a, axis=None, weights=None, returned=False):
     return _build(params, f"w = spread_weights(weights, a, axis)\n"
                           f"np.sum(a * w, axis={text}) / np.sum(w, axis={text})",
                   spread_weights=spread_weights)
+
+
+# ----------------------------------------------------------------------- np.pad
+def _pad_pairs(pad_width, ndim):
+    """``pad_width`` as (before, after) per axis, as ``np.pad`` reads it (an int, (n,),
+    (before, after), or one such pair per axis)."""
+    w = np.asarray(pad_width, dtype=np.int64)
+    return np.broadcast_to(w.reshape(1, -1) if w.ndim <= 1 else w, (ndim, 2))
+
+
+def unpad(g, array, pad_width):
+    """The adjoint of constant ``np.pad(array, pad_width)``: the cotangent of the entries
+    copied from ``array`` (``g`` without its borders), a new array."""
+    g = np.asarray(g)
+    pairs = _pad_pairs(pad_width, g.ndim)
+    index = tuple(slice(int(b), g.shape[d] - int(a)) for d, (b, a) in enumerate(pairs))
+    return np.array(g[index])
+
+
+def pad_mask(array, pad_width):
+    """1.0 on the border ``np.pad(array, pad_width)`` adds, 0.0 on ``array``'s entries: the
+    derivative of the padded array with respect to a scalar ``constant_values``."""
+    return np.pad(np.zeros(np.shape(array)), pad_width, constant_values=1.0)
+
+
+def _pad_code(pad_width, ndim):
+    """Code for the (before, after) pair of each axis from the typed ``pad_width``, or None."""
+    def items(t):
+        if isinstance(t, types.UniTuple):
+            return [t.dtype] * t.count
+        if isinstance(t, types.Tuple):
+            return list(t.types)
+        return None
+    if isinstance(pad_width, types.Integer):
+        return [("pad_width", "pad_width")] * ndim
+    outer = items(pad_width)
+    if not outer:
+        return None
+    if all(isinstance(t, types.Integer) for t in outer):
+        if len(outer) == 1:
+            return [("pad_width[0]", "pad_width[0]")] * ndim
+        return [("pad_width[0]", "pad_width[1]")] * ndim if len(outer) == 2 else None
+    inner = [items(t) for t in outer]
+    if any(i is None or not 1 <= len(i) <= 2 or not all(isinstance(x, types.Integer) for x in i)
+           for i in inner) or len(outer) not in (1, ndim):
+        return None
+    pairs = []
+    for d in range(ndim):
+        j = 0 if len(outer) == 1 else d
+        last = 1 if len(inner[j]) == 2 else 0
+        pairs.append((f"pad_width[{j}][0]", f"pad_width[{j}][{last}]"))
+    return pairs
+
+
+def _inside(pairs, src):
+    """Index code for the entries of the padded ``src`` that the unpadded array fills."""
+    return "[" + ", ".join(f"{b}:{src}.shape[{d}] - {a}" for d, (b, a) in enumerate(pairs)) + "]"
+
+
+@numba_twin(np.pad)
+def _np_pad_constant(array, pad_width, mode="constant", constant_values=0):
+    """Constant np.pad (Numba has no np.pad): a filled array with ``array`` copied inside."""
+    literal = getattr(mode, "literal_value", None)
+    if not (_omitted(mode) or literal == "constant") or not isinstance(array, types.Array):
+        return None
+    if not (_omitted(constant_values) or isinstance(constant_values, (types.Number, types.Boolean))):
+        return None
+    pairs = _pad_code(pad_width, array.ndim)
+    if pairs is None:
+        return None
+    shape = "(" + "".join(f"array.shape[{d}] + {b} + {a}, " for d, (b, a) in enumerate(pairs)) + ")"
+    inside = "[" + ", ".join(f"{b}:{b} + array.shape[{d}]" for d, (b, a) in enumerate(pairs)) + "]"
+    body = f"out = np.full({shape}, constant_values, array.dtype)\nout{inside} = array\nout"
+    return _build('array, pad_width, mode="constant", constant_values=0', body)
+
+
+@numba_twin(unpad)
+def _unpad(g, array, pad_width):
+    if not isinstance(g, types.Array):
+        return None
+    pairs = _pad_code(pad_width, g.ndim)
+    return pairs and _build("g, array, pad_width", f"g{_inside(pairs, 'g')}.copy()")
+
+
+@numba_twin(pad_mask)
+def _pad_mask(array, pad_width):
+    if not isinstance(array, types.Array):
+        return None
+    pairs = _pad_code(pad_width, array.ndim)
+    if pairs is None:
+        return None
+    shape = "(" + "".join(f"array.shape[{d}] + {b} + {a}, " for d, (b, a) in enumerate(pairs)) + ")"
+    inside = "[" + ", ".join(f"{b}:{b} + array.shape[{d}]" for d, (b, a) in enumerate(pairs)) + "]"
+    return _build("array, pad_width", f"out = np.ones({shape})\nout{inside} = 0.0\nout")
