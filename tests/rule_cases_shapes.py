@@ -248,3 +248,11 @@ CASES += [
     Case(_ih.unpad, (arr(5, 6), arr(3, 4), const(1))),
     Case(_ih.unpad, (arr(4, 7), arr(3, 4), const(((1, 0), (2, 1))))),
 ]
+
+# ----------------------------------------------------------------- np.select
+CASES += [
+    Case(np.select, (seq(mask(5), mask(5)), seq(arr(5), arr(5))), wrt=(1,)),
+    Case(np.select, (seq(mask(2, 3), mask(2, 3), mask(2, 3)), seq(arr(2, 3), arr(2, 3), arr(2, 3)),
+                     arr(2, 3)), wrt=(1, 2)),
+    Case(np.select, (seq(mask(4),), seq(arr(4)), scal()), wrt=(1, 2)),
+]

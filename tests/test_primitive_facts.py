@@ -59,6 +59,9 @@ def test_fresh_results_share_no_memory_with_operands(prim):
     elif prim.fn is np.full_like:
         args = [x]
         out = prim.fn(x, 1.5)
+    elif prim.fn is np.select:
+        args = [x, 2 * x]
+        out = prim.fn([x > 0.5, x > 0.2], args)
     elif prim.fn in (np.stack, np.concatenate):
         args = [x, x]
         out = prim.fn([x, x])

@@ -30,9 +30,15 @@ def _module_source(cases) -> str:
         call_args = list(params)
         if prim is not None and prim.seq_params:
             # a sequence argument arrives as separate parameters, packed in a list literal
-            items = case.make_args(SEED)[0]
-            params = [f"a{i}" for i in range(len(items))]
-            call_args = ["[" + ", ".join(params) + "]"]
+            params, call_args = [], []
+            for i, value in enumerate(case.make_args(SEED)):
+                if i in prim.seq_params:
+                    names = [f"a{len(params) + j}" for j in range(len(value))]
+                    call_args.append("[" + ", ".join(names) + "]")
+                else:
+                    names = [f"a{len(params)}"]
+                    call_args.append(names[0])
+                params += names
         kwargs = ", ".join(f"{key}={value!r}" for key, value in case.kwargs.items())
         call = ", ".join(call_args + ([kwargs] if kwargs else []))
         arity = prim.arity if prim is not None else None
@@ -63,7 +69,13 @@ def _flat_args(case):
     args = case.make_args(SEED)
     prim = registry.lookup(case.fn)
     if prim is not None and prim.seq_params:
-        return list(args[0]), list(range(len(args[0])))
+        flat, wrt = [], []
+        for i, value in enumerate(args):
+            items = list(value) if i in prim.seq_params else [value]
+            if i in case.wrt:
+                wrt += range(len(flat), len(flat) + len(items))
+            flat += items
+        return flat, wrt
     return list(args), list(case.wrt)
 
 
@@ -78,7 +90,7 @@ def compiled_case(generated, k):
         pytest.skip("reads a list built at run time; tests/test_lists.py builds such lists")
     args, wrt = _flat_args(case)
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
-    out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)
+    out = case(*case.make_args(SEED))
     rng = np.random.default_rng(k)
     if registry.lookup(case.fn).arity:      # one weight array per result
         weights = [rng.uniform(0.5, 1.5, size=np.shape(o)) for o in out]

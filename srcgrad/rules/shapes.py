@@ -17,7 +17,9 @@ from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jv
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
                                            trapezoid_weights, unhstack, unrepeat, untake, untake_along,
                                            untile, unvstack, unweights)
-from srcgrad.runtime.index_helpers import pad_mask, sinc_deriv, spread_weights, unpad, unspread_weights
+from srcgrad.runtime.index_helpers import (pad_mask, select_grads, select_rest, sinc_deriv, spread_weights,
+                                           unpad, unspread_weights)
+from srcgrad.runtime.broadcast import broadcast_like
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -314,3 +316,28 @@ defvjp(unpad, lambda g, ans, grad, array, pad_width: np.pad(g, pad_width), ZERO)
 defjvp(unpad, lambda t, ans, grad, array, pad_width: unpad(t, array, pad_width), ZERO)
 defnondiff(pad_mask)
 declare(unpad, fresh=True)
+
+# ----------------------------------------------------------------- np.select
+# Each entry is the choice whose condition is the first to hold, else the default: the
+# cotangent goes to that choice (select_grads, a tuple, one per choice) or to the default
+# (select_rest is 1 where no condition holds).  Conditions carry no derivative.
+defvjp(np.select,
+       None,
+       lambda g, ans, condlist, choicelist, default=0: select_grads(g, condlist, choicelist),
+       lambda g, ans, condlist, choicelist, default=0: unbroadcast(g * select_rest(condlist), default),
+       seq_params=(0, 1))
+defjvp(np.select,
+       None,
+       lambda t, ans, condlist, choicelist, default=0: broadcast_like(np.select(condlist, t, 0.0), ans),
+       lambda t, ans, condlist, choicelist, default=0: broadcast_like(t * select_rest(condlist), ans))
+declare(np.select, fresh=True)
+
+# select_grads is linear in g; its adjoint gathers the choices' cotangents back with np.select.
+defvjp(select_grads,
+       lambda g, ans, grad, condlist, choicelist: broadcast_like(np.select(condlist, g, 0.0), grad),
+       None, ZERO, seq_params=(1, 2))
+defjvp(select_grads,
+       lambda t, ans, grad, condlist, choicelist: select_grads(t, condlist, choicelist),
+       None, ZERO)
+declare(select_grads, arity=lambda grad, condlist, choicelist: len(choicelist))
+defnondiff(select_rest)

@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 
+from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.shape_helpers import _build, _literal_axes, _omitted
 from srcgrad.runtime.twins import literal_axis, no_axis, numba, numba_twin, types
 
-__all__ = ["sinc_deriv", "spread_weights", "unspread_weights", "unpad", "pad_mask"]
+__all__ = ["sinc_deriv", "spread_weights", "unspread_weights", "unpad", "pad_mask", "select_grads", "select_rest"]
 
 
 # ----------------------------------------------------------------------- np.sinc
@@ -286,3 +287,46 @@ def _pad_mask(array, pad_width):
     shape = "(" + "".join(f"array.shape[{d}] + {b} + {a}, " for d, (b, a) in enumerate(pairs)) + ")"
     inside = "[" + ", ".join(f"{b}:{b} + array.shape[{d}]" for d, (b, a) in enumerate(pairs)) + "]"
     return _build("array, pad_width", f"out = np.ones({shape})\nout{inside} = 0.0\nout")
+
+
+# ----------------------------------------------------------------------- np.select
+def select_grads(g, condlist, choicelist):
+    """The cotangents of ``np.select(condlist, choicelist, default)``'s choices, a tuple:
+    choice j receives ``g`` where condition j is the first that holds (summed down to the
+    choice's shape)."""
+    taken = np.zeros(np.shape(g), dtype=bool)
+    out = []
+    for cond, choice in zip(condlist, choicelist):
+        hit = np.logical_and(cond, np.logical_not(taken))
+        out.append(unbroadcast(np.where(hit, g, 0.0), choice))
+        taken = np.logical_or(taken, cond)
+    return tuple(out)
+
+
+def select_rest(condlist):
+    """1.0 where no condition holds (``np.select`` takes its default there), else 0.0."""
+    return np.logical_not(np.any(np.broadcast_arrays(*condlist), axis=0)).astype(np.float64) \
+        if len(condlist) > 1 else np.logical_not(condlist[0]).astype(np.float64)
+
+
+@numba_twin(select_grads)
+def _select_grads(g, condlist, choicelist):
+    if not isinstance(g, types.Array) or not isinstance(choicelist, types.BaseTuple):
+        return None
+    lines = ["taken = np.zeros(g.shape, np.bool_)"]
+    for j in range(len(choicelist)):
+        lines += [f"hit = np.logical_and(condlist[{j}], np.logical_not(taken))",
+                  f"out{j} = unbroadcast(np.where(hit, g, 0.0), choicelist[{j}])",
+                  f"taken = np.logical_or(taken, condlist[{j}])"]
+    lines.append("(" + "".join(f"out{j}, " for j in range(len(choicelist))) + ")")
+    return _build("g, condlist, choicelist", "\n".join(lines), unbroadcast=unbroadcast)
+
+
+@numba_twin(select_rest)
+def _select_rest(condlist):
+    if not isinstance(condlist, types.BaseTuple):
+        return None
+    lines = ["hit = condlist[0]"] + [f"hit = np.logical_or(hit, condlist[{j}])"
+                                     for j in range(1, len(condlist))]
+    lines.append("np.logical_not(hit).astype(np.float64)")
+    return _build("condlist", "\n".join(lines))

@@ -297,8 +297,8 @@ class Calls:
 
     def static_arguments(self, prim, args, kwargs) -> dict | None:
         """The call's arguments by parameter name, defaults filled in: a constant as its
-        value (a literal tuple or list of constants as one), anything else as
-        ``registry.NOT_CONSTANT``; None if they do not bind."""
+        value, a literal tuple or list as a tuple or list of its items' values, anything
+        else as ``registry.NOT_CONSTANT``; None if they do not bind."""
         if prim.signature is None:
             return None
         try:
@@ -312,9 +312,7 @@ class Calls:
                 return op.value
             if isinstance(op, ir.Seq):
                 items = [value(item) for item in op.items]
-                if any(item is registry.NOT_CONSTANT for item in items):
-                    return registry.NOT_CONSTANT
-                return list(items) if op.kind == "list" else tuple(items)
+                return items if op.kind == "list" else tuple(items)
             if isinstance(op, (ir.Var, ir.Slice, ir.Index)):
                 return registry.NOT_CONSTANT
             return op                               # a default value
