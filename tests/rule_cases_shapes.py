@@ -256,3 +256,16 @@ CASES += [
                      arr(2, 3)), wrt=(1, 2)),
     Case(np.select, (seq(mask(4),), seq(arr(4)), scal()), wrt=(1, 2)),
 ]
+
+# ----------------------------------------------------------------- np.interp
+_XP = np.array([-0.8, -0.3, 0.1, 0.45, 0.9])
+_FP = np.array([1.0, -0.5, 0.7, 2.0, 0.1])
+CASES += [
+    Case(np.interp, (arr(7, lo=-1.0, hi=1.0), const(_XP), arr(5)), wrt=(0, 2)),
+    Case(np.interp, (arr(2, 3, lo=-0.7, hi=0.8), const(_XP), const(_FP))),
+    Case(np.interp, (scal(-0.7, 0.8), const(_XP), arr(5)), wrt=(0, 2)),
+    Case(np.interp, (arr(6, lo=-1.0, hi=1.0), const(_XP), arr(5), scal(), scal()), wrt=(0, 2, 3, 4)),
+    Case(np.interp, (const(np.array([-1.0, -0.8, 0.1, 0.9, 1.2])), const(_XP), arr(5)), wrt=(2,)),
+]
+# (the helpers' rules take xp as a float array without rules: tests/test_more_shapes.py
+# checks them through second derivatives of np.interp)

@@ -12,13 +12,13 @@ import numpy as np
 from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime import index_helpers, shape_helpers  # noqa: F401  (record the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
-from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce
+from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce, zeros_like
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
                                            trapezoid_weights, unhstack, unrepeat, untake, untake_along,
                                            untile, unvstack, unweights)
-from srcgrad.runtime.index_helpers import (pad_mask, select_grads, select_rest, sinc_deriv, spread_weights,
-                                           unpad, unspread_weights)
+from srcgrad.runtime.index_helpers import (interp_beyond, interp_linear, interp_slope, pad_mask, select_grads, select_rest, sinc_deriv, spread_weights,
+                                           uninterp, unpad, unslope, unspread_weights)
 from srcgrad.runtime.broadcast import broadcast_like
 
 # ----------------------------------------------------------------- moving axes (views)
@@ -341,3 +341,67 @@ defjvp(select_grads,
        None, ZERO)
 declare(select_grads, arity=lambda grad, condlist, choicelist: len(choicelist))
 defnondiff(select_rest)
+
+# ----------------------------------------------------------------- np.interp
+# y = fp[i] (1 - s) + fp[i+1] s on x's segment: dy/dx is the segment's slope (0 beyond the
+# ends; the right-hand segment at a knot), y is linear in fp (uninterp / interp_linear are
+# that map's adjoint and itself) and takes left / right beyond the ends (interp_beyond).
+# Moving the knots xp moves the graph: dy/dxp_i = -slope (1 - s), dy/dxp_(i+1) = -slope s
+# inside [xp[0], xp[-1]] (the fp weights, ends given as 0).  period is not supported (left
+# out of the signature).  The helpers below have forward rules in xp (with h = xp[i+1] -
+# xp[i]: ds = -L(dxp) / h, dh = h S(dxp), L the interpolation with zero ends and S the
+# slope map), no reverse ones (reverse-over-reverse in xp is refused).
+defvjp(np.interp,
+       lambda g, ans, x, xp, fp, left=None, right=None: g * interp_slope(x, xp, fp),
+       lambda g, ans, x, xp, fp, left=None, right=None: uninterp(-g * interp_slope(x, xp, fp), x, xp, 0.0, 0.0, fp),
+       lambda g, ans, x, xp, fp, left=None, right=None: uninterp(g, x, xp, left, right, fp),
+       lambda g, ans, x, xp, fp, left=None, right=None: np.sum(g * interp_beyond(x, xp, 0)),
+       lambda g, ans, x, xp, fp, left=None, right=None: np.sum(g * interp_beyond(x, xp, 1)))
+defjvp(np.interp,
+       lambda t, ans, x, xp, fp, left=None, right=None: t * interp_slope(x, xp, fp),
+       lambda t, ans, x, xp, fp, left=None, right=None: -interp_slope(x, xp, fp) * interp_linear(x, xp, t, 0.0, 0.0),
+       lambda t, ans, x, xp, fp, left=None, right=None: interp_linear(x, xp, t, left, right),
+       lambda t, ans, x, xp, fp, left=None, right=None: t * interp_beyond(x, xp, 0),
+       lambda t, ans, x, xp, fp, left=None, right=None: t * interp_beyond(x, xp, 1))
+declare(np.interp, fresh=True)
+
+# The slope is piecewise constant in x and linear in fp (unslope is its adjoint there).
+defvjp(interp_slope,
+       lambda g, ans, x, xp, fp: zeros_like(x),
+       None,
+       lambda g, ans, x, xp, fp: unslope(g, x, xp, fp))
+defjvp(interp_slope,
+       lambda t, ans, x, xp, fp: zeros_like(ans),
+       lambda t, ans, x, xp, fp: -interp_slope(x, xp, fp) * interp_slope(x, xp, t),
+       lambda t, ans, x, xp, fp: interp_slope(x, xp, t))
+defvjp(unslope,
+       lambda g, ans, grad, x, xp, fp: interp_slope(x, xp, g),
+       lambda g, ans, grad, x, xp, fp: zeros_like(x),
+       None, ZERO)
+defjvp(unslope,
+       lambda t, ans, grad, x, xp, fp: unslope(t, x, xp, fp),
+       lambda t, ans, grad, x, xp, fp: zeros_like(ans),
+       lambda t, ans, grad, x, xp, fp: unslope(-grad * interp_slope(x, xp, t), x, xp, fp),
+       ZERO)
+# uninterp and interp_linear: linear in g and values, each other's adjoint.  In x the
+# weights (1 - s, s) change at the rate (-1/h, 1/h): the slope map and its adjoint unslope.
+defvjp(uninterp,
+       lambda g, ans, grad, x, xp, left, right, fp: interp_linear(x, xp, g, left, right),
+       lambda g, ans, grad, x, xp, left, right, fp: grad * interp_slope(x, xp, g),
+       None, None, None, ZERO)
+defjvp(uninterp,
+       lambda t, ans, grad, x, xp, left, right, fp: uninterp(t, x, xp, left, right, fp),
+       lambda t, ans, grad, x, xp, left, right, fp: unslope(grad * t, x, xp, fp),
+       lambda t, ans, grad, x, xp, left, right, fp: unslope(-grad * interp_linear(x, xp, t, 0.0, 0.0), x, xp, fp),
+       None, None, ZERO)
+defvjp(interp_linear,
+       lambda g, ans, x, xp, values, left, right: g * interp_slope(x, xp, values),
+       None,
+       lambda g, ans, x, xp, values, left, right: uninterp(g, x, xp, left, right, values),
+       None, None)
+defjvp(interp_linear,
+       lambda t, ans, x, xp, values, left, right: t * interp_slope(x, xp, values),
+       lambda t, ans, x, xp, values, left, right: -interp_slope(x, xp, values) * interp_linear(x, xp, t, 0.0, 0.0),
+       lambda t, ans, x, xp, values, left, right: interp_linear(x, xp, t, left, right),
+       None, None)
+defnondiff(interp_beyond)

@@ -12,9 +12,10 @@ import numpy as np
 
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.shape_helpers import _build, _literal_axes, _omitted
-from srcgrad.runtime.twins import literal_axis, no_axis, numba, numba_twin, types
+from srcgrad.runtime.twins import is_scalar, literal_axis, njit, no_axis, numba, numba_twin, types
 
-__all__ = ["sinc_deriv", "spread_weights", "unspread_weights", "unpad", "pad_mask", "select_grads", "select_rest"]
+__all__ = ["sinc_deriv", "spread_weights", "unspread_weights", "unpad", "pad_mask", "select_grads", "select_rest",
+           "interp_slope", "uninterp", "interp_linear", "interp_beyond", "unslope"]
 
 
 # ----------------------------------------------------------------------- np.sinc
@@ -330,3 +331,175 @@ def _select_rest(condlist):
                                      for j in range(1, len(condlist))]
     lines.append("np.logical_not(hit).astype(np.float64)")
     return _build("condlist", "\n".join(lines))
+
+
+# ----------------------------------------------------------------------- np.interp
+# y(x) = fp[i] (1 - s) + fp[i+1] s on the segment xp[i] <= x < xp[i+1] (x == xp[-1] on the
+# last one), s = (x - xp[i]) / (xp[i+1] - xp[i]); left (fp[0] if None) below xp[0], right
+# (fp[-1] if None) above xp[-1].  The kernels take flat float arrays and are plain NumPy
+# that Numba compiles too (the twins call them through njit).
+def _segments(xf, xp):
+    """(i, s, inside) for each entry of ``xf``: its segment, fraction, xp[0] <= x <= xp[-1]."""
+    n = xp.shape[0]
+    inside = np.logical_and(xf >= xp[0], xf <= xp[n - 1])
+    if n == 1:
+        return np.zeros(xf.shape[0], np.int64), np.zeros(xf.shape[0]), inside
+    i = np.minimum(np.maximum(np.searchsorted(xp, xf, side="right") - 1, 0), n - 2)
+    s = (xf - xp[i]) / (xp[i + 1] - xp[i])
+    return i, s, inside
+
+
+@numba_twin(_segments)
+def _segments_twin(xf, xp):
+    return _segments                    # called by the compiled kernels below
+
+
+def _slope_flat(xf, xp, fp):
+    """dy/dx: the slope of x's segment, 0 outside [xp[0], xp[-1]]."""
+    if xp.shape[0] == 1:
+        return np.zeros(xf.shape[0])
+    i, s, inside = _segments(xf, xp)
+    return np.where(inside, (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i]), 0.0)
+
+
+def _uninterp_flat(gf, xf, xp, left_none, right_none):
+    """The adjoint of y = W fp: gf spread onto fp by the weights (1 - s, s), and onto
+    fp[0] / fp[-1] beyond the ends when left / right are None."""
+    n = xp.shape[0]
+    i, s, inside = _segments(xf, xp)
+    out = np.bincount(i, weights=np.where(inside, gf * (1.0 - s), 0.0), minlength=n)
+    if n > 1:
+        out = out + np.bincount(i + 1, weights=np.where(inside, gf * s, 0.0), minlength=n)
+    if left_none:
+        out[0] += np.sum(np.where(xf < xp[0], gf, 0.0))
+    if right_none:
+        out[n - 1] += np.sum(np.where(xf > xp[n - 1], gf, 0.0))
+    return out
+
+
+def _linear_flat(xf, xp, tf, left_none, right_none):
+    """W tf: np.interp of the values tf, 0 beyond the ends unless left / right are None."""
+    n = xp.shape[0]
+    i, s, inside = _segments(xf, xp)
+    hi = tf[i + 1] if n > 1 else tf[i]
+    out = np.where(inside, tf[i] * (1.0 - s) + hi * s, 0.0)
+    if left_none:
+        out = np.where(xf < xp[0], tf[0], out)
+    if right_none:
+        out = np.where(xf > xp[n - 1], tf[n - 1], out)
+    return out
+
+
+def _flat(x):
+    return np.ravel(np.asarray(x, dtype=np.float64))
+
+
+def _shaped(out, x):
+    """``out`` (flat) in ``x``'s shape; a float for a scalar ``x``."""
+    return float(out[0]) if np.ndim(x) == 0 else out.reshape(np.shape(x))
+
+
+def interp_slope(x, xp, fp):
+    """d np.interp(x, xp, fp) / dx: the slope of the segment holding x (the right-hand one
+    at a knot, the last one at xp[-1]), 0 outside [xp[0], xp[-1]]."""
+    return _shaped(_slope_flat(_flat(x), _flat(xp), _flat(fp)), x)
+
+
+def uninterp(g, x, xp, left, right, fp):
+    """The cotangent of ``fp`` in ``np.interp(x, xp, fp, left, right)`` (fp's shape)."""
+    gf = np.ravel(np.broadcast_to(np.asarray(g, dtype=np.float64), np.shape(x)))
+    return _uninterp_flat(gf, _flat(x), _flat(xp), left is None, right is None)
+
+
+def interp_linear(x, xp, values, left, right):
+    """The tangent of ``np.interp(x, xp, fp, left, right)`` along ``values`` in fp:
+    np.interp(x, xp, values) with 0 beyond an end whose value was given."""
+    return _shaped(_linear_flat(_flat(x), _flat(xp), _flat(values), left is None, right is None), x)
+
+
+def _unslope_flat(gf, xf, xp):
+    """The adjoint of the slope map fp -> (fp[i+1] - fp[i]) / (xp[i+1] - xp[i])."""
+    n = xp.shape[0]
+    if n == 1:
+        return np.zeros(1)
+    i, s, inside = _segments(xf, xp)
+    w = np.where(inside, gf / (xp[i + 1] - xp[i]), 0.0)
+    return np.bincount(i + 1, weights=w, minlength=n) - np.bincount(i, weights=w, minlength=n)
+
+
+def unslope(g, x, xp, fp):
+    """The cotangent of ``fp`` in ``interp_slope(x, xp, fp)`` (which is linear in fp)."""
+    gf = np.ravel(np.broadcast_to(np.asarray(g, dtype=np.float64), np.shape(x)))
+    return _unslope_flat(gf, _flat(x), _flat(xp))
+
+
+def interp_beyond(x, xp, side):
+    """1.0 where x is below xp[0] (side 0) or above xp[-1] (side 1), else 0.0: where
+    np.interp takes ``left`` (``right``)."""
+    xf, xpf = _flat(x), _flat(xp)
+    hit = xf < xpf[0] if side == 0 else xf > xpf[xpf.shape[0] - 1]
+    return _shaped(hit.astype(np.float64), x)
+
+
+def _flat_code(name, t):
+    """Code for the flat float64 array of the typed argument ``name``."""
+    return f"np.array([np.float64({name})])" if is_scalar(t) else \
+        f"np.ascontiguousarray({name}).astype(np.float64).ravel()"
+
+
+def _shaped_code(x):
+    return "out[0]" if is_scalar(x) else "out.reshape(x.shape)"
+
+
+@numba_twin(interp_slope)
+def _interp_slope(x, xp, fp):
+    body = f"out = kernel({_flat_code('x', x)}, {_flat_code('xp', xp)}, {_flat_code('fp', fp)})\n" \
+           + _shaped_code(x)
+    return _build("x, xp, fp", body, kernel=njit(_slope_flat))
+
+
+@numba_twin(uninterp)
+def _uninterp(g, x, xp, left, right, fp):
+    gf = "np.full(1, np.float64(g))" if is_scalar(g) else \
+        "np.ascontiguousarray(np.broadcast_to(g, x.shape)).astype(np.float64).ravel()"
+    body = f"kernel({gf}, {_flat_code('x', x)}, {_flat_code('xp', xp)}, " \
+           f"{no_axis(left)}, {no_axis(right)})"
+    return _build("g, x, xp, left, right, fp", body, kernel=njit(_uninterp_flat))
+
+
+@numba_twin(interp_linear)
+def _interp_linear(x, xp, values, left, right):
+    body = f"out = kernel({_flat_code('x', x)}, {_flat_code('xp', xp)}, {_flat_code('values', values)}, " \
+           f"{no_axis(left)}, {no_axis(right)})\n" + _shaped_code(x)
+    return _build("x, xp, values, left, right", body, kernel=njit(_linear_flat))
+
+
+@numba_twin(unslope)
+def _unslope(g, x, xp, fp):
+    gf = "np.full(1, np.float64(g))" if is_scalar(g) else \
+        "np.ascontiguousarray(np.broadcast_to(g, x.shape)).astype(np.float64).ravel()"
+    return _build("g, x, xp, fp", f"kernel({gf}, {_flat_code('x', x)}, {_flat_code('xp', xp)})",
+                  kernel=njit(_unslope_flat))
+
+
+@numba_twin(interp_beyond)
+def _interp_beyond(x, xp, side):
+    body = f"xf = {_flat_code('x', x)}\nxpf = {_flat_code('xp', xp)}\n" \
+           "out = ((xf < xpf[0]) if side == 0 else (xf > xpf[xpf.shape[0] - 1])).astype(np.float64)\n" \
+           + _shaped_code(x)
+    return _build("x, xp, side", body)
+
+
+@numba_twin(np.interp)
+def _np_interp_ends(x, xp, fp, left=None, right=None):
+    """np.interp with left / right given (Numba's own takes neither)."""
+    if no_axis(left) and no_axis(right):
+        return None
+    lines = [f"out = np.interp({'np.float64(x)' if is_scalar(x) else 'x'}, xp, fp)",
+             f"xf = {_flat_code('x', x)}", "flat = np.ravel(np.asarray(out))"]
+    if not no_axis(left):
+        lines.append("flat = np.where(xf < xp[0], np.float64(left), flat)")
+    if not no_axis(right):
+        lines.append("flat = np.where(xf > xp[xp.shape[0] - 1], np.float64(right), flat)")
+    lines.append("flat[0]" if is_scalar(x) else "flat.reshape(x.shape)")
+    return _build("x, xp, fp, left=None, right=None", "\n".join(lines))
