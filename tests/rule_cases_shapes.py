@@ -269,3 +269,13 @@ CASES += [
 ]
 # (the helpers' rules take xp as a float array without rules: tests/test_more_shapes.py
 # checks them through second derivatives of np.interp)
+
+# ----------------------------------------------------------------- np.split, np.array_split
+CASES += [
+    Case(np.split, (arr(6), const(2))),
+    Case(np.split, (arr(4, 3), const([1, 3]))),
+    Case(np.split, (arr(2, 6), const(3)), dict(axis=1)),
+    Case(np.split, (arr(2, 3, 4), const((1, 2))), dict(axis=-1)),
+    Case(np.array_split, (arr(7), const(3))),
+    Case(np.array_split, (arr(3, 5), const([2])), dict(axis=1)),
+]

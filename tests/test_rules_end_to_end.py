@@ -18,7 +18,7 @@ import srcgrad
 from srcgrad.runtime.tape import add_at
 from srcgrad.rules import registry
 from tests.helpers import numeric_grad
-from tests.rule_cases import CASES, SEED
+from tests.rule_cases import CASES, SEED, Const
 
 
 def _module_source(cases) -> str:
@@ -39,9 +39,16 @@ def _module_source(cases) -> str:
                     names = [f"a{len(params)}"]
                     call_args.append(names[0])
                 params += names
+        literal = _literal_args(case)
+        if literal:                        # written in the call as constants (arity)
+            values = case.make_args(SEED)
+            call_args = [repr(values[i]) if i in literal else f"a{i}" for i in range(n)]
+            params = [f"a{i}" for i in range(n) if i not in literal]
         kwargs = ", ".join(f"{key}={value!r}" for key, value in case.kwargs.items())
         call = ", ".join(call_args + ([kwargs] if kwargs else []))
         arity = prim.arity if prim is not None else None
+        if callable(arity):                # a count read from the call's constant arguments
+            arity = len(case(*case.make_args(SEED)))
         if arity:                          # a tuple of results, one weight array each
             total = " + ".join(f"np.sum(out[{j}] * w{j})" for j in range(arity))
             lines += [f"def f{k}({', '.join(params + [f'w{j}' for j in range(arity)])}):",
@@ -65,9 +72,22 @@ def generated(tmp_path_factory):
     return module
 
 
+def _literal_args(case) -> set:
+    """The constant arguments a primitive whose number of results depends on them
+    (a callable ``arity``: np.split) must see as constants in the code."""
+    prim = registry.lookup(case.fn)
+    if prim is None or not callable(prim.arity):
+        return set()
+    return {i for i, f in enumerate(case.args) if isinstance(f, Const)}
+
+
 def _flat_args(case):
     args = case.make_args(SEED)
     prim = registry.lookup(case.fn)
+    literal = _literal_args(case)
+    if literal:
+        kept = [i for i in range(len(args)) if i not in literal]
+        return [args[i] for i in kept], [kept.index(i) for i in case.wrt if i in kept]
     if prim is not None and prim.seq_params:
         flat, wrt = [], []
         for i, value in enumerate(args):

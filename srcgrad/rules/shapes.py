@@ -9,7 +9,7 @@ Numba twin (``srcgrad.runtime.twins``) so that it runs under ``jit=True``, or de
 
 import numpy as np
 
-from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
+from srcgrad.rules.registry import NOT_CONSTANT, ZERO, declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime import index_helpers, shape_helpers  # noqa: F401  (record the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
 from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce, zeros_like
@@ -405,3 +405,26 @@ defjvp(interp_linear,
        lambda t, ans, x, xp, values, left, right: interp_linear(x, xp, t, left, right),
        None, None)
 defnondiff(interp_beyond)
+
+# ----------------------------------------------------------------- np.split, np.array_split
+# The pieces partition ary along axis: the vjp concatenates their cotangents (g is the
+# tuple of them), the jvp splits the tangent the same way.  How many pieces there are is
+# read from the constant indices_or_sections when the function is transformed (the
+# result is lowered as a tuple of that many arrays); a computed one is refused.
+def _pieces(ary, indices_or_sections, axis=0):
+    """The number of arrays np.split returns for the call's constant arguments."""
+    sections = indices_or_sections
+    items = sections if isinstance(sections, (list, tuple)) else [sections]
+    if any(item is NOT_CONSTANT for item in items) or \
+            not all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) for item in items):
+        raise ValueError("write indices_or_sections as a constant in the code (an int, or a list "
+                         "or tuple of ints), not a computed value")
+    return len(sections) + 1 if isinstance(sections, (list, tuple)) else int(sections)
+
+
+for _fn in (np.split, np.array_split):
+    defvjp(_fn, lambda g, ans, ary, indices_or_sections, axis=0: np.concatenate(g, axis=axis))
+    defjvp(_fn, lambda t, ans, ary, indices_or_sections, axis=0: np.split(t, indices_or_sections, axis))
+    declare(_fn, arity=_pieces)
+defjvp(np.array_split, lambda t, ans, ary, indices_or_sections, axis=0: np.array_split(t, indices_or_sections, axis))
+del _fn
