@@ -385,25 +385,26 @@ defjvp(unslope,
        ZERO)
 # uninterp and interp_linear: linear in g and values, each other's adjoint.  In x the
 # weights (1 - s, s) change at the rate (-1/h, 1/h): the slope map and its adjoint unslope.
+# Only whether left / right are None is read (ZERO).
 defvjp(uninterp,
        lambda g, ans, grad, x, xp, left, right, fp: interp_linear(x, xp, g, left, right),
        lambda g, ans, grad, x, xp, left, right, fp: grad * interp_slope(x, xp, g),
-       None, None, None, ZERO)
+       None, ZERO, ZERO, ZERO)
 defjvp(uninterp,
        lambda t, ans, grad, x, xp, left, right, fp: uninterp(t, x, xp, left, right, fp),
        lambda t, ans, grad, x, xp, left, right, fp: unslope(grad * t, x, xp, fp),
        lambda t, ans, grad, x, xp, left, right, fp: unslope(-grad * interp_linear(x, xp, t, 0.0, 0.0), x, xp, fp),
-       None, None, ZERO)
+       ZERO, ZERO, ZERO)
 defvjp(interp_linear,
        lambda g, ans, x, xp, values, left, right: g * interp_slope(x, xp, values),
        None,
        lambda g, ans, x, xp, values, left, right: uninterp(g, x, xp, left, right, values),
-       None, None)
+       ZERO, ZERO)
 defjvp(interp_linear,
        lambda t, ans, x, xp, values, left, right: t * interp_slope(x, xp, values),
        lambda t, ans, x, xp, values, left, right: -interp_slope(x, xp, values) * interp_linear(x, xp, t, 0.0, 0.0),
        lambda t, ans, x, xp, values, left, right: interp_linear(x, xp, t, left, right),
-       None, None)
+       ZERO, ZERO)
 defnondiff(interp_beyond)
 
 # ----------------------------------------------------------------- np.split, np.array_split
