@@ -267,8 +267,32 @@ CASES += [
     Case(np.interp, (arr(6, lo=-1.0, hi=1.0), const(_XP), arr(5), scal(), scal()), wrt=(0, 2, 3, 4)),
     Case(np.interp, (const(np.array([-1.0, -0.8, 0.1, 0.9, 1.2])), const(_XP), arr(5)), wrt=(2,)),
 ]
-# (the helpers' rules take xp as a float array without rules: tests/test_more_shapes.py
-# checks them through second derivatives of np.interp)
+_X6 = np.array([-1.0, -0.6, -0.1, 0.3, 0.7, 1.0])     # inside, outside and between knots
+
+
+@dataclass(frozen=True)
+class Knots:
+    """The knots _XP moved by up to 0.05 each (still increasing, never within 0.05 of _X6)."""
+
+    def __call__(self, rng):
+        return _XP + rng.uniform(-0.05, 0.05, size=_XP.shape)
+
+    def __repr__(self):
+        return "knots5"
+
+
+CASES += [
+    Case(np.interp, (const(_X6), Knots(), arr(5)), wrt=(1, 2)),
+    Case(np.interp, (arr(2, 3, lo=-0.7, hi=0.8), Knots(), arr(5), scal(), scal()), wrt=(0, 1, 3, 4)),
+    Case(_ih.interp_slope, (const(_X6), Knots(), arr(5)), wrt=(0, 1, 2)),
+    Case(_ih.interp_slope, (scal(-0.7, 0.8), const(_XP), arr(5)), wrt=(0, 1, 2)),
+    Case(_ih.unslope, (arr(6), const(_X6), Knots(), const(_FP)), wrt=(0, 1, 2)),
+    Case(_ih.uninterp, (arr(6), arr(6, lo=-1.0, hi=1.0), const(_XP), const(None), const(0.5), arr(5)),
+         wrt=(0, 1, 2)),
+    Case(_ih.interp_linear, (arr(6, lo=-1.0, hi=1.0), const(_XP), arr(5), const(1.0), const(None)),
+         wrt=(0, 1, 2)),
+    Case(_ih.select_grads, (arr(2, 3), seq(mask(2, 3), mask(3)), seq(arr(2, 3), arr(3))), wrt=(0,)),
+]
 
 # ----------------------------------------------------------------- np.split, np.array_split
 CASES += [

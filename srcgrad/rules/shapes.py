@@ -350,7 +350,7 @@ defnondiff(select_rest)
 # inside [xp[0], xp[-1]] (the fp weights, ends given as 0).  period is not supported (left
 # out of the signature).  The helpers below have forward rules in xp (with h = xp[i+1] -
 # xp[i]: ds = -L(dxp) / h, dh = h S(dxp), L the interpolation with zero ends and S the
-# slope map), no reverse ones (reverse-over-reverse in xp is refused).
+# slope map); their reverse rules in xp are the adjoints of those.
 defvjp(np.interp,
        lambda g, ans, x, xp, fp, left=None, right=None: g * interp_slope(x, xp, fp),
        lambda g, ans, x, xp, fp, left=None, right=None: uninterp(-g * interp_slope(x, xp, fp), x, xp, 0.0, 0.0, fp),
@@ -368,7 +368,7 @@ declare(np.interp, fresh=True)
 # The slope is piecewise constant in x and linear in fp (unslope is its adjoint there).
 defvjp(interp_slope,
        lambda g, ans, x, xp, fp: zeros_like(x),
-       None,
+       lambda g, ans, x, xp, fp: unslope(-g * interp_slope(x, xp, fp), x, xp, fp),
        lambda g, ans, x, xp, fp: unslope(g, x, xp, fp))
 defjvp(interp_slope,
        lambda t, ans, x, xp, fp: zeros_like(ans),
@@ -377,7 +377,8 @@ defjvp(interp_slope,
 defvjp(unslope,
        lambda g, ans, grad, x, xp, fp: interp_slope(x, xp, g),
        lambda g, ans, grad, x, xp, fp: zeros_like(x),
-       None, ZERO)
+       lambda g, ans, grad, x, xp, fp: unslope(-grad * interp_slope(x, xp, g), x, xp, fp),
+       ZERO)
 defjvp(unslope,
        lambda t, ans, grad, x, xp, fp: unslope(t, x, xp, fp),
        lambda t, ans, grad, x, xp, fp: zeros_like(ans),
@@ -389,7 +390,8 @@ defjvp(unslope,
 defvjp(uninterp,
        lambda g, ans, grad, x, xp, left, right, fp: interp_linear(x, xp, g, left, right),
        lambda g, ans, grad, x, xp, left, right, fp: grad * interp_slope(x, xp, g),
-       None, ZERO, ZERO, ZERO)
+       lambda g, ans, grad, x, xp, left, right, fp: uninterp(-grad * interp_slope(x, xp, g), x, xp, 0.0, 0.0, fp),
+       ZERO, ZERO, ZERO)
 defjvp(uninterp,
        lambda t, ans, grad, x, xp, left, right, fp: uninterp(t, x, xp, left, right, fp),
        lambda t, ans, grad, x, xp, left, right, fp: unslope(grad * t, x, xp, fp),
@@ -397,7 +399,7 @@ defjvp(uninterp,
        ZERO, ZERO, ZERO)
 defvjp(interp_linear,
        lambda g, ans, x, xp, values, left, right: g * interp_slope(x, xp, values),
-       None,
+       lambda g, ans, x, xp, values, left, right: uninterp(-g * interp_slope(x, xp, values), x, xp, 0.0, 0.0, values),
        lambda g, ans, x, xp, values, left, right: uninterp(g, x, xp, left, right, values),
        ZERO, ZERO)
 defjvp(interp_linear,
