@@ -204,3 +204,102 @@ CASES += [
     Case(_sh.unvstack, (arr(2, 3), seq(arr(3), arr(3)))),
     Case(_sh.uncolumn_stack, (arr(3, 2), seq(arr(3), arr(3)))),
 ]
+
+# ----------------------------------------------------------------- np.sinc (exact at 0)
+from srcgrad.runtime import index_helpers as _ih  # noqa: E402
+
+CASES += [
+    Case(np.sinc, (arr(5, lo=-3.0, hi=3.0),)),
+    Case(np.sinc, (scal(-2.0, 2.0),)),
+    Case(np.sinc, (arr(2, 3, lo=-0.9, hi=0.9),)),
+    Case(np.sinc, (npscal(-2.0, 2.0),)),
+    Case(np.sinc, (const(np.array([0.0, 0.0, 1.0, -2.0])),)),
+    Case(np.sinc, (const(0.0),)),
+    Case(_ih.sinc_deriv, (const(1), arr(6, lo=-3.0, hi=3.0)), wrt=(1,)),
+    Case(_ih.sinc_deriv, (const(2), const(np.array([0.0, 0.5, -1.5]))), wrt=(1,)),
+    Case(_ih.sinc_deriv, (const(3), scal(-2.0, 2.0)), wrt=(1,)),
+]
+
+# ----------------------------------------------------------------- np.average
+CASES += [
+    Case(np.average, (arr(6),)),
+    Case(np.average, (arr(3, 4),), dict(axis=0)),
+    Case(np.average, (arr(3, 4), const(None), pos(3, 4)), wrt=(0, 2)),
+    Case(np.average, (arr(3, 4), const(1), pos(4)), wrt=(0, 2)),
+    Case(np.average, (arr(2, 3, 4), const(-2), pos(3)), wrt=(0, 2)),
+    Case(np.average, (arr(2, 3, 4), const(0), pos(2, 3, 4)), wrt=(0, 2)),
+    Case(np.average, (arr(2, 3, 4),), dict(axis=(0, 2))),
+    Case(np.average, (arr(5), const(None), const(np.array([0.5, 1.0, 2.0, 1.5, 0.7])))),
+    Case(_ih.spread_weights, (arr(4), arr(3, 4), const(1))),
+    Case(_ih.spread_weights, (arr(3, 4), arr(3, 4), const(None))),
+    Case(_ih.unspread_weights, (arr(3, 4), arr(3), arr(3, 4), const(0))),
+    Case(_ih.unspread_weights, (arr(2, 3), arr(2, 3), arr(2, 3), const(None))),
+]
+
+# ----------------------------------------------------------------- np.pad (constant mode)
+CASES += [
+    Case(np.pad, (arr(5), const(2))),
+    Case(np.pad, (arr(3, 4), const(1))),
+    Case(np.pad, (arr(3, 4), const(((1, 2), (0, 3))))),
+    Case(np.pad, (arr(2, 3, 2), const((1, 2)))),
+    Case(np.pad, (arr(3, 4), const(((2, 1),)))),
+    Case(np.pad, (arr(3, 4), const(1)), dict(mode="constant", constant_values=0.5)),
+    Case(np.pad, (arr(4), const((0, 2))), dict(constant_values=-1.5)),
+    Case(_ih.unpad, (arr(5, 6), arr(3, 4), const(1))),
+    Case(_ih.unpad, (arr(4, 7), arr(3, 4), const(((1, 0), (2, 1))))),
+]
+
+# ----------------------------------------------------------------- np.select
+CASES += [
+    Case(np.select, (seq(mask(5), mask(5)), seq(arr(5), arr(5))), wrt=(1,)),
+    Case(np.select, (seq(mask(2, 3), mask(2, 3), mask(2, 3)), seq(arr(2, 3), arr(2, 3), arr(2, 3)),
+                     arr(2, 3)), wrt=(1, 2)),
+    Case(np.select, (seq(mask(4),), seq(arr(4)), scal()), wrt=(1, 2)),
+]
+
+# ----------------------------------------------------------------- np.interp
+_XP = np.array([-0.8, -0.3, 0.1, 0.45, 0.9])
+_FP = np.array([1.0, -0.5, 0.7, 2.0, 0.1])
+CASES += [
+    Case(np.interp, (arr(7, lo=-1.0, hi=1.0), const(_XP), arr(5)), wrt=(0, 2)),
+    Case(np.interp, (arr(2, 3, lo=-0.7, hi=0.8), const(_XP), const(_FP))),
+    Case(np.interp, (scal(-0.7, 0.8), const(_XP), arr(5)), wrt=(0, 2)),
+    Case(np.interp, (arr(6, lo=-1.0, hi=1.0), const(_XP), arr(5), scal(), scal()), wrt=(0, 2, 3, 4)),
+    Case(np.interp, (const(np.array([-1.0, -0.8, 0.1, 0.9, 1.2])), const(_XP), arr(5)), wrt=(2,)),
+]
+_X6 = np.array([-1.0, -0.6, -0.1, 0.3, 0.7, 1.0])     # inside, outside and between knots
+
+
+@dataclass(frozen=True)
+class Knots:
+    """The knots _XP moved by up to 0.05 each (still increasing, never within 0.05 of _X6)."""
+
+    def __call__(self, rng):
+        return _XP + rng.uniform(-0.05, 0.05, size=_XP.shape)
+
+    def __repr__(self):
+        return "knots5"
+
+
+CASES += [
+    Case(np.interp, (const(_X6), Knots(), arr(5)), wrt=(1, 2)),
+    Case(np.interp, (arr(2, 3, lo=-0.7, hi=0.8), Knots(), arr(5), scal(), scal()), wrt=(0, 1, 3, 4)),
+    Case(_ih.interp_slope, (const(_X6), Knots(), arr(5)), wrt=(0, 1, 2)),
+    Case(_ih.interp_slope, (scal(-0.7, 0.8), const(_XP), arr(5)), wrt=(0, 1, 2)),
+    Case(_ih.unslope, (arr(6), const(_X6), Knots(), const(_FP)), wrt=(0, 1, 2)),
+    Case(_ih.uninterp, (arr(6), arr(6, lo=-1.0, hi=1.0), const(_XP), const(None), const(0.5), arr(5)),
+         wrt=(0, 1, 2)),
+    Case(_ih.interp_linear, (arr(6, lo=-1.0, hi=1.0), const(_XP), arr(5), const(1.0), const(None)),
+         wrt=(0, 1, 2)),
+    Case(_ih.select_grads, (arr(2, 3), seq(mask(2, 3), mask(3)), seq(arr(2, 3), arr(3))), wrt=(0,)),
+]
+
+# ----------------------------------------------------------------- np.split, np.array_split
+CASES += [
+    Case(np.split, (arr(6), const(2))),
+    Case(np.split, (arr(4, 3), const([1, 3]))),
+    Case(np.split, (arr(2, 6), const(3)), dict(axis=1)),
+    Case(np.split, (arr(2, 3, 4), const((1, 2))), dict(axis=-1)),
+    Case(np.array_split, (arr(7), const(3))),
+    Case(np.array_split, (arr(3, 5), const([2])), dict(axis=1)),
+]

@@ -27,7 +27,7 @@ def _arity(prim) -> int:
     if nin is not None:
         return nin
     return {"where": 3, "clip": 3}.get(prim.fn.__name__, 1 if prim.fn.__name__ in (
-        "neg", "pos", "abs", "copy") else 2)
+        "neg", "pos", "abs", "copy", "sinc") else 2)
 
 
 @pytest.mark.parametrize("prim", _with("elementwise"))
@@ -59,6 +59,9 @@ def test_fresh_results_share_no_memory_with_operands(prim):
     elif prim.fn is np.full_like:
         args = [x]
         out = prim.fn(x, 1.5)
+    elif prim.fn is np.select:
+        args = [x, 2 * x]
+        out = prim.fn([x > 0.5, x > 0.2], args)
     elif prim.fn in (np.stack, np.concatenate):
         args = [x, x]
         out = prim.fn([x, x])
@@ -74,7 +77,7 @@ def test_fresh_results_share_no_memory_with_operands(prim):
                  "take": [np.array([2, 0, 2])], "tile": [2], "undiagonal": [np.ones((3, 3, 2))],
                  "untake": [np.ones((2, 3)), np.array([[0, 0, 1], [2, 1, 0]])], "untile": [np.ones((2, 1)), 3],
                  "trapezoid_weights": [np.ones(3)], "unweights": [np.ones((2, 3)), np.ones((2, 3))],
-                 "undiff": [1, 0], "cumprod_grad": [x], "cumprod_jvp": [x],
+                 "undiff": [1, 0], "interp": [np.linspace(0, 1, 4), np.linspace(1, 2, 4)], "pad": [1], "unpad": [np.ones((1, 1)), ((1, 0), (0, 1))], "cumprod_grad": [x], "cumprod_jvp": [x],
                  "cumprod_jvp2": [x, x], "cumprod_hvp": [x, x]}.get(prim.fn.__name__, [])
         out = _call(prim.fn, *args, *extra)
     for a in args:

@@ -141,6 +141,8 @@ def check_jvp(case: Case, i: int, seed=SEED):
     args, ans, g, v, fd = _setup(case, i, seed)
     t = tuple(v) if _is_seq(args[i]) else v
     tan = _rule(case, i, "jvp")(t, ans, *args, **case.kwargs)
+    if isinstance(ans, list) and isinstance(tan, list):   # np.split: a list, tangents too
+        tan = tuple(tan)
     assert_conforms(tan, ans, f"{case.id}: tangent from argument {i}")
     _close(inner(tan, g), fd, f"{case.id}: jvp of argument {i}")
 
@@ -250,13 +252,20 @@ def test_every_rule_has_cases():
     assert not missing, f"primitives without a case in tests/rule_cases.py: {missing}"
 
 
+#: keyword-only arguments a case cannot pass positionally, and where they are tested
+KEYWORD_ONLY_TESTED_ELSEWHERE = {
+    "numpy.pad arg 3": "constant_values: tests/test_more_shapes.py (padded_border)",
+}
+
+
 def test_every_differentiable_argument_is_tested():
     """Each argument that has a rule is differentiated by at least one case."""
     untested = []
     for p in _builtin_diff_primitives():
         tested = {i for c in CASES if c.fn is p.fn for i in c.wrt}
         untested += [f"{p.name} arg {i}" for i, r in p.vjps.items()
-                     if _has(r) and i not in tested]
+                     if _has(r) and i not in tested and
+                     f"{p.name} arg {i}" not in KEYWORD_ONLY_TESTED_ELSEWHERE]
     assert not untested, untested
 
 

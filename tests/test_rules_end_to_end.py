@@ -18,7 +18,7 @@ import srcgrad
 from srcgrad.runtime.tape import add_at
 from srcgrad.rules import registry
 from tests.helpers import numeric_grad
-from tests.rule_cases import CASES, SEED
+from tests.rule_cases import CASES, SEED, Const
 
 
 def _module_source(cases) -> str:
@@ -30,12 +30,25 @@ def _module_source(cases) -> str:
         call_args = list(params)
         if prim is not None and prim.seq_params:
             # a sequence argument arrives as separate parameters, packed in a list literal
-            items = case.make_args(SEED)[0]
-            params = [f"a{i}" for i in range(len(items))]
-            call_args = ["[" + ", ".join(params) + "]"]
+            params, call_args = [], []
+            for i, value in enumerate(case.make_args(SEED)):
+                if i in prim.seq_params:
+                    names = [f"a{len(params) + j}" for j in range(len(value))]
+                    call_args.append("[" + ", ".join(names) + "]")
+                else:
+                    names = [f"a{len(params)}"]
+                    call_args.append(names[0])
+                params += names
+        literal = _literal_args(case)
+        if literal:                        # written in the call as constants (arity)
+            values = case.make_args(SEED)
+            call_args = [repr(values[i]) if i in literal else f"a{i}" for i in range(n)]
+            params = [f"a{i}" for i in range(n) if i not in literal]
         kwargs = ", ".join(f"{key}={value!r}" for key, value in case.kwargs.items())
         call = ", ".join(call_args + ([kwargs] if kwargs else []))
         arity = prim.arity if prim is not None else None
+        if callable(arity):                # a count read from the call's constant arguments
+            arity = len(case(*case.make_args(SEED)))
         if arity:                          # a tuple of results, one weight array each
             total = " + ".join(f"np.sum(out[{j}] * w{j})" for j in range(arity))
             lines += [f"def f{k}({', '.join(params + [f'w{j}' for j in range(arity)])}):",
@@ -59,11 +72,30 @@ def generated(tmp_path_factory):
     return module
 
 
+def _literal_args(case) -> set:
+    """The constant arguments a primitive whose number of results depends on them
+    (a callable ``arity``: np.split) must see as constants in the code."""
+    prim = registry.lookup(case.fn)
+    if prim is None or not callable(prim.arity):
+        return set()
+    return {i for i, f in enumerate(case.args) if isinstance(f, Const)}
+
+
 def _flat_args(case):
     args = case.make_args(SEED)
     prim = registry.lookup(case.fn)
+    literal = _literal_args(case)
+    if literal:
+        kept = [i for i in range(len(args)) if i not in literal]
+        return [args[i] for i in kept], [kept.index(i) for i in case.wrt if i in kept]
     if prim is not None and prim.seq_params:
-        return list(args[0]), list(range(len(args[0])))
+        flat, wrt = [], []
+        for i, value in enumerate(args):
+            items = list(value) if i in prim.seq_params else [value]
+            if i in case.wrt:
+                wrt += range(len(flat), len(flat) + len(items))
+            flat += items
+        return flat, wrt
     return list(args), list(case.wrt)
 
 
@@ -78,7 +110,7 @@ def compiled_case(generated, k):
         pytest.skip("reads a list built at run time; tests/test_lists.py builds such lists")
     args, wrt = _flat_args(case)
     args = [float(a) if isinstance(a, np.floating) else a for a in args]
-    out = case.fn(*([args] if registry.lookup(case.fn).seq_params else args), **case.kwargs)
+    out = case(*case.make_args(SEED))
     rng = np.random.default_rng(k)
     if registry.lookup(case.fn).arity:      # one weight array per result
         weights = [rng.uniform(0.5, 1.5, size=np.shape(o)) for o in out]

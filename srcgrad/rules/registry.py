@@ -50,8 +50,13 @@ class Primitive:
     abstract: Callable | None = None  # (operand types, args, kwargs) -> type or None
     no_jit: str | None = None    # why it cannot run under jit=True (None: it can)
     why_no_rule: str | None = None  # a known function without rules: why (said when refused)
-    arity: int | None = None     # returns a tuple of this many values (rules get and give
-                                 # a tuple of their cotangents or tangents)
+    arity: int | Callable | None = None  # returns a tuple of this many values (rules get
+                                 # and give a tuple of their cotangents or tangents); or a
+                                 # callable taking the call's constant arguments by name
+                                 # (others NOT_CONSTANT) and giving the count, raising
+                                 # ValueError (the call is refused) if they do not fix it
+    refuses: Callable | None = None  # (the call's constant arguments by name) -> why this
+                                 # form of the call is refused, or None (np.pad's modes)
 
     def has_rules(self) -> bool:
         return bool(self.vjps or self.jvps or self.nondiff or self.structural or self.joint)
@@ -84,6 +89,17 @@ def differentiable_operands(prim: "Primitive", args, kwargs) -> list:
         return list(args) + list(kwargs.values())
     names = list(prim.signature.parameters)
     return [v for p, v in bound.arguments.items() if names.index(p) not in zero]
+
+
+class _NotConstant:
+    """An argument of a call that is not a constant where the call is transformed (what
+    ``arity`` and ``refuses`` callables see for it)."""
+
+    def __repr__(self):
+        return "NOT_CONSTANT"
+
+
+NOT_CONSTANT = _NotConstant()
 
 
 _REGISTRY: dict[int, Primitive] = {}
@@ -238,7 +254,7 @@ def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
 
 FACTS = ("elementwise", "reduction", "fresh", "allocator", "view", "cheap", "int_preserving",
          "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract",
-         "no_jit", "arity", "why_no_rule")
+         "no_jit", "arity", "refuses", "why_no_rule")
 
 
 def declare(fn, name: str | None = None, **facts):

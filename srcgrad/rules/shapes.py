@@ -9,14 +9,17 @@ Numba twin (``srcgrad.runtime.twins``) so that it runs under ``jit=True``, or de
 
 import numpy as np
 
-from srcgrad.rules.registry import ZERO, declare, defjvp, defnondiff, defvjp
-from srcgrad.runtime import shape_helpers  # noqa: F401  (records the Numba twins)
+from srcgrad.rules.registry import NOT_CONSTANT, ZERO, declare, defjvp, defnondiff, defvjp
+from srcgrad.runtime import index_helpers, shape_helpers  # noqa: F401  (record the Numba twins)
 from srcgrad.runtime.broadcast import unbroadcast
-from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce
+from srcgrad.runtime.numpy_helpers import extremum_mask, mT, reshape_as, unarray, unreduce, zeros_like
 from srcgrad.runtime.shape_helpers import (cumprod_grad, cumprod_hvp, cumprod_jvp, cumprod_jvp2,
                                            not_nan, sort_order, uncolumn_stack, undiagonal, undiff,
                                            trapezoid_weights, unhstack, unrepeat, untake, untake_along,
                                            untile, unvstack, unweights)
+from srcgrad.runtime.index_helpers import (interp_beyond, interp_linear, interp_slope, pad_mask, select_grads, select_rest, sinc_deriv, spread_weights,
+                                           uninterp, unpad, unslope, unspread_weights)
+from srcgrad.runtime.broadcast import broadcast_like
 
 # ----------------------------------------------------------------- moving axes (views)
 # Permutations: the cotangent moves back by the inverse permutation.
@@ -253,4 +256,178 @@ defjvp(unweights, lambda t, ans, grad, y, x, axis=-1: unweights(t, y, x, axis), 
 
 for _fn in (np.trapezoid, trapezoid_weights, unweights):
     declare(_fn, fresh=True)
+del _fn
+
+# ----------------------------------------------------------------- np.sinc
+# sinc(x) = sin(pi x) / (pi x), 1 at 0.  Its derivatives come from sinc_deriv(n, x), the
+# n-th derivative, exact at x == 0 (a Taylor series there): sinc'(0) = 0, sinc''(0) =
+# -pi^2/3.  sinc_deriv's own rule is sinc_deriv(n + 1, x), so every order is exact.
+defvjp(np.sinc, lambda g, ans, x: g * sinc_deriv(1, x))
+defjvp(np.sinc, lambda t, ans, x: t * sinc_deriv(1, x))
+declare(np.sinc, elementwise=True, fresh=True)
+
+defvjp(sinc_deriv, None, lambda g, ans, n, x: g * sinc_deriv(n + 1, x))
+defjvp(sinc_deriv, None, lambda t, ans, n, x: t * sinc_deriv(n + 1, x))
+
+# ----------------------------------------------------------------- np.average
+# avg = sum(a W, axis) / S with W = spread_weights(weights, a, axis) (a's shape; ones for
+# None) and S = sum(W, axis): d avg / d a = W / S, d avg / d W = (a - avg) / S.
+defvjp(np.average,
+       lambda g, ans, a, axis=None, weights=None, returned=False: unreduce(g, a, axis) * spread_weights(weights, a, axis) / np.sum(spread_weights(weights, a, axis), axis=axis, keepdims=True),
+       None,
+       lambda g, ans, a, axis=None, weights=None, returned=False: unspread_weights(unreduce(g, a, axis) * (a - unreduce(ans, a, axis)) / np.sum(spread_weights(weights, a, axis), axis=axis, keepdims=True), weights, a, axis),
+       None)
+defjvp(np.average,
+       lambda t, ans, a, axis=None, weights=None, returned=False: np.average(t, axis, weights),
+       None,
+       lambda t, ans, a, axis=None, weights=None, returned=False: np.sum(spread_weights(t, a, axis) * (a - unreduce(ans, a, axis)), axis=axis) / np.sum(spread_weights(weights, a, axis), axis=axis),
+       None)
+declare(np.average, fresh=True,
+        refuses=lambda a, axis=None, weights=None, returned=False: None if returned is False else
+        "returned=True (the sum of the weights as a second result) is not supported; "
+        "compute np.sum(weights) separately")
+
+# spread_weights is linear in the weights; unspread_weights is its adjoint.
+defvjp(spread_weights, lambda g, ans, weights, a, axis=None: unspread_weights(g, weights, a, axis), ZERO)
+defjvp(spread_weights, lambda t, ans, weights, a, axis=None: spread_weights(t, a, axis), ZERO)
+defvjp(unspread_weights, lambda g, ans, grad, weights, a, axis=None: spread_weights(g, a, axis), ZERO, ZERO)
+defjvp(unspread_weights, lambda t, ans, grad, weights, a, axis=None: unspread_weights(t, weights, a, axis), ZERO, ZERO)
+
+# ----------------------------------------------------------------- np.pad (constant mode)
+# The padded array copies ``array`` inside a border filled with the scalar
+# constant_values: array's cotangent is g without the border (unpad), constant_values'
+# the sum of g over the border (pad_mask is 1 there).  Other modes are refused.
+defvjp(np.pad,
+       lambda g, ans, array, pad_width, mode="constant", *, constant_values=0: unpad(g, array, pad_width),
+       None, None,
+       lambda g, ans, array, pad_width, mode="constant", *, constant_values=0: np.sum(g * pad_mask(array, pad_width)))
+defjvp(np.pad,
+       lambda t, ans, array, pad_width, mode="constant", *, constant_values=0: np.pad(t, pad_width),
+       None, None,
+       lambda t, ans, array, pad_width, mode="constant", *, constant_values=0: t * pad_mask(array, pad_width))
+declare(np.pad, fresh=True,
+        refuses=lambda array, pad_width, mode="constant", *, constant_values=0: None if mode == "constant" else
+        "only mode='constant' is differentiated " + (f"(mode={mode!r} is not)" if isinstance(mode, str) else
+                                                     "(write mode as a constant string)") +
+        "; pad with a constant, or build the border from slices with np.concatenate")
+
+# unpad is linear in g; np.pad (zero border) is its adjoint.  pad_mask depends on shapes only.
+defvjp(unpad, lambda g, ans, grad, array, pad_width: np.pad(g, pad_width), ZERO)
+defjvp(unpad, lambda t, ans, grad, array, pad_width: unpad(t, array, pad_width), ZERO)
+defnondiff(pad_mask)
+declare(unpad, fresh=True)
+
+# ----------------------------------------------------------------- np.select
+# Each entry is the choice whose condition is the first to hold, else the default: the
+# cotangent goes to that choice (select_grads, a tuple, one per choice) or to the default
+# (select_rest is 1 where no condition holds).  Conditions carry no derivative.
+defvjp(np.select,
+       None,
+       lambda g, ans, condlist, choicelist, default=0: select_grads(g, condlist, choicelist),
+       lambda g, ans, condlist, choicelist, default=0: unbroadcast(g * select_rest(condlist), default),
+       seq_params=(0, 1))
+defjvp(np.select,
+       None,
+       lambda t, ans, condlist, choicelist, default=0: broadcast_like(np.select(condlist, t, 0.0), ans),
+       lambda t, ans, condlist, choicelist, default=0: broadcast_like(t * select_rest(condlist), ans))
+declare(np.select, fresh=True)
+
+# select_grads is linear in g; its adjoint gathers the choices' cotangents back with np.select.
+defvjp(select_grads,
+       lambda g, ans, grad, condlist, choicelist: broadcast_like(np.select(condlist, g, 0.0), grad),
+       None, ZERO, seq_params=(1, 2))
+defjvp(select_grads,
+       lambda t, ans, grad, condlist, choicelist: select_grads(t, condlist, choicelist),
+       None, ZERO)
+declare(select_grads, arity=lambda grad, condlist, choicelist: len(choicelist))
+defnondiff(select_rest)
+
+# ----------------------------------------------------------------- np.interp
+# y = fp[i] (1 - s) + fp[i+1] s on x's segment: dy/dx is the segment's slope (0 beyond the
+# ends; the right-hand segment at a knot), y is linear in fp (uninterp / interp_linear are
+# that map's adjoint and itself) and takes left / right beyond the ends (interp_beyond).
+# Moving the knots xp moves the graph: dy/dxp_i = -slope (1 - s), dy/dxp_(i+1) = -slope s
+# inside [xp[0], xp[-1]] (the fp weights, ends given as 0).  period is not supported (left
+# out of the signature).  The helpers below have forward rules in xp (with h = xp[i+1] -
+# xp[i]: ds = -L(dxp) / h, dh = h S(dxp), L the interpolation with zero ends and S the
+# slope map); their reverse rules in xp are the adjoints of those.
+defvjp(np.interp,
+       lambda g, ans, x, xp, fp, left=None, right=None: g * interp_slope(x, xp, fp),
+       lambda g, ans, x, xp, fp, left=None, right=None: uninterp(-g * interp_slope(x, xp, fp), x, xp, 0.0, 0.0, fp),
+       lambda g, ans, x, xp, fp, left=None, right=None: uninterp(g, x, xp, left, right, fp),
+       lambda g, ans, x, xp, fp, left=None, right=None: np.sum(g * interp_beyond(x, xp, 0)),
+       lambda g, ans, x, xp, fp, left=None, right=None: np.sum(g * interp_beyond(x, xp, 1)))
+defjvp(np.interp,
+       lambda t, ans, x, xp, fp, left=None, right=None: t * interp_slope(x, xp, fp),
+       lambda t, ans, x, xp, fp, left=None, right=None: -interp_slope(x, xp, fp) * interp_linear(x, xp, t, 0.0, 0.0),
+       lambda t, ans, x, xp, fp, left=None, right=None: interp_linear(x, xp, t, left, right),
+       lambda t, ans, x, xp, fp, left=None, right=None: t * interp_beyond(x, xp, 0),
+       lambda t, ans, x, xp, fp, left=None, right=None: t * interp_beyond(x, xp, 1))
+declare(np.interp, fresh=True)
+
+# The slope is piecewise constant in x and linear in fp (unslope is its adjoint there).
+defvjp(interp_slope,
+       lambda g, ans, x, xp, fp: zeros_like(x),
+       lambda g, ans, x, xp, fp: unslope(-g * interp_slope(x, xp, fp), x, xp, fp),
+       lambda g, ans, x, xp, fp: unslope(g, x, xp, fp))
+defjvp(interp_slope,
+       lambda t, ans, x, xp, fp: zeros_like(ans),
+       lambda t, ans, x, xp, fp: -interp_slope(x, xp, fp) * interp_slope(x, xp, t),
+       lambda t, ans, x, xp, fp: interp_slope(x, xp, t))
+defvjp(unslope,
+       lambda g, ans, grad, x, xp, fp: interp_slope(x, xp, g),
+       lambda g, ans, grad, x, xp, fp: zeros_like(x),
+       lambda g, ans, grad, x, xp, fp: unslope(-grad * interp_slope(x, xp, g), x, xp, fp),
+       ZERO)
+defjvp(unslope,
+       lambda t, ans, grad, x, xp, fp: unslope(t, x, xp, fp),
+       lambda t, ans, grad, x, xp, fp: zeros_like(ans),
+       lambda t, ans, grad, x, xp, fp: unslope(-grad * interp_slope(x, xp, t), x, xp, fp),
+       ZERO)
+# uninterp and interp_linear: linear in g and values, each other's adjoint.  In x the
+# weights (1 - s, s) change at the rate (-1/h, 1/h): the slope map and its adjoint unslope.
+# Only whether left / right are None is read (ZERO).
+defvjp(uninterp,
+       lambda g, ans, grad, x, xp, left, right, fp: interp_linear(x, xp, g, left, right),
+       lambda g, ans, grad, x, xp, left, right, fp: grad * interp_slope(x, xp, g),
+       lambda g, ans, grad, x, xp, left, right, fp: uninterp(-grad * interp_slope(x, xp, g), x, xp, 0.0, 0.0, fp),
+       ZERO, ZERO, ZERO)
+defjvp(uninterp,
+       lambda t, ans, grad, x, xp, left, right, fp: uninterp(t, x, xp, left, right, fp),
+       lambda t, ans, grad, x, xp, left, right, fp: unslope(grad * t, x, xp, fp),
+       lambda t, ans, grad, x, xp, left, right, fp: unslope(-grad * interp_linear(x, xp, t, 0.0, 0.0), x, xp, fp),
+       ZERO, ZERO, ZERO)
+defvjp(interp_linear,
+       lambda g, ans, x, xp, values, left, right: g * interp_slope(x, xp, values),
+       lambda g, ans, x, xp, values, left, right: uninterp(-g * interp_slope(x, xp, values), x, xp, 0.0, 0.0, values),
+       lambda g, ans, x, xp, values, left, right: uninterp(g, x, xp, left, right, values),
+       ZERO, ZERO)
+defjvp(interp_linear,
+       lambda t, ans, x, xp, values, left, right: t * interp_slope(x, xp, values),
+       lambda t, ans, x, xp, values, left, right: -interp_slope(x, xp, values) * interp_linear(x, xp, t, 0.0, 0.0),
+       lambda t, ans, x, xp, values, left, right: interp_linear(x, xp, t, left, right),
+       ZERO, ZERO)
+defnondiff(interp_beyond)
+
+# ----------------------------------------------------------------- np.split, np.array_split
+# The pieces partition ary along axis: the vjp concatenates their cotangents (g is the
+# tuple of them), the jvp splits the tangent the same way.  How many pieces there are is
+# read from the constant indices_or_sections when the function is transformed (the
+# result is lowered as a tuple of that many arrays); a computed one is refused.
+def _pieces(ary, indices_or_sections, axis=0):
+    """The number of arrays np.split returns for the call's constant arguments."""
+    sections = indices_or_sections
+    items = sections if isinstance(sections, (list, tuple)) else [sections]
+    if any(item is NOT_CONSTANT for item in items) or \
+            not all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) for item in items):
+        raise ValueError("write indices_or_sections as a constant in the code (an int, or a list "
+                         "or tuple of ints), not a computed value")
+    return len(sections) + 1 if isinstance(sections, (list, tuple)) else int(sections)
+
+
+for _fn in (np.split, np.array_split):
+    defvjp(_fn, lambda g, ans, ary, indices_or_sections, axis=0: np.concatenate(g, axis=axis))
+    defjvp(_fn, lambda t, ans, ary, indices_or_sections, axis=0: np.split(t, indices_or_sections, axis))
+    declare(_fn, arity=_pieces)
+defjvp(np.array_split, lambda t, ans, ary, indices_or_sections, axis=0: np.array_split(t, indices_or_sections, axis))
 del _fn

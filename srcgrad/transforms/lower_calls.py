@@ -16,7 +16,7 @@ import gast
 import numpy as np
 
 from srcgrad import calls, custom, ir
-from srcgrad.errors import UnknownCalleeError
+from srcgrad.errors import UnknownCalleeError, UnsupportedDerivativeError
 from srcgrad.rules import casts, registry
 from srcgrad.runtime import broadcast as broadcast_rt
 from srcgrad.transforms.containers import fold_constants, is_container
@@ -186,6 +186,9 @@ class Calls:
             return self.call_without_rule(fn, args, kwargs, hint, self.located(refusal))
         if isinstance(node, gast.Call):
             self.check_signature(prim, args, kwargs, node)
+        refusal = self.form_refusal(prim, args, kwargs, node)
+        if refusal is not None:          # it runs; refused if a derivative reaches it
+            return self.call_without_rule(fn, args, kwargs, hint, refusal)
         # a list of pieces is spelled as a tuple, which Numba's np.stack/np.concatenate take
         args = [ir.Seq(a.items) if i in prim.seq_params and isinstance(a, ir.Seq) else a
                 for i, a in enumerate(args)]
@@ -195,7 +198,8 @@ class Calls:
         target = self.fresh(hint or short_name(fn), hint)
         self.emit(ir.Call(target, fn, spelled, list(args), dict(kwargs), self.loc(node)))
         self.kinds[target] = self.result_kind(fn, args)
-        arity = fn.arity if isinstance(fn, calls.CalleePrimitive) else facts(fn).arity
+        arity = fn.arity if isinstance(fn, calls.CalleePrimitive) else \
+            self.static_arity(prim, args, kwargs, node)
         if arity is not None:
             self.kinds[target] = "tuple"
             self.arity[target] = arity
@@ -324,6 +328,57 @@ class Calls:
             sig.bind(*args, **kwargs)
         except TypeError as exc:
             self.refuse(node, f"unsupported arguments for {prim.name}: {exc}", "call")
+
+    def static_arguments(self, prim, args, kwargs) -> dict | None:
+        """The call's arguments by parameter name, defaults filled in: a constant as its
+        value, a literal tuple or list as a tuple or list of its items' values, anything
+        else as ``registry.NOT_CONSTANT``; None if they do not bind."""
+        if prim.signature is None:
+            return None
+        try:
+            bound = prim.signature.bind(*args, **kwargs)
+        except TypeError:
+            return None
+        bound.apply_defaults()
+
+        def value(op):
+            if isinstance(op, ir.Const):
+                return op.value
+            if isinstance(op, ir.Seq):
+                items = [value(item) for item in op.items]
+                return items if op.kind == "list" else tuple(items)
+            if isinstance(op, (ir.Var, ir.Slice, ir.Index)):
+                return registry.NOT_CONSTANT
+            return op                               # a default value
+        return {name: value(op) for name, op in bound.arguments.items()}
+
+    def form_refusal(self, prim, args, kwargs, node):
+        """The error for a form of the call its primitive declares it cannot differentiate
+        (``refuses``), or None."""
+        if prim.refuses is None:
+            return None
+        static = self.static_arguments(prim, args, kwargs)
+        why = prim.refuses(**static) if static is not None else None
+        if not why:
+            return None
+        return self.located(UnsupportedDerivativeError(f"{prim.name}: {why}", self.loc(node), "call"))
+
+    def static_arity(self, prim, args, kwargs, node) -> int | None:
+        """How many values the call returns as a tuple (``arity``): a declared int, or the
+        declared callable applied to the call's constant arguments, which raises
+        ValueError (refused here with its message) when they do not fix the count."""
+        arity = prim.arity
+        if not callable(arity):
+            return arity
+        static = self.static_arguments(prim, args, kwargs)
+        try:
+            if static is None:
+                raise ValueError("its arguments do not match its signature")
+            return int(arity(**static))
+        except ValueError as exc:
+            self.refuse(node, f"{prim.name} returns a number of arrays that must be known when "
+                              f"the function is transformed: {exc}", "call",
+                        UnsupportedDerivativeError)
 
     def value_type(self, op):
         """What lowering knows of an operand as a value type (``types.evaluate`` reads it):
