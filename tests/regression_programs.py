@@ -498,6 +498,26 @@ REFUSED = [(alias_of_merged_buffer, "return w[0]"),
 VECTOR += [alias_read_after_loop_writes, alias_written_in_inner_loop]
 
 
+def swap_after_write_in_one_branch(x):
+    # refused once branches carried uncertain values out (the Hessian of a double-buffered
+    # stencil): the write through v2 leaves v stale on the path that takes it only, and
+    # the other path's v is intact
+    u = x * 1.0
+    v = np.zeros_like(x)
+    t = 0
+    while True:
+        if not t < 3:
+            break
+        v2 = v
+        for i in range(1, len(x) - 1):
+            v2[i] = u[i] + 0.3 * (u[i + 1] - u[i - 1])
+        t, u, v = t + 1, v2, u
+    return np.sum(u * u)
+
+
+VECTOR += [swap_after_write_in_one_branch]
+
+
 def _carries_without_writing(a, b):
     for i1 in range(1):
         a = a                        # carried by the loop, never written

@@ -24,13 +24,18 @@ class Branches:
             self.block(node.body if known_truth(cond) else node.orelse)
             return
         self.lists.before_runtime_block(node.body + node.orelse, node)
-        before = dict(self.env)
+        before, poisoned = dict(self.env), dict(self.poisoned)
         then_body, then_env = self.sub_block(node.body, before)
+        then_poisoned, self.poisoned = self.poisoned, poisoned
         else_body, else_env = self.sub_block(node.orelse, before)
+        paths = (then_poisoned, self.poisoned)
+        self.poisoned = {**then_poisoned, **self.poisoned}   # uncertain on some path
         self.env = dict(before)
-        self.merge(cond, then_body, then_env, else_body, else_env, before, node)
+        self.merge(cond, then_body, then_env, else_body, else_env, before, node, paths)
 
-    def merge(self, cond, then_body, then_env, else_body, else_env, before, node):
+    def merge(self, cond, then_body, then_env, else_body, else_env, before, node, paths=None):
+        """Merge the values the branches bind differently.  ``paths``: the uncertain values
+        (``poisoned``) of each branch, since a write on one path leaves the other's intact."""
         names = sorted(n for n in set(then_env) | set(else_env)
                        if then_env.get(n, UNDEF) != else_env.get(n, UNDEF))
         for n in set(then_env) & set(else_env):
@@ -44,16 +49,16 @@ class Branches:
                     self.refuse(node, f"'{n}' is a container bound in one branch only", "if")
                 self.env[n] = self.containers.merge(n, tv, ev, outs, ty, ey, node)
                 continue
-            self.env[n] = self.merge_value(n, tv, ev, (outs, ty, ey), node)
+            self.env[n] = self.merge_value(n, tv, ev, (outs, ty, ey), node, paths)
         self.emit(ir.If(cond, then_body, else_body, outs, ty, ey, self.loc(node)))
 
-    def merge_value(self, n, tv, ev, merged, node):
+    def merge_value(self, n, tv, ev, merged, node, paths=None):
         """One merged value of ``n``: a tuple is merged item by item (its structure is
         known now), a value bound on one path only merges with None."""
         if isinstance(tv, tuple) or isinstance(ev, tuple):
             shape = tuple_shape(tv if isinstance(tv, tuple) else ev)
             tv, ev = (self.spread(n, v, shape, node) for v in (tv, ev))
-            return tuple(self.merge_value(n, t, e, merged, node) for t, e in zip(tv, ev))
+            return tuple(self.merge_value(n, t, e, merged, node, paths) for t, e in zip(tv, ev))
         if tv == ev:
             return tv
         tv = ir.Const(None) if tv is UNDEF else tv
@@ -67,8 +72,8 @@ class Branches:
         self.sources[out] = [v.name for v in (tv, ev) if isinstance(v, ir.Var)]
         self.own_if_all(out, [tv, ev])
         self.same_rank(out, [tv, ev])
-        stale = [self.poisoned[v.name] for v in (tv, ev) if isinstance(v, ir.Var) and
-                 v.name in self.poisoned]
+        stale = [poisoned[v.name] for v, poisoned in zip((tv, ev), paths or (self.poisoned,) * 2)
+                 if isinstance(v, ir.Var) and v.name in poisoned]
         if stale:                               # stale on one path: uncertain after the if
             self.poisoned[out] = stale[0]
         roots = {self.placeholders.get(v.name) for v in (tv, ev) if isinstance(v, ir.Var)} - {None}
