@@ -3,4 +3,4 @@
 from srcgrad.rules.registry import (  # noqa: F401
     Primitive, all_primitives, defjvp, defnondiff, defvjp, lookup,
 )
-from srcgrad.rules import builtins, numpy, linalg, special, shapes, adjoints, effects, casts  # noqa: F401,E402,E501
+from srcgrad.rules import builtins, numpy, linalg, special, shapes, adjoints, effects, casts, restated  # noqa: F401,E402,E501

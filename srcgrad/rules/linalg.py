@@ -445,9 +445,6 @@ if _scipy_linalg is not None:
     declare(expm, no_jit="Numba has no scipy.linalg.expm")
 
 # ----------------------------------------------------------------- known, without rules
-declare(np.linalg.eig, why_no_rule="eigenvalues of a general matrix may be complex; "
-        "np.linalg.eigh and eigvalsh have rules for symmetric matrices")
-if _scipy_linalg is not None:
-    for _fn in (_scipy_linalg.cho_factor, _scipy_linalg.cho_solve):
-        declare(_fn, why_no_rule="the factor travels in a (c, lower) tuple; "
-                "np.linalg.cholesky with scipy.linalg.solve_triangular have rules")
+declare(np.linalg.eig, name="numpy.linalg.eig",
+        why_no_rule="eigenvalues of a general matrix may be complex; np.linalg.eigh and "
+        "eigvalsh have rules for symmetric matrices")

@@ -50,6 +50,7 @@ class Primitive:
     abstract: Callable | None = None  # (operand types, args, kwargs) -> type or None
     no_jit: str | None = None    # why it cannot run under jit=True (None: it can)
     why_no_rule: str | None = None  # a known function without rules: why (said when refused)
+    restated: Callable | None = None  # plain Python lowered in its place (rules/restated.py)
     arity: int | Callable | None = None  # returns a tuple of this many values (rules get
                                  # and give a tuple of their cotangents or tangents); or a
                                  # callable taking the call's constant arguments by name
@@ -254,7 +255,7 @@ def defstructural(fn, zero_args: tuple[int, ...] = (), name: str | None = None):
 
 FACTS = ("elementwise", "reduction", "fresh", "allocator", "view", "cheap", "int_preserving",
          "result_kind", "shape_only", "folds", "keeps_complex", "list_form", "abstract",
-         "no_jit", "arity", "refuses", "why_no_rule")
+         "no_jit", "arity", "refuses", "why_no_rule", "restated")
 
 
 def declare(fn, name: str | None = None, **facts):

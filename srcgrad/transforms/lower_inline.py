@@ -242,6 +242,9 @@ class Inlining:
     def inlined_callee(self, func):
         """The user's function a call's ``func`` expression names, if it is lowered in place."""
         fn = self.callee_of(func)
+        restated = registry.facts(fn).restated if callable(fn) else None
+        if restated is not None:        # a library function restated over primitives
+            return restated, {}
         target = inlinable(fn) if fn is not None else None
         return target if target is not None and not self.recursive(target[0]) else None
 
