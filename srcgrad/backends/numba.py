@@ -18,11 +18,12 @@ import dataclasses
 import inspect
 import linecache
 import re
+import warnings
 
 import numba
 import numpy as np
 from numba import types
-from numba.core.errors import NumbaError
+from numba.core.errors import NumbaError, NumbaPerformanceWarning
 from numba.extending import overload
 
 from srcgrad import calls, custom, ir
@@ -31,6 +32,10 @@ from srcgrad.backends import cache as disk
 from srcgrad.errors import SrcgradError
 from srcgrad.rules.registry import facts
 from srcgrad.runtime import broadcast, lists, numpy_helpers, tape, twins  # noqa: F401
+
+# Numba's layout hints ("'@' is faster on contiguous arrays") about generated code are
+# nothing its user can act on: they are kept quiet for srcgrad's own modules only.
+warnings.filterwarnings("ignore", category=NumbaPerformanceWarning, module="<srcgrad")
 
 
 def _apply_twin(helper, impl, options) -> None:
