@@ -258,3 +258,24 @@ def qr_complete(a):
 def test_qr_modes_other_than_reduced_are_refused_at_their_line():
     with pytest.raises(srcgrad.SrcgradError, match="mode='reduced'"):
         srcgrad.grad(qr_complete)(np.eye(3))
+
+
+def _slogdet_steps(w):
+    total = 0.0
+    for k in range(3):
+        sign, logdet = np.linalg.slogdet(w @ w.T + (1.0 + k) * np.eye(2))
+        vals, vecs = np.linalg.eigh(w @ w.T + np.eye(2))
+        w = w * (1.0 + 0.1 * logdet) + 0.05 * vals[-1] * vecs[:, :1]
+        total += sign * logdet
+    return total + np.sum(w ** 2)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_tuple_results_recorded_in_a_loop(jit):
+    """A tuple of results used in a loop is recorded for the reverse sweep: a plain list
+    that Numba types from its appends (there is no typed stack of tuples)."""
+    from tests.helpers import numeric_grad
+    w = np.random.default_rng(2).standard_normal((2, 3))
+    value, grad = srcgrad.value_and_grad(_slogdet_steps, jit=jit)(w)
+    assert value == pytest.approx(_slogdet_steps(w), rel=1e-12)
+    np.testing.assert_allclose(grad, numeric_grad(_slogdet_steps, (w,), 0), rtol=1e-6, atol=1e-8)

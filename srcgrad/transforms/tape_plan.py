@@ -443,11 +443,16 @@ class TapePlan(Hooks):
         return []
 
     def tape_setup(self) -> list:
-        """One typed stack per recorded value (``stack()`` when the type is unknown)."""
+        """One typed stack per recorded value; a plain ``[]`` when its type has no typed
+        stack (a tuple of results, such as ``np.linalg.slogdet``'s): Numba types that list
+        from its appends."""
         out = []
         for n in sorted(self.record_stack):
             suffix = self.suffix(n)
-            ctor = f"stack_{suffix}" if suffix else "stack"
+            if suffix is None:
+                out.append(E.assign(self.names.tape(n), E.list_([])))
+                continue
+            ctor = f"stack_{suffix}"
             self.names.namespace.setdefault(ctor, getattr(tape_rt, ctor))
             out.append(E.assign(self.names.tape(n), E.call(E.name(ctor), [])))
         return out
