@@ -270,6 +270,9 @@ CASES += _math(math.expm1) + _math(math.log, 0.5, 2.0) + _math(math.log1p, -0.5,
 CASES += _math(math.sqrt, 0.5, 2.0) + _math(math.tanh) + _math(math.sinh) + _math(math.cosh)
 CASES += _math(math.asin, -0.9, 0.9) + _math(math.acos, -0.9, 0.9) + _math(math.atan, -3, 3)
 CASES += _math(math.fabs) + _math(math.erf, -2, 2)
+CASES += [Case(math.fsum, (seq(scal(), scal(), scal()),)),
+          Case(math.prod, (seq(scal(), scal(), scal()),)),
+          Case(math.prod, (seq(scal(), scal()),))]
 CASES += _math2(math.atan2) + _math2(math.hypot) + _math2(math.pow, (0.5, 2.0), (-1.5, 2.5))
 
 # ----------------------------------------------------------------- numpy elementwise

@@ -20,7 +20,7 @@ import numpy as np
 from srcgrad.rules.registry import declare, defjvp, defnondiff, defvjp
 from srcgrad.runtime.broadcast import broadcast_like, unbroadcast
 from srcgrad.runtime.numpy_helpers import (
-    log_or_zero, matmul_grad_a, matmul_grad_b, winner_share, zeros_like,
+    log_or_zero, matmul_grad_a, matmul_grad_b, prod_others, unstack, winner_share, zeros_like,
 )
 
 # ----------------------------------------------------------------- operator: arithmetic
@@ -225,6 +225,19 @@ defjvp(math.erf, lambda t, ans, x: t * 1.1283791670955126 * math.exp(-x * x))
 
 for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):
     defnondiff(_fn)
+# piecewise constant, or of integers only: their results carry no derivative
+for _fn in (math.isclose, math.nextafter, math.ulp, math.comb, math.perm, math.factorial,
+            math.gcd, math.lcm, math.isqrt):
+    defnondiff(_fn)
+
+# sums and products of a sequence of numbers: item k gets g (times the other items)
+defvjp(math.fsum, lambda g, ans, seq: unstack(g + np.zeros(len(seq)), seq), seq_params=(0,))
+defjvp(math.fsum, lambda t, ans, seq: math.fsum(t))
+defvjp(math.prod, lambda g, ans, iterable: unstack(g * prod_others(np.array(iterable)), iterable),
+       seq_params=(0,))
+defjvp(math.prod, lambda t, ans, iterable: np.sum(np.array(t) * prod_others(np.array(iterable))))
+for _fn in (math.fsum, math.prod):
+    declare(_fn, no_jit=f"Numba has no math.{_fn.__name__}")
 
 # ----------------------------------------------------------------- facts the passes use
 # Arithmetic: elementwise, a fresh result, cheaper to recompute than to record, and
