@@ -183,3 +183,55 @@ def test_average_returned_is_refused():
         return np.average(x, weights=w, returned=True)[0]
     with pytest.raises(srcgrad.SrcgradError, match="returned=True"):
         srcgrad.grad(f)(U, W34)
+
+
+# ----------------------------------------------------------------- inside loops
+KNOTS = np.linspace(0.0, 1.0, 6)
+
+
+def padded_stencil_steps(u0, k):
+    u = u0.copy()
+    for step in range(4):
+        p = np.pad(u, 1)
+        u = u + k * (p[2:] - 2.0 * u + p[:-2])
+        a, b = np.split(u, 2)
+        u = np.concatenate((a * 0.9, np.sinc(b)))
+    return np.sum(u ** 2)
+
+
+def interpolated_orbit(fp, x0):
+    x = x0
+    total = 0.0
+    for i in range(5):
+        x = 0.5 * x + 0.2 * np.interp(x, KNOTS, fp)
+        total += np.average(fp, weights=np.arange(1.0, 7.0)) * x
+        xs = x * np.ones(2)
+        total += np.sum(np.select([xs > 0.3, xs <= 0.3], [xs ** 2, -xs]))
+    return total
+
+
+def compared_pieces(u0):
+    """The pieces' comparison is recorded for the reverse sweep: an array of booleans,
+    although the pieces' type cannot be worked out before running (it was recorded as
+    one boolean per iteration, and the gradient failed with NumPy's ValueError)."""
+    u = u0.copy()
+    total = 0.0
+    for i in range(3):
+        a, b = np.split(u, 2)
+        total += np.sum(np.where(a > 0.0, a, 0.5 * a) * np.arange(1.0, 4.0))
+        u = np.concatenate((b, a)) * 0.9
+    return total
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("f, args", [
+    (padded_stencil_steps, (np.linspace(-1.0, 1.0, 8), 0.2)),
+    (interpolated_orbit, (np.sin(np.linspace(0.0, 3.0, 6)), 0.37)),
+    (compared_pieces, (np.array([-0.7, 0.4, 1.3, -0.2, 0.9, -1.1]),)),
+], ids=["pad_split_sinc", "interp_average_select", "compared_split_pieces"])
+def test_inside_loops(f, args, jit):
+    wrt = tuple(range(len(args)))
+    value, grads = srcgrad.value_and_grad(f, wrt, jit=jit)(*args)
+    assert value == pytest.approx(f(*args), rel=1e-12)
+    for i, g in zip(wrt, grads):
+        np.testing.assert_allclose(g, numeric_grad(f, args, i), rtol=1e-6, atol=1e-8)

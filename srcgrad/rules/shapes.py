@@ -7,6 +7,8 @@ Numba twin (``srcgrad.runtime.twins``) so that it runs under ``jit=True``, or de
 ``no_jit`` with the reason.
 """
 
+import dataclasses
+
 import numpy as np
 
 from srcgrad.rules.registry import NOT_CONSTANT, ZERO, declare, defjvp, defnondiff, defvjp
@@ -363,7 +365,18 @@ defjvp(np.interp,
        lambda t, ans, x, xp, fp, left=None, right=None: interp_linear(x, xp, t, left, right),
        lambda t, ans, x, xp, fp, left=None, right=None: t * interp_beyond(x, xp, 0),
        lambda t, ans, x, xp, fp, left=None, right=None: t * interp_beyond(x, xp, 1))
-declare(np.interp, fresh=True)
+
+
+def _interp_type(types, args, kwargs):
+    """np.interp's result type: float64 values shaped like x (evaluating it on stand-ins
+    of length 1 fails, as xp and fp of different lengths)."""
+    x = types[0] if types else None
+    if x is None or x.kind not in ("scalar", "array"):
+        return None
+    return dataclasses.replace(x, dtype="float64", layout="C")
+
+
+declare(np.interp, fresh=True, abstract=_interp_type)
 
 # The slope is piecewise constant in x and linear in fp (unslope is its adjoint there).
 defvjp(interp_slope,

@@ -208,7 +208,9 @@ class _Inference:
         operands = list(s.args) + list(s.kwargs.values())
         prim = registry.record(s.fn)
         t = evaluate(s.fn, s.args, s.kwargs, self.of)
-        if t is None:
+        unknown_rank = self.fn.kinds.get(s.target) in ("int", "bool") and any(
+            isinstance(op, ir.Var) and self.of(op) is None for op in operands)
+        if t is None and not unknown_rank:   # (a comparison of those may be an array)
             t = self.declared(s.target, operands)
             dtype = _explicit_dtype(s)
             if t is not None and dtype is not None and t.kind == "array":
