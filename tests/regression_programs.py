@@ -518,6 +518,21 @@ def swap_after_write_in_one_branch(x):
 VECTOR += [swap_after_write_in_one_branch]
 
 
+def view_read_before_store_in_loop(x):
+    # fuzz seed 5156 (wrong gradient, no warning): the view u[1:] read before the store
+    # into u kept the number of u's buffer group from before the loop merged it with
+    # another, so it looked unwritten and was recorded without a copy; the store then
+    # changed the recorded values
+    u = x.copy()
+    for i in range(2):
+        u = u * 1.0
+        u[1:] = u[1:] * u[-1]
+    return np.dot(u, np.array([0.7, -1.3, 0.4]))
+
+
+VECTOR += [view_read_before_store_in_loop]
+
+
 def _carries_without_writing(a, b):
     for i1 in range(1):
         a = a                        # carried by the loop, never written

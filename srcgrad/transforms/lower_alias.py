@@ -43,9 +43,7 @@ class AliasTracking:
                 old = self.groups[name]
                 if old not in self.integer_groups:
                     self.integer_groups.discard(group)
-                for other, g in list(self.groups.items()):
-                    if g == old:
-                        self.groups[other] = group
+                self.rename_group(old, group)
                 continue
             self.groups[name] = group
             self.kinds[name] = "buffer"
@@ -61,6 +59,15 @@ class AliasTracking:
                     self.views[view] = group
                     changed = True
         return True
+
+    def rename_group(self, old, new):
+        """Buffer group ``old`` is part of ``new`` now: its values and its views too (a view
+        left with the old number would look like a view of nothing written, and be
+        recorded for the reverse sweep without a copy)."""
+        for table in (self.groups, self.views):
+            for name, g in list(table.items()):
+                if g == old:
+                    table[name] = new
 
     def integral(self, op) -> bool:
         """Whether ``op`` is known to be an array of integers or booleans: no derivative
@@ -157,9 +164,8 @@ class AliasTracking:
             lists = [s for s in sources if isinstance(s, ir.Var) and self.kinds.get(s.name) == "list"]
             self.kinds[out] = "list" if lists else "buffer"
             self.groups[out] = g
-            for name, gg in list(self.groups.items()):
-                if gg in groups:
-                    self.groups[name] = g
+            for old in groups - {g}:
+                self.rename_group(old, g)
             ndims = {self.ndims.get(s.name) for s in sources if isinstance(s, ir.Var)}
             if len(ndims) == 1 and None not in ndims:
                 self.ndims[out] = ndims.pop()

@@ -57,7 +57,8 @@ FEATURES: dict[str, bool] = {
     "library": True,            # smooth library functions: np.arctan, np.logaddexp,
                                 # special.expit, math.erf, np.cumsum, np.roll, np.cross (results
                                 # are new arrays: np.flip, a view, is left out),
-                                # special.logsumexp, np.linalg.det/solve/slogdet of M M^T + I
+                                # special.logsumexp, np.linalg.det/solve/slogdet of M M^T + I,
+                                # np.sinc, np.pad, np.interp, np.split, np.average
     "dot": True,                # np.dot(v, w), v @ w
     "matrix_ops": True,         # M @ v, np.sum(M, axis=0), M * v (broadcast), M[k]
     "index_read": True,         # u[k], u[i], M[a, b]
@@ -357,13 +358,14 @@ class Builder:
         """A scalar through a smooth library function (bounded, away from kinks)."""
         a = self.scalar(scope, depth)
         forms = ["arctan", "log1p", "logaddexp", "hypot", "expit", "erf", "gammaln",
-                 "arcsinh", "logsumexp", "var", "cumsum", "diff"]
+                 "arcsinh", "logsumexp", "var", "cumsum", "diff", "average"]
         if scope.of("m"):
             forms += ["det", "slogdet", "trace_inv"]
         form = self.pick(forms)
-        if form in ("logsumexp", "var", "cumsum", "diff"):
+        if form in ("logsumexp", "var", "cumsum", "diff", "average"):
             v = self.vector(scope, depth)
             return {"logsumexp": f"special.logsumexp({v})", "var": f"np.var({v})",
+                    "average": f"np.average({v}, weights=np.arange(1.0, 4.0))",
                     "cumsum": f"np.dot(np.cumsum({v}), WV)",
                     "diff": f"np.sum(np.diff({v}) ** 2)"}[form]
         if form in ("det", "slogdet", "trace_inv"):
@@ -381,7 +383,8 @@ class Builder:
     def library_vector(self, scope: Scope, depth: int) -> str:
         """A (3,) vector through a smooth library function."""
         v = self.vector(scope, depth)
-        forms = ["cumsum", "roll", "arcsinh", "expit", "arctan", "cross", "softmax", "logaddexp"]
+        forms = ["cumsum", "roll", "arcsinh", "expit", "arctan", "cross", "softmax", "logaddexp",
+                 "sinc", "pad", "interp", "split"]
         if scope.of("m"):
             forms.append("solve")
         form = self.pick(forms)
@@ -392,9 +395,15 @@ class Builder:
         if form in ("cross", "logaddexp"):
             w = self.vector(scope, depth) if form == "cross" else self.scalar(scope, depth)
             return f"np.{form}({v}, {w})"
+        if form in ("interp", "split"):
+            w = self.vector(scope, depth)
+            if form == "interp":
+                return f"np.interp({v}, KN, {w})"
+            return f"0.5 * np.split(np.concatenate(({v}, {w})), [2, 5])[1]"   # (a view: scaled)
         return {"cumsum": f"np.cumsum({v})", "roll": f"np.roll({v}, 1)", "arcsinh": f"np.arcsinh({v})",
                 "expit": f"special.expit({v})", "arctan": f"np.arctan({v})",
-                "softmax": f"special.softmax({v})"}[form]
+                "softmax": f"special.softmax({v})", "sinc": f"np.sinc({v})",
+                "pad": f"0.5 * np.diff(np.pad({v}, 1, constant_values=0.5))[:3]"}[form]
 
     def scalar_index(self, scope: Scope) -> str:
         arrays = scope.of("v") + scope.of("m")
@@ -974,7 +983,7 @@ class Builder:
     def module(self) -> Program:
         params, values, f_lines = self.function()
         out = ["import math", "", "import numpy as np", "from scipy import special", "", "WV = np.array([0.7, -1.3, 0.4])",
-               "WM = np.array([[0.7, -1.3, 0.4], [1.1, 0.2, -0.6]])"]
+               "WM = np.array([[0.7, -1.3, 0.4], [1.1, 0.2, -0.6]])", "KN = np.array([-3.0, 0.0, 3.0])"]
         out += [f"{n} = {v}" for n, v in self.globals]
         for _, _, _, lines in self.helpers:
             out += ["", ""] + lines
