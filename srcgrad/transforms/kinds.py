@@ -15,6 +15,8 @@ installed.  With jit, ``infer_types`` refines these types with Numba's own typin
 
 from __future__ import annotations
 
+import operator
+
 from dataclasses import replace
 
 import numpy as np
@@ -94,6 +96,16 @@ def type_list_constructors(fn: ir.Function, types) -> None:
         suffix = tape_suffix(replace(item, layout="C", optional=False))
         if suffix is not None:
             s.fn, s.fn_name = getattr(tape_rt, f"stack_{suffix}"), f"stack_{suffix}"
+
+
+_COMPARISONS = (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
+                operator.and_, operator.or_)
+
+
+def _elementwise(fn) -> bool:
+    """Whether ``fn``'s result has its operands' rank (so lowering's kind, "bool" for a
+    comparison, says nothing of whether it is an array)."""
+    return any(fn is c for c in _COMPARISONS) or registry.facts(fn).elementwise
 
 
 def from_kind_key(key) -> ValueType | None:
@@ -208,9 +220,9 @@ class _Inference:
         operands = list(s.args) + list(s.kwargs.values())
         prim = registry.record(s.fn)
         t = evaluate(s.fn, s.args, s.kwargs, self.of)
-        unknown_rank = self.fn.kinds.get(s.target) in ("int", "bool") and any(
+        unknown_rank = _elementwise(s.fn) and any(
             isinstance(op, ir.Var) and self.of(op) is None for op in operands)
-        if t is None and not unknown_rank:   # (a comparison of those may be an array)
+        if t is None and not unknown_rank:   # (a comparison of arrays is an array)
             t = self.declared(s.target, operands)
             dtype = _explicit_dtype(s)
             if t is not None and dtype is not None and t.kind == "array":
