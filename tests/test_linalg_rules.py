@@ -279,3 +279,16 @@ def test_tuple_results_recorded_in_a_loop(jit):
     value, grad = srcgrad.value_and_grad(_slogdet_steps, jit=jit)(w)
     assert value == pytest.approx(_slogdet_steps(w), rel=1e-12)
     np.testing.assert_allclose(grad, numeric_grad(_slogdet_steps, (w,), 0), rtol=1e-6, atol=1e-8)
+
+
+def _qr_complete_of_a_constant(a, x):
+    q, r = np.linalg.qr(a, mode="complete")
+    return np.sum((q @ x) ** 2) + np.sum(r)
+
+
+def test_qr_in_another_mode_runs_where_nothing_differentiated_reaches_it():
+    a = np.random.default_rng(3).standard_normal((4, 3))
+    x = np.array([0.5, -1.0, 2.0, 0.3])
+    value, grad = srcgrad.value_and_grad(_qr_complete_of_a_constant, 1)(a, x)
+    assert value == pytest.approx(_qr_complete_of_a_constant(a, x), rel=1e-12)
+    np.testing.assert_allclose(grad, 2.0 * x, rtol=1e-12)      # q is orthogonal

@@ -191,7 +191,9 @@ defvjp(np.linalg.qr,
 defjvp(np.linalg.qr,
        lambda t, ans, a, mode="reduced": (ans[0] @ (np.tril(mT(ans[0]) @ t @ np.linalg.inv(qr_checked(ans[1], a)), -1) - mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1)) - mT(ans[0]) @ t @ np.linalg.inv(ans[1])) + t @ np.linalg.inv(ans[1]), (mT(ans[0]) @ t @ np.linalg.inv(ans[1]) - np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1) + mT(np.tril(mT(ans[0]) @ t @ np.linalg.inv(ans[1]), -1))) @ ans[1]),
        None)
-declare(np.linalg.qr, arity=2)
+declare(np.linalg.qr, arity=2, refuses=lambda a, mode="reduced": None if mode == "reduced" else
+        "only mode='reduced' (the default, giving q and r) is differentiated; for r alone take "
+        "the second result")
 
 # (x, res, rank, s) = lstsq(a, b), a of full rank: x = P b with P = pinv(a), r = b - a x.
 #   dx = -P da x + P P^T da^T r + (I - P a) da^T P^T x + P db     (the pinv rule applied to b)

@@ -264,8 +264,7 @@ def _np_pad_constant(array, pad_width, mode="constant", constant_values=0):
     pairs = _pad_code(pad_width, array.ndim)
     if pairs is None:
         return None
-    shape = "(" + "".join(f"array.shape[{d}] + {b} + {a}, " for d, (b, a) in enumerate(pairs)) + ")"
-    inside = "[" + ", ".join(f"{b}:{b} + array.shape[{d}]" for d, (b, a) in enumerate(pairs)) + "]"
+    shape, inside = _padded(pairs)
     body = f"out = np.full({shape}, constant_values, array.dtype)\nout{inside} = array\nout"
     return _build('array, pad_width, mode="constant", constant_values=0', body)
 
@@ -285,9 +284,15 @@ def _pad_mask(array, pad_width):
     pairs = _pad_code(pad_width, array.ndim)
     if pairs is None:
         return None
+    shape, inside = _padded(pairs)
+    return _build("array, pad_width", f"out = np.ones({shape})\nout{inside} = 0.0\nout")
+
+
+def _padded(pairs) -> tuple[str, str]:
+    """Source of the padded shape of ``array`` and of the index of its place inside."""
     shape = "(" + "".join(f"array.shape[{d}] + {b} + {a}, " for d, (b, a) in enumerate(pairs)) + ")"
     inside = "[" + ", ".join(f"{b}:{b} + array.shape[{d}]" for d, (b, a) in enumerate(pairs)) + "]"
-    return _build("array, pad_width", f"out = np.ones({shape})\nout{inside} = 0.0\nout")
+    return shape, inside
 
 
 # ----------------------------------------------------------------------- np.select

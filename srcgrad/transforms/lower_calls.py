@@ -247,8 +247,8 @@ class Calls:
                 self.refuse(node, problem, "call")
             args, kwargs = bound, {}
             fn = calls.callee_primitive(fn)
-        if fn is np.linalg.svd or fn is np.linalg.qr:
-            fn, args, kwargs = self.factorization_form(fn, args, kwargs, node)
+        if fn is np.linalg.svd:
+            fn, args, kwargs = self.svd_form(args, kwargs, node)
         if custom.is_function_apply(fn):
             if kwargs:
                 self.refuse(node, f"{fn.__self__.__name__}.apply takes positional arguments only",
@@ -256,21 +256,12 @@ class Calls:
             fn = custom.function_primitive(fn.__self__)
         return fn, args, kwargs
 
-    def factorization_form(self, fn, args, kwargs, node):
-        """The forms of ``np.linalg.svd`` and ``np.linalg.qr`` whose results are not the
-        tuple their rules describe: ``svd(a, compute_uv=False)`` returns the singular values
-        alone, so it is ``np.linalg.svdvals(a)``; ``qr`` is supported in its default
-        mode='reduced' only (the other modes return other things)."""
-        names = ("a", "full_matrices", "compute_uv", "hermitian") if fn is np.linalg.svd \
-            else ("a", "mode")
-        bound = dict(zip(names, args))
+    def svd_form(self, args, kwargs, node):
+        """``np.linalg.svd(a, compute_uv=False)`` returns the singular values alone, not the
+        tuple svd's rules describe: it is ``np.linalg.svdvals(a)``."""
+        fn = np.linalg.svd
+        bound = dict(zip(("a", "full_matrices", "compute_uv", "hermitian"), args))
         bound.update(kwargs)
-        if fn is np.linalg.qr:
-            mode = bound.get("mode")
-            if mode is not None and not (isinstance(mode, ir.Const) and mode.value == "reduced"):
-                self.refuse(node, "np.linalg.qr is supported in its default mode='reduced' "
-                                  "only (q, r); for r alone take the second result", "np.linalg.qr")
-            return fn, args, kwargs
         flag = bound.get("compute_uv")
         if flag is None or (isinstance(flag, ir.Const) and flag.value):
             return fn, args, kwargs
